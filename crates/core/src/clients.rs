@@ -1,0 +1,201 @@
+//! OAuth client registration and redirect-URI rules.
+
+use crate::error::ApiError;
+use crate::model::{AuditKind, Client, ClientKind, GrantType, NewClient, SecretHash, UserId};
+use crate::password;
+use crate::scope::ScopeSet;
+use crate::secret;
+use crate::Core;
+
+#[derive(Debug, Clone)]
+pub struct ClientInput {
+    pub name: String,
+    pub owner_id: Option<UserId>,
+    pub kind: ClientKind,
+    pub redirect_uris: Vec<String>,
+    /// Empty: every grant the kind of client may use.
+    pub grants: Vec<GrantType>,
+    /// `None`: `read write`.
+    pub scopes: Option<ScopeSet>,
+    pub profile: Option<String>,
+    /// Imported id (otherwise 40 random alphanumerics).
+    pub client_id: Option<String>,
+    /// Imported secret (stored with argon2id: it may be human-chosen).
+    pub client_secret: Option<String>,
+}
+
+/// The registered client and, if one was generated, its secret (shown once).
+#[derive(Debug)]
+pub struct RegisteredClient {
+    pub client: Client,
+    pub secret: Option<String>,
+}
+
+/// Checks a redirect URI at registration: absolute `https://`, or `http://` on a loopback
+/// host, no fragment (RFC 6749 §3.1.2, RFC 9700 §4.1.1 / §2.1), no userinfo.
+pub fn validate_redirect_uri(uri: &str) -> Result<(), String> {
+    if uri.len() > 2000 {
+        return Err("redirect URI is too long".into());
+    }
+    let parsed = url::Url::parse(uri).map_err(|_| format!("`{uri}` is not an absolute URI"))?;
+    if parsed.fragment().is_some() || uri.contains('#') {
+        return Err(format!("`{uri}` must not contain a fragment"));
+    }
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err(format!("`{uri}` must not contain userinfo"));
+    }
+    match parsed.scheme() {
+        "https" => Ok(()),
+        "http" => match parsed.host() {
+            Some(url::Host::Domain("localhost")) => Ok(()),
+            Some(url::Host::Ipv4(ip)) if ip.is_loopback() => Ok(()),
+            Some(url::Host::Ipv6(ip)) if ip.is_loopback() => Ok(()),
+            _ => Err(format!(
+                "`{uri}`: plain http is allowed only on a loopback host"
+            )),
+        },
+        _ => Err(format!(
+            "`{uri}` must use https:// (or http:// on loopback)"
+        )),
+    }
+}
+
+fn validate_client_id(id: &str) -> Result<(), ApiError> {
+    let ok = !id.is_empty()
+        && id.len() <= 100
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-~".contains(c));
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::invalid(
+            "client_id",
+            "A client id is 1-100 characters of letters, digits, '.', '_', '-', '~'.",
+        ))
+    }
+}
+
+impl Core {
+    pub async fn register_client(&self, input: ClientInput) -> Result<RegisteredClient, ApiError> {
+        let name = input.name.trim().to_string();
+        if name.is_empty() || name.chars().count() > 255 {
+            return Err(ApiError::invalid(
+                "name",
+                "The name must be 1-255 characters.",
+            ));
+        }
+        for uri in &input.redirect_uris {
+            validate_redirect_uri(uri).map_err(|m| ApiError::invalid("redirect_uri", m))?;
+        }
+        let profile = input
+            .profile
+            .unwrap_or_else(|| crate::profile::DEFAULT_PROFILE.into());
+        if !self.profiles.contains(&profile) {
+            return Err(ApiError::invalid(
+                "profile",
+                format!("Unknown profile `{profile}`."),
+            ));
+        }
+        let grants = if input.grants.is_empty() {
+            GrantType::ALL
+                .into_iter()
+                .filter(|g| {
+                    input.kind == ClientKind::Confidential || *g != GrantType::ClientCredentials
+                })
+                .collect()
+        } else {
+            let mut g = input.grants.clone();
+            g.dedup();
+            g
+        };
+        if input.kind == ClientKind::Public && grants.contains(&GrantType::ClientCredentials) {
+            return Err(ApiError::invalid(
+                "grant",
+                "A public client cannot use client_credentials (RFC 6749 §4.4).",
+            ));
+        }
+        let client_id = match input.client_id {
+            Some(id) => {
+                validate_client_id(&id)?;
+                id
+            }
+            None => secret::generate_client_id(),
+        };
+        let (stored, shown) = match (input.kind, input.client_secret) {
+            (ClientKind::Public, Some(_)) => {
+                return Err(ApiError::invalid(
+                    "client_secret",
+                    "A public client has no secret.",
+                ))
+            }
+            (ClientKind::Public, None) => (SecretHash::None, None),
+            (ClientKind::Confidential, Some(imported)) => {
+                if imported.is_empty() {
+                    return Err(ApiError::invalid("client_secret", "The secret is empty."));
+                }
+                let params = self.hasher.params();
+                let phc =
+                    tokio::task::spawn_blocking(move || password::hash_blocking(params, &imported))
+                        .await
+                        .map_err(|_| ApiError::Internal)?
+                        .map_err(|_| ApiError::Internal)?;
+                (SecretHash::Argon2(phc), None)
+            }
+            (ClientKind::Confidential, None) => {
+                let s = secret::generate_client_secret();
+                (SecretHash::Sha256(secret::digest(&s)), Some(s))
+            }
+        };
+        let client = self
+            .store
+            .create_client(&NewClient {
+                client_id,
+                secret: stored,
+                name,
+                owner_id: input.owner_id,
+                kind: input.kind,
+                redirect_uris: input.redirect_uris,
+                grants,
+                scopes: input.scopes.unwrap_or(ScopeSet::READ_WRITE),
+                profile,
+                created_at: self.now(),
+            })
+            .await
+            .map_err(|e| match e {
+                crate::error::StoreError::Conflict(_) => {
+                    ApiError::Conflict("A client with this id already exists.".into())
+                }
+                other => other.into(),
+            })?;
+        self.audit(
+            AuditKind::ClientCreated,
+            input.owner_id,
+            Some(&client.client_id),
+            None,
+            "",
+        )
+        .await;
+        Ok(RegisteredClient {
+            client,
+            secret: shown,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::validate_redirect_uri as v;
+
+    #[test]
+    fn redirect_rules() {
+        assert!(v("https://yourapp.com/callback").is_ok());
+        assert!(v("http://127.0.0.1:9000/cb").is_ok());
+        assert!(v("http://localhost/cb").is_ok());
+        assert!(v("http://example.com/cb").is_err());
+        assert!(v("https://a.com/cb#frag").is_err());
+        assert!(v("https://user@a.com/cb").is_err());
+        assert!(v("/relative").is_err());
+        assert!(v("javascript:alert(1)").is_err());
+    }
+}

@@ -1,0 +1,107 @@
+//! camgate's domain: users, clients, tokens, grants, scopes, cameras and their rules.
+//!
+//! Pure logic over a [`store::Store`] and a [`clock::Clock`]; no HTTP, no SQL. The server crate
+//! parses requests, calls one function of [`Core`], and renders the answer in its dialect.
+
+pub mod cameras;
+pub mod clients;
+pub mod clock;
+pub mod error;
+pub mod model;
+pub mod oauth;
+pub mod password;
+pub mod pats;
+pub mod profile;
+pub mod resource;
+pub mod scope;
+pub mod secret;
+pub mod store;
+pub mod users;
+
+use std::sync::Arc;
+
+use clock::Clock;
+use password::PasswordHasher;
+use profile::Profiles;
+use store::Store;
+
+/// Tunables of the domain (filled from the server's configuration).
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// A used refresh token presented again within this many seconds returns the same
+    /// successor pair; later, it revokes the family (theft detection). 0 disables the window.
+    pub refresh_grace_secs: i64,
+    /// Minimum seconds between two `last_used_at` writes of one personal access token.
+    pub pat_touch_interval_secs: i64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            refresh_grace_secs: 10,
+            pat_touch_interval_secs: 60,
+        }
+    }
+}
+
+/// Everything the use-cases need, shared by every request.
+pub struct Core {
+    pub store: Arc<dyn Store>,
+    pub clock: Arc<dyn Clock>,
+    pub hasher: PasswordHasher,
+    pub profiles: Profiles,
+    pub settings: Settings,
+    /// Server-wide key for deriving refresh successors; kept in the database so every node
+    /// shares it.
+    rotation_key: Vec<u8>,
+}
+
+const ROTATION_KEY_SETTING: &str = "refresh_rotation_key";
+
+impl Core {
+    pub async fn new(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        hasher: PasswordHasher,
+        profiles: Profiles,
+        settings: Settings,
+    ) -> Result<Self, error::StoreError> {
+        let rotation_key = store
+            .setting_get_or_insert(ROTATION_KEY_SETTING, &secret::random_key())
+            .await?;
+        Ok(Self {
+            store,
+            clock,
+            hasher,
+            profiles,
+            settings,
+            rotation_key,
+        })
+    }
+
+    pub fn now(&self) -> clock::Timestamp {
+        self.clock.now()
+    }
+
+    /// Writes an audit event; a failure to audit is logged, never fatal to the request.
+    pub async fn audit(
+        &self,
+        kind: model::AuditKind,
+        user_id: Option<model::UserId>,
+        client_id: Option<&str>,
+        ip: Option<&str>,
+        detail: impl Into<String>,
+    ) {
+        let e = model::AuditEvent {
+            at: self.now(),
+            kind,
+            user_id,
+            client_id: client_id.map(str::to_string),
+            ip: ip.map(str::to_string),
+            detail: detail.into(),
+        };
+        if let Err(err) = self.store.audit(&e).await {
+            tracing::warn!(error = %err, kind = kind.as_str(), "audit write failed");
+        }
+    }
+}

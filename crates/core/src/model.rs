@@ -1,0 +1,394 @@
+//! The data model (DESIGN.md §2). Plain data; behaviour lives in the use-case modules.
+
+use serde::{Deserialize, Serialize};
+
+use crate::clock::Timestamp;
+use crate::scope::ScopeSet;
+
+pub type UserId = i64;
+pub type ClientPk = i64;
+pub type FamilyId = i64;
+pub type CameraId = i64;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct User {
+    pub id: UserId,
+    pub email: String,
+    pub password_hash: String,
+    pub first_name: String,
+    pub last_name: String,
+    pub phone: String,
+    pub is_admin: bool,
+    pub disabled: bool,
+    pub created_at: Timestamp,
+    pub password_changed_at: Timestamp,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    pub email: String,
+    pub password_hash: String,
+    pub first_name: String,
+    pub last_name: String,
+    pub phone: String,
+    pub is_admin: bool,
+    pub created_at: Timestamp,
+}
+
+/// Normalised login name: emails are unique case-insensitively.
+pub fn normalize_email(email: &str) -> String {
+    email.trim().to_lowercase()
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClientKind {
+    Confidential,
+    Public,
+}
+
+/// How a client's secret is stored. Generated secrets are high-entropy, so a SHA-256 digest
+/// suffices and verification costs microseconds; imported (possibly human-chosen) secrets are
+/// argon2id PHC strings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecretHash {
+    None,
+    Sha256(Vec<u8>),
+    Argon2(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GrantType {
+    AuthorizationCode,
+    Password,
+    RefreshToken,
+    ClientCredentials,
+}
+
+impl GrantType {
+    pub const ALL: [GrantType; 4] = [
+        GrantType::AuthorizationCode,
+        GrantType::Password,
+        GrantType::RefreshToken,
+        GrantType::ClientCredentials,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::AuthorizationCode => "authorization_code",
+            Self::Password => "password",
+            Self::RefreshToken => "refresh_token",
+            Self::ClientCredentials => "client_credentials",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<GrantType> {
+        Self::ALL.into_iter().find(|g| g.as_str() == s)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Client {
+    pub pk: ClientPk,
+    pub client_id: String,
+    pub secret: SecretHash,
+    pub name: String,
+    pub owner_id: Option<UserId>,
+    pub kind: ClientKind,
+    pub redirect_uris: Vec<String>,
+    pub grants: Vec<GrantType>,
+    pub scopes: ScopeSet,
+    pub profile: String,
+    pub created_at: Timestamp,
+}
+
+impl Client {
+    pub fn allows_grant(&self, g: GrantType) -> bool {
+        self.grants.contains(&g)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct NewClient {
+    pub client_id: String,
+    pub secret: SecretHash,
+    pub name: String,
+    pub owner_id: Option<UserId>,
+    pub kind: ClientKind,
+    pub redirect_uris: Vec<String>,
+    pub grants: Vec<GrantType>,
+    pub scopes: ScopeSet,
+    pub profile: String,
+    pub created_at: Timestamp,
+}
+
+/// One login (one grant): the root of a chain of refresh and access tokens.
+#[derive(Debug, Clone)]
+pub struct NewFamily {
+    pub user_id: Option<UserId>,
+    pub client_pk: ClientPk,
+    pub grant_type: GrantType,
+    pub created_at: Timestamp,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewAccessToken {
+    pub hash: Vec<u8>,
+    pub scope: ScopeSet,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewRefreshToken {
+    pub hash: Vec<u8>,
+    pub scope: ScopeSet,
+    pub created_at: Timestamp,
+    /// `None`: valid until revoked (CameraManager: "until the user logs out").
+    pub expires_at: Option<Timestamp>,
+}
+
+/// The owner of a token as the resource server sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientRef {
+    pub pk: ClientPk,
+    pub client_id: String,
+    pub owner_id: Option<UserId>,
+    pub profile: String,
+}
+
+/// An access token looked up by digest, with what a resource route needs.
+#[derive(Debug, Clone)]
+pub struct AccessTokenInfo {
+    pub family_id: FamilyId,
+    pub scope: ScopeSet,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+    /// Revoked itself or through its family.
+    pub revoked: bool,
+    pub client: ClientRef,
+    pub user: Option<User>,
+}
+
+#[derive(Debug, Clone)]
+pub struct RefreshTokenInfo {
+    pub family_id: FamilyId,
+    pub client_pk: ClientPk,
+    pub user_id: Option<UserId>,
+    pub scope: ScopeSet,
+    pub created_at: Timestamp,
+    pub expires_at: Option<Timestamp>,
+    pub used_at: Option<Timestamp>,
+    /// Revoked itself or through its family.
+    pub revoked: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewPat {
+    pub user_id: UserId,
+    pub name: String,
+    pub hash: Vec<u8>,
+    pub prefix: String,
+    pub scope: ScopeSet,
+    pub created_at: Timestamp,
+    pub expires_at: Option<Timestamp>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pat {
+    pub id: i64,
+    pub user_id: UserId,
+    pub name: String,
+    pub prefix: String,
+    pub scope: ScopeSet,
+    pub created_at: Timestamp,
+    pub expires_at: Option<Timestamp>,
+    pub last_used_at: Option<Timestamp>,
+    pub revoked_at: Option<Timestamp>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum VideoCodec {
+    H264,
+    H265,
+    Mjpeg,
+}
+
+impl VideoCodec {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::H264 => "h264",
+            Self::H265 => "h265",
+            Self::Mjpeg => "mjpeg",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "h264" => Some(Self::H264),
+            "h265" => Some(Self::H265),
+            "mjpeg" => Some(Self::Mjpeg),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CameraStatus {
+    Online,
+    Offline,
+    Unknown,
+}
+
+impl CameraStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Online => "online",
+            Self::Offline => "offline",
+            Self::Unknown => "unknown",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "online" => Some(Self::Online),
+            "offline" => Some(Self::Offline),
+            "unknown" => Some(Self::Unknown),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Stream {
+    pub format: String,
+    pub url: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Snapshot {
+    pub url: String,
+    pub created_at: Timestamp,
+}
+
+/// Every editable field of a camera (all dialects' fields on one model).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CameraFields {
+    pub name: String,
+    pub codec: VideoCodec,
+    pub status: CameraStatus,
+    pub streams: Vec<Stream>,
+    pub snapshot: Option<Snapshot>,
+    pub city: Option<String>,
+    pub state: Option<String>,
+    pub country: Option<String>,
+    pub lat: Option<f64>,
+    pub lng: Option<f64>,
+    pub source: Option<String>,
+    pub source_url: Option<String>,
+    /// CAM2 `camera_type`: `IP` or `Non_IP`.
+    pub camera_type: Option<String>,
+    pub description: Option<String>,
+    pub is_video: Option<bool>,
+    pub framerate: Option<f64>,
+    pub outdoors: Option<bool>,
+    pub traffic: Option<bool>,
+    pub inactive: Option<bool>,
+    pub resolution_w: Option<i64>,
+    pub resolution_h: Option<i64>,
+    pub tags: Vec<String>,
+    pub is_public: bool,
+}
+
+impl CameraFields {
+    pub fn named(name: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            codec: VideoCodec::H264,
+            status: CameraStatus::Unknown,
+            streams: Vec::new(),
+            snapshot: None,
+            city: None,
+            state: None,
+            country: None,
+            lat: None,
+            lng: None,
+            source: None,
+            source_url: None,
+            camera_type: None,
+            description: None,
+            is_video: None,
+            framerate: None,
+            outdoors: None,
+            traffic: None,
+            inactive: None,
+            resolution_w: None,
+            resolution_h: None,
+            tags: Vec::new(),
+            is_public: false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Camera {
+    pub id: CameraId,
+    pub owner_id: UserId,
+    pub fields: CameraFields,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+/// What happened, for the audit table. Never carries a secret.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuditKind {
+    LoginOk,
+    LoginFailed,
+    TokenIssued,
+    TokenRefreshed,
+    TokenRevoked,
+    TheftDetected,
+    ClientCreated,
+    PatCreated,
+    PatRevoked,
+    PasswordChanged,
+}
+
+impl AuditKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::LoginOk => "login_ok",
+            Self::LoginFailed => "login_failed",
+            Self::TokenIssued => "token_issued",
+            Self::TokenRefreshed => "token_refreshed",
+            Self::TokenRevoked => "token_revoked",
+            Self::TheftDetected => "theft_detected",
+            Self::ClientCreated => "client_created",
+            Self::PatCreated => "pat_created",
+            Self::PatRevoked => "pat_revoked",
+            Self::PasswordChanged => "password_changed",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct AuditEvent {
+    pub at: Timestamp,
+    pub kind: AuditKind,
+    pub user_id: Option<UserId>,
+    pub client_id: Option<String>,
+    pub ip: Option<String>,
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditRecord {
+    pub id: i64,
+    pub at: Timestamp,
+    pub kind: String,
+    pub user_id: Option<UserId>,
+    pub client_id: Option<String>,
+    pub ip: Option<String>,
+    pub detail: String,
+}

@@ -1,0 +1,116 @@
+//! The storage port. `camgate-store` implements it for SQLite and PostgreSQL; core logic only
+//! ever sees this trait. Every method is one short transaction at most; methods that must be
+//! atomic say so, and the implementations guarantee it (one conditional UPDATE, or a
+//! transaction).
+
+use async_trait::async_trait;
+
+use crate::clock::Timestamp;
+use crate::error::StoreError;
+use crate::model::*;
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// How many rows one call of [`Store::purge_expired`] removed, per table.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct PurgeCounts {
+    pub access_tokens: u64,
+    pub refresh_tokens: u64,
+    pub families: u64,
+    pub pats: u64,
+}
+
+impl PurgeCounts {
+    pub fn total(&self) -> u64 {
+        self.access_tokens + self.refresh_tokens + self.families + self.pats
+    }
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Applies pending migrations.
+    async fn migrate(&self) -> StoreResult<()>;
+    /// Cheap liveness check of the database.
+    async fn ping(&self) -> StoreResult<()>;
+    /// Returns the stored value of `key`, inserting `value` first if there is none (atomic;
+    /// every node sees the same value).
+    async fn setting_get_or_insert(&self, key: &str, value: &[u8]) -> StoreResult<Vec<u8>>;
+
+    // ---- users
+    async fn create_user(&self, u: &NewUser) -> StoreResult<User>;
+    /// By normalised (lower-case) email.
+    async fn user_by_email(&self, email_norm: &str) -> StoreResult<Option<User>>;
+    async fn user_by_id(&self, id: UserId) -> StoreResult<Option<User>>;
+    async fn count_users(&self) -> StoreResult<i64>;
+    /// Deletes the user and, by cascade, their cameras, tokens and personal access tokens.
+    async fn delete_user(&self, id: UserId) -> StoreResult<bool>;
+    /// Sets a new password hash and revokes every token family and PAT of the user, atomically.
+    async fn set_password(&self, id: UserId, hash: &str, now: Timestamp) -> StoreResult<bool>;
+
+    // ---- clients
+    async fn create_client(&self, c: &NewClient) -> StoreResult<Client>;
+    async fn client_by_client_id(&self, client_id: &str) -> StoreResult<Option<Client>>;
+
+    // ---- tokens
+    /// Creates a token family with its first access token and optional refresh token, atomically.
+    async fn create_family(
+        &self,
+        family: &NewFamily,
+        access: &NewAccessToken,
+        refresh: Option<&NewRefreshToken>,
+    ) -> StoreResult<FamilyId>;
+    async fn access_token(&self, hash: &[u8]) -> StoreResult<Option<AccessTokenInfo>>;
+    async fn refresh_token(&self, hash: &[u8]) -> StoreResult<Option<RefreshTokenInfo>>;
+    /// Rotation, atomically: claims the refresh token `old` (one conditional UPDATE that only
+    /// succeeds if it is unused and unrevoked), revokes the family's older access tokens and
+    /// inserts the successor pair. Returns false, changing nothing, if the claim lost.
+    async fn rotate_refresh(
+        &self,
+        family_id: FamilyId,
+        old: &[u8],
+        now: Timestamp,
+        access: &NewAccessToken,
+        refresh: &NewRefreshToken,
+    ) -> StoreResult<bool>;
+    /// Adds an access token to the family of a reusable refresh token, only if that refresh
+    /// token is still live (not revoked). Returns false otherwise.
+    async fn add_access_token(
+        &self,
+        family_id: FamilyId,
+        refresh: &[u8],
+        access: &NewAccessToken,
+    ) -> StoreResult<bool>;
+    /// Revokes a family: every access and refresh token descended from that login.
+    async fn revoke_family(&self, family_id: FamilyId, now: Timestamp) -> StoreResult<()>;
+
+    // ---- personal access tokens
+    async fn create_pat(&self, p: &NewPat) -> StoreResult<Pat>;
+    async fn pat_by_hash(&self, hash: &[u8]) -> StoreResult<Option<(Pat, User)>>;
+    /// Records use, at most once per `min_interval` seconds (a conditional UPDATE).
+    async fn touch_pat(&self, id: i64, now: Timestamp, min_interval: i64) -> StoreResult<()>;
+
+    // ---- cameras
+    async fn create_camera(
+        &self,
+        owner: UserId,
+        f: &CameraFields,
+        now: Timestamp,
+    ) -> StoreResult<Camera>;
+    async fn camera(&self, owner: UserId, id: CameraId) -> StoreResult<Option<Camera>>;
+    /// One page of the owner's cameras by id, and the owner's total count.
+    async fn list_cameras(
+        &self,
+        owner: UserId,
+        limit: i64,
+        offset: i64,
+    ) -> StoreResult<(i64, Vec<Camera>)>;
+    async fn update_camera(&self, c: &Camera) -> StoreResult<bool>;
+    async fn delete_camera(&self, owner: UserId, id: CameraId) -> StoreResult<bool>;
+
+    // ---- audit and upkeep
+    async fn audit(&self, e: &AuditEvent) -> StoreResult<()>;
+    async fn recent_audit(&self, limit: i64) -> StoreResult<Vec<AuditRecord>>;
+    /// Deletes at most `batch` rows per table of tokens that expired or were revoked before
+    /// `cutoff`.
+    async fn purge_expired(&self, cutoff: Timestamp, batch: i64) -> StoreResult<PurgeCounts>;
+}

@@ -1,0 +1,157 @@
+//! `camgate serve --demo`: fills an empty database with the spec documents' fixtures so every
+//! curl command in them works as written (host aside), and prints how to use them.
+
+use camgate_core::clients::ClientInput;
+use camgate_core::error::ApiError;
+use camgate_core::model::{
+    CameraFields, CameraStatus, ClientKind, GrantType, Snapshot, Stream, VideoCodec,
+};
+use camgate_core::scope::ScopeSet;
+use camgate_core::users::UserInput;
+use camgate_core::Core;
+
+pub const DEMO_EMAIL: &str = "user@example.com";
+pub const DEMO_PASSWORD: &str = "secret";
+pub const ANGELCAM_CLIENT_ID: &str = "DBaJcGbAT2Tbvbrz0fLh1uRmYURprJAQPxwFsgoo";
+pub const CM_CLIENT_ID: &str = "cameramanager.test";
+pub const CM_CLIENT_SECRET: &str = "qwertyuiopasdfghjklzxcvbnm12345";
+
+/// What the demo created, for the printed instructions.
+pub struct DemoInfo {
+    pub pat: String,
+}
+
+/// Seeds the demo data if the database has no users; `Ok(None)` if it already had some.
+pub async fn seed(core: &Core) -> Result<Option<DemoInfo>, ApiError> {
+    if core.store.count_users().await? > 0 {
+        return Ok(None);
+    }
+    let user = core
+        .create_user(UserInput {
+            email: DEMO_EMAIL.into(),
+            password: DEMO_PASSWORD.into(),
+            first_name: "Keyshawn".into(),
+            last_name: "Jacobs".into(),
+            phone: "+1608494652".into(),
+            is_admin: true,
+        })
+        .await?;
+    core.register_client(ClientInput {
+        name: "Angelcam quick-start app".into(),
+        owner_id: Some(user.id),
+        kind: ClientKind::Public,
+        redirect_uris: vec![
+            "https://yourapp.com/callback".into(),
+            "http://127.0.0.1:8000/callback".into(),
+        ],
+        grants: vec![
+            GrantType::Password,
+            GrantType::RefreshToken,
+            GrantType::AuthorizationCode,
+        ],
+        scopes: None,
+        profile: Some("angelcam".into()),
+        client_id: Some(ANGELCAM_CLIENT_ID.into()),
+        client_secret: None,
+    })
+    .await?;
+    core.register_client(ClientInput {
+        name: "CameraManager test app".into(),
+        owner_id: Some(user.id),
+        kind: ClientKind::Confidential,
+        redirect_uris: vec!["https://example.com/".into()],
+        grants: vec![
+            GrantType::Password,
+            GrantType::RefreshToken,
+            GrantType::AuthorizationCode,
+        ],
+        scopes: None,
+        profile: Some("cameramanager".into()),
+        client_id: Some(CM_CLIENT_ID.into()),
+        client_secret: Some(CM_CLIENT_SECRET.into()),
+    })
+    .await?;
+    let (_, pat) = core
+        .create_pat(user.id, "demo", ScopeSet::READ_WRITE, None)
+        .await?;
+    let cities = [
+        ("Shinjuku-ku", "Tokyo", "JP", 35.6895, 139.6917),
+        ("Prague", "Prague", "CZ", 50.0755, 14.4378),
+        ("West Lafayette", "IN", "US", 40.4259, -86.9081),
+        ("Amsterdam", "NH", "NL", 52.3676, 4.9041),
+        ("Lyon", "ARA", "FR", 45.764, 4.8357),
+    ];
+    for i in 0..20usize {
+        let (city, state, country, lat, lng) = cities[i % cities.len()];
+        let mut f = CameraFields::named(format!("Demo camera {:02}", i + 1));
+        f.codec = [VideoCodec::H264, VideoCodec::H265, VideoCodec::Mjpeg][i % 3];
+        f.status = [
+            CameraStatus::Online,
+            CameraStatus::Offline,
+            CameraStatus::Unknown,
+        ][i % 3];
+        f.streams = vec![Stream {
+            format: if f.codec == VideoCodec::Mjpeg {
+                "mjpeg".into()
+            } else {
+                "hls".into()
+            },
+            url: format!("https://streams.example.com/demo/{}/index.m3u8", i + 1),
+        }];
+        f.snapshot = Some(Snapshot {
+            url: format!("https://snapshots.example.com/demo/{}.jpg", i + 1),
+            created_at: core.now(),
+        });
+        f.city = Some(city.into());
+        f.state = Some(state.into());
+        f.country = Some(country.into());
+        f.lat = Some(lat + (i as f64) * 0.001);
+        f.lng = Some(lng - (i as f64) * 0.001);
+        f.source = Some(if i % 2 == 0 {
+            "Google".into()
+        } else {
+            "DOT".into()
+        });
+        f.source_url = Some("www.google.com".into());
+        f.camera_type = Some(if i % 4 == 0 {
+            "Non_IP".into()
+        } else {
+            "IP".into()
+        });
+        f.is_video = Some(i % 3 != 2);
+        f.framerate = Some(if i % 3 == 2 { 1.0 } else { 25.0 });
+        f.outdoors = Some(i % 2 == 0);
+        f.traffic = Some(i % 5 == 0);
+        f.inactive = Some(false);
+        f.resolution_w = Some(if i % 2 == 0 { 1920 } else { 1280 });
+        f.resolution_h = Some(if i % 2 == 0 { 1080 } else { 720 });
+        f.is_public = i % 4 == 0;
+        core.create_camera(user.id, f).await?;
+    }
+    Ok(Some(DemoInfo { pat }))
+}
+
+/// The ready-to-paste instructions printed after seeding.
+pub fn instructions(base: &str, info: &DemoInfo) -> String {
+    format!(
+        r#"
+camgate demo is ready at {base}
+
+  demo user:      {DEMO_EMAIL} / {DEMO_PASSWORD}
+  Angelcam app:   client_id {ANGELCAM_CLIENT_ID} (public, password grant)
+  CameraManager:  {CM_CLIENT_ID} / {CM_CLIENT_SECRET} (HTTP Basic)
+  personal token: {pat}
+
+Try (spec 001, Angelcam quick start):
+  curl -X POST {base}/oauth/token/ -d "client_id={ANGELCAM_CLIENT_ID}&grant_type=password&username=user%40example.com&password=secret"
+  curl -H "Authorization: Bearer ACCESS_TOKEN" -X GET "{base}/v1/me/"
+  curl -H "Authorization: Bearer ACCESS_TOKEN" -X GET "{base}/v1/cameras/?limit=5"
+  curl -X POST {base}/oauth/token/ -F grant_type=refresh_token -F client_id={ANGELCAM_CLIENT_ID} -F refresh_token=REFRESH_TOKEN
+  curl -H "Authorization: PersonalAccessToken {pat}" -X GET "{base}/v1/me/"
+
+CameraManager (spec 003):
+  curl -X POST -H "Accept: application/json" -u {CM_CLIENT_ID}:{CM_CLIENT_SECRET} "{base}/oauth/token?grant_type=password&scope=write&username=user%40example.com&password=secret"
+"#,
+        pat = info.pat
+    )
+}

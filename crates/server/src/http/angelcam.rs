@@ -1,0 +1,255 @@
+//! The Angelcam dialect (specs 000 and 001): `/v1/me/` and `/v1/cameras/`, trailing slash
+//! required, django-rest-framework conventions (limit/offset pagination, `{status, title,
+//! detail}` errors).
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Path, Query, Request, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer};
+use serde_json::{json, Value};
+use std::collections::HashMap;
+
+use camgate_core::cameras::{parse_codec, parse_status, CameraPatch, Page, PAGE_MAX};
+use camgate_core::error::ApiError;
+use camgate_core::model::{Camera, CameraFields, Snapshot, Stream};
+use camgate_core::scope::Need;
+
+use super::auth::{Auth, Dialect};
+use super::error::{angel_body, AngelError};
+use super::{base_url, iso, AppState};
+
+pub struct Angelcam;
+impl Dialect for Angelcam {
+    type Error = AngelError;
+}
+
+type A = Auth<Angelcam>;
+type Res<T> = Result<T, AngelError>;
+
+/// A JSON body read under the body limit; errors in Angelcam shape.
+pub struct AngelJson<T>(pub T);
+
+impl<T: DeserializeOwned> FromRequest<AppState> for AngelJson<T> {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Response> {
+        let ct = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_ascii_lowercase();
+        if !ct.starts_with("application/json") {
+            return Err(angel_body(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "Send the body as application/json.",
+            ));
+        }
+        let body = axum::body::to_bytes(req.into_body(), state.body_limit)
+            .await
+            .map_err(|_| super::error::too_large("/v1/", state.body_limit))?;
+        parse_json(&body).map(AngelJson)
+    }
+}
+
+fn parse_json<T: DeserializeOwned>(body: &Bytes) -> Result<T, Response> {
+    serde_json::from_slice(body).map_err(|e| {
+        angel_body(
+            StatusCode::BAD_REQUEST,
+            "invalid",
+            &format!("Invalid JSON body: {e}."),
+        )
+    })
+}
+
+/// Distinguishes an absent field (`None`) from an explicit `null` (`Some(None)`).
+fn nullable<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
+}
+
+#[derive(Debug, Deserialize)]
+pub struct SnapshotIn {
+    pub url: String,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CameraIn {
+    name: Option<String>,
+    #[serde(rename = "type")]
+    codec: Option<String>,
+    status: Option<String>,
+    streams: Option<Vec<Stream>>,
+    #[serde(default, deserialize_with = "nullable")]
+    snapshot: Option<Option<SnapshotIn>>,
+    #[serde(default, deserialize_with = "nullable")]
+    description: Option<Option<String>>,
+    tags: Option<Vec<String>>,
+    is_public: Option<bool>,
+}
+
+impl CameraIn {
+    fn into_patch(self, now: i64) -> CameraPatch {
+        CameraPatch {
+            name: self.name,
+            codec: self.codec,
+            status: self.status,
+            streams: self.streams,
+            snapshot: self.snapshot.map(|s| {
+                s.map(|s| Snapshot {
+                    url: s.url,
+                    created_at: now,
+                })
+            }),
+            description: self.description,
+            tags: self.tags,
+            is_public: self.is_public,
+            ..Default::default()
+        }
+    }
+}
+
+pub fn camera_json(c: &Camera) -> Value {
+    let f = &c.fields;
+    json!({
+        "id": c.id,
+        "name": f.name,
+        "type": f.codec.as_str(),
+        "status": f.status.as_str(),
+        "snapshot": f.snapshot.as_ref().map(|s| json!({"url": s.url, "created_at": iso(s.created_at)})),
+        "streams": f.streams,
+        "description": f.description,
+        "tags": f.tags,
+        "is_public": f.is_public,
+        "created_at": iso(c.created_at),
+        "updated_at": iso(c.updated_at),
+    })
+}
+
+fn owner(auth: &A) -> Res<i64> {
+    auth.owner_id()
+        .ok_or_else(|| ApiError::Forbidden("This token is not tied to a user.".into()).into())
+}
+
+/// `GET /v1/me/` → `{id, email, first_name, last_name, phone}` (spec 001).
+pub async fn me(auth: A) -> Res<Json<Value>> {
+    auth.require(Need::Read)?;
+    let u = auth.user()?;
+    Ok(Json(json!({
+        "id": u.id,
+        "email": u.email,
+        "first_name": u.first_name,
+        "last_name": u.last_name,
+        "phone": u.phone,
+    })))
+}
+
+/// `DELETE /v1/me/` → 204: deletes the caller's account and everything it owns.
+pub async fn delete_me(State(s): State<AppState>, auth: A) -> Res<StatusCode> {
+    auth.require(Need::Write)?;
+    let id = auth.user()?.id;
+    s.core.delete_user(id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `GET /v1/cameras/?limit=&offset=` → `{count, next, previous, results}`.
+pub async fn list_cameras(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+    auth: A,
+) -> Res<Json<Value>> {
+    auth.require(Need::Read)?;
+    let owner = owner(&auth)?;
+    let page = Page::parse(
+        q.get("limit").map(String::as_str),
+        q.get("offset").map(String::as_str),
+        PAGE_MAX,
+    )?;
+    let (count, cams) = s.core.list_cameras(owner, page).await?;
+    let base = format!("{}/v1/cameras/", base_url(&s, &headers));
+    let link = |off: i64| {
+        if off == 0 {
+            format!("{base}?limit={}", page.limit)
+        } else {
+            format!("{base}?limit={}&offset={off}", page.limit)
+        }
+    };
+    Ok(Json(json!({
+        "count": count,
+        "next": page.next(count).map(link),
+        "previous": page.previous().map(link),
+        "results": cams.iter().map(camera_json).collect::<Vec<_>>(),
+    })))
+}
+
+/// `POST /v1/cameras/` → 201 with the camera.
+pub async fn create_camera(
+    State(s): State<AppState>,
+    auth: A,
+    AngelJson(body): AngelJson<CameraIn>,
+) -> Res<Response> {
+    auth.require(Need::Write)?;
+    let owner = owner(&auth)?;
+    let name = body
+        .name
+        .clone()
+        .ok_or_else(|| ApiError::invalid("name", "`name`: this field is required."))?;
+    let mut fields = CameraFields::named(name);
+    if let Some(c) = &body.codec {
+        fields.codec = parse_codec(c)?;
+    }
+    if let Some(st) = &body.status {
+        fields.status = parse_status(st)?;
+    }
+    body.into_patch(s.core.now()).apply(&mut fields)?;
+    let cam = s.core.create_camera(owner, fields).await?;
+    Ok((StatusCode::CREATED, Json(camera_json(&cam))).into_response())
+}
+
+pub async fn get_camera(
+    State(s): State<AppState>,
+    auth: A,
+    Path(id): Path<String>,
+) -> Res<Json<Value>> {
+    auth.require(Need::Read)?;
+    let owner = owner(&auth)?;
+    let id = id.parse::<i64>().map_err(|_| ApiError::NotFound)?;
+    Ok(Json(camera_json(&s.core.camera(owner, id).await?)))
+}
+
+/// `PUT /v1/cameras/{id}/`: a partial update (only the fields given change).
+pub async fn update_camera(
+    State(s): State<AppState>,
+    auth: A,
+    Path(id): Path<String>,
+    AngelJson(body): AngelJson<CameraIn>,
+) -> Res<Json<Value>> {
+    auth.require(Need::Write)?;
+    let owner = owner(&auth)?;
+    let id = id.parse::<i64>().map_err(|_| ApiError::NotFound)?;
+    let cam = s
+        .core
+        .update_camera(owner, id, body.into_patch(s.core.now()))
+        .await?;
+    Ok(Json(camera_json(&cam)))
+}
+
+pub async fn delete_camera(
+    State(s): State<AppState>,
+    auth: A,
+    Path(id): Path<String>,
+) -> Res<StatusCode> {
+    auth.require(Need::Write)?;
+    let owner = owner(&auth)?;
+    let id = id.parse::<i64>().map_err(|_| ApiError::NotFound)?;
+    s.core.delete_camera(owner, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,125 @@
+//! The HTTP surfaces, all mounted at once (DESIGN.md §5): canonical OAuth2, the Angelcam
+//! dialect, operations. Handlers are thin: parse, call one `Core` function, render.
+
+pub mod angelcam;
+pub mod auth;
+pub mod error;
+pub mod middleware;
+pub mod oauth;
+
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, MethodRouter};
+use axum::{Json, Router};
+use serde_json::json;
+
+use camgate_core::Core;
+
+use error::Surface;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub core: Arc<Core>,
+    pub body_limit: usize,
+    /// Public base URL (config `issuer`), if set.
+    pub issuer: Option<Arc<str>>,
+}
+
+/// Base URL for absolute links: the configured issuer, else `http://` + the Host header.
+pub fn base_url(s: &AppState, headers: &HeaderMap) -> String {
+    if let Some(i) = &s.issuer {
+        return i.to_string();
+    }
+    let host = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .filter(|h| {
+            !h.is_empty()
+                && h.len() <= 255
+                && h.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-.:[]".contains(c))
+        })
+        .unwrap_or("localhost");
+    format!("http://{host}")
+}
+
+/// RFC 3339 in UTC.
+pub fn iso(t: i64) -> String {
+    chrono::DateTime::from_timestamp(t, 0)
+        .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        .unwrap_or_default()
+}
+
+async fn method_not_allowed(req: Request) -> Response {
+    Surface::for_path(req.uri().path()).error(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        &format!("Method \"{}\" not allowed.", req.method()),
+    )
+}
+
+async fn not_found(req: Request) -> Response {
+    Surface::for_path(req.uri().path()).error(StatusCode::NOT_FOUND, "not_found", "Not found.")
+}
+
+async fn alive() -> Json<serde_json::Value> {
+    Json(json!({"status": "ok"}))
+}
+
+async fn ready(State(s): State<AppState>) -> Response {
+    match s.core.store.ping().await {
+        Ok(()) => Json(json!({"status": "ok"})).into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness check failed");
+            let mut r = (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({"status": "unavailable"})),
+            )
+                .into_response();
+            r.headers_mut().insert(header::RETRY_AFTER, 5.into());
+            r
+        }
+    }
+}
+
+fn with_405(m: MethodRouter<AppState>) -> MethodRouter<AppState> {
+    m.fallback(method_not_allowed)
+}
+
+pub fn router(state: AppState) -> Router {
+    let body_limit = state.body_limit;
+    Router::new()
+        // Canonical OAuth2 and the dialects' token endpoints (RFC 6749 §3.2).
+        .route("/oauth/token", with_405(post(oauth::token)))
+        .route("/oauth/token/", with_405(post(oauth::token)))
+        // Angelcam (trailing slash required).
+        .route(
+            "/v1/me/",
+            with_405(get(angelcam::me).delete(angelcam::delete_me)),
+        )
+        .route(
+            "/v1/cameras/",
+            with_405(get(angelcam::list_cameras).post(angelcam::create_camera)),
+        )
+        .route(
+            "/v1/cameras/{id}/",
+            with_405(
+                get(angelcam::get_camera)
+                    .put(angelcam::update_camera)
+                    .delete(angelcam::delete_camera),
+            ),
+        )
+        // Operations.
+        .route("/health/alive", get(alive))
+        .route("/health/ready", get(ready))
+        .fallback(not_found)
+        .with_state(state)
+        .layer(axum::middleware::from_fn(middleware::security_headers))
+        .layer(axum::middleware::from_fn(move |req, next| {
+            middleware::size_guard(body_limit, req, next)
+        }))
+        .layer(axum::middleware::from_fn(middleware::access_log))
+}

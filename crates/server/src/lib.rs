@@ -1,0 +1,153 @@
+//! camgate's server: configuration, the HTTP surfaces, the background sweeper, and the
+//! command line (in `main.rs`). `build` wires a [`Core`] to a store and returns the router;
+//! tests call it directly to run the real app on port 0.
+
+pub mod config;
+pub mod demo;
+pub mod http;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use camgate_core::clock::Clock;
+use camgate_core::password::{HashParams, PasswordHasher};
+use camgate_core::store::Store;
+use camgate_core::{Core, Settings};
+
+pub use config::Config;
+
+/// A built application: the shared core and the router.
+pub struct App {
+    pub core: Arc<Core>,
+    pub router: axum::Router,
+}
+
+/// Opens and migrates the configured database.
+pub async fn open_store(cfg: &Config) -> anyhow::Result<Arc<dyn Store>> {
+    let store = camgate_store::connect(&cfg.database_url, &cfg.store)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot open database: {e}"))?;
+    store
+        .migrate()
+        .await
+        .map_err(|e| anyhow::anyhow!("migration failed: {e}"))?;
+    Ok(store)
+}
+
+/// Builds the core over an open store.
+pub async fn build_core(
+    cfg: &Config,
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    hash: HashParams,
+) -> anyhow::Result<Arc<Core>> {
+    let hasher = PasswordHasher::new(hash, cfg.hash_workers, cfg.hash_queue)
+        .map_err(|e| anyhow::anyhow!("password hasher: {e}"))?;
+    let settings = Settings {
+        refresh_grace_secs: cfg.refresh_grace_secs,
+        ..Settings::default()
+    };
+    let core = Core::new(store, clock, hasher, cfg.profiles.clone(), settings)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot initialise: {e}"))?;
+    Ok(Arc::new(core))
+}
+
+pub fn build_router(cfg: &Config, core: Arc<Core>) -> axum::Router {
+    http::router(http::AppState {
+        core,
+        body_limit: cfg.body_limit_bytes,
+        issuer: cfg.issuer.as_deref().map(Arc::from),
+    })
+}
+
+pub async fn build(
+    cfg: &Config,
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+) -> anyhow::Result<App> {
+    let core = build_core(cfg, store, clock, HashParams::default()).await?;
+    let router = build_router(cfg, core.clone());
+    Ok(App { core, router })
+}
+
+/// Deletes expired and revoked rows in small batches until a pass finds less than a batch.
+/// Each batch is one short statement per table, so requests never wait long behind it.
+pub async fn sweep_once(core: &Core, retention_secs: i64, batch: i64) -> anyhow::Result<u64> {
+    let mut total = 0;
+    loop {
+        let cutoff = core.now() - retention_secs;
+        let n = core
+            .store
+            .purge_expired(cutoff, batch)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        total += n.total();
+        if n.access_tokens < batch as u64
+            && n.refresh_tokens < batch as u64
+            && n.families < batch as u64
+            && n.pats < batch as u64
+        {
+            return Ok(total);
+        }
+        tokio::task::yield_now().await;
+    }
+}
+
+/// Runs the sweeper forever at the configured interval.
+pub fn spawn_sweeper(core: Arc<Core>, cfg: &Config) -> tokio::task::JoinHandle<()> {
+    let (interval, retention, batch) = (
+        cfg.sweep_interval,
+        cfg.token_retention_secs,
+        cfg.sweep_batch,
+    );
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(interval);
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            match sweep_once(&core, retention, batch).await {
+                Ok(n) if n > 0 => tracing::info!(deleted = n, "sweeper pass"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "sweeper pass failed"),
+            }
+        }
+    })
+}
+
+/// Serves `router` on `listener` until `shutdown` resolves, finishing in-flight requests.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    router: axum::Router,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,764 @@
+//! The SQL shared by both backends, expanded once per backend by `store_impl!`.
+//! Parameters are `$1..$n`, numbered in order of appearance (SQLite binds `$NNN` by number too).
+
+use camgate_core::model::*;
+use camgate_core::scope::ScopeSet;
+
+pub(crate) const USER_COLS: &str = "id, email, password_hash, first_name, last_name, phone, \
+     is_admin, disabled, created_at, password_changed_at";
+
+pub(crate) const CLIENT_COLS: &str = "id, client_id, secret_sha256, secret_phc, name, owner_id, \
+     kind, redirect_uris, grants, scopes, profile, created_at";
+
+pub(crate) const CAMERA_COLS: &str = "id, owner_id, name, codec, status, streams, snapshot, city, \
+     state, country, lat, lng, source, source_url, camera_type, description, is_video, framerate, \
+     outdoors, traffic, inactive, resolution_w, resolution_h, tags, is_public, created_at, \
+     updated_at";
+
+pub(crate) fn scope_of(s: &str) -> ScopeSet {
+    ScopeSet::parse(s).unwrap_or_default()
+}
+
+pub(crate) fn grants_of(s: &str) -> Vec<GrantType> {
+    s.split(' ').filter_map(GrantType::parse).collect()
+}
+
+pub(crate) fn grants_str(g: &[GrantType]) -> String {
+    g.iter().map(|g| g.as_str()).collect::<Vec<_>>().join(" ")
+}
+
+pub(crate) fn kind_str(k: ClientKind) -> &'static str {
+    match k {
+        ClientKind::Public => "public",
+        ClientKind::Confidential => "confidential",
+    }
+}
+
+pub(crate) fn json_err(e: serde_json::Error) -> sqlx::Error {
+    sqlx::Error::Decode(Box::new(e))
+}
+
+macro_rules! store_impl {
+    ($Store:ident, $Db:ty, $Row:ty) => {
+        mod store_impl {
+            use async_trait::async_trait;
+            use sqlx::Row;
+
+            use camgate_core::clock::Timestamp;
+            use camgate_core::error::StoreError;
+            use camgate_core::model::*;
+            use camgate_core::store::{PurgeCounts, Store, StoreResult};
+
+            use super::$Store;
+            use crate::common::*;
+            use crate::map_err;
+
+            type R = $Row;
+
+            fn user_from(r: &R, p: &str) -> Result<User, sqlx::Error> {
+                let c = |n: &str| format!("{p}{n}");
+                Ok(User {
+                    id: r.try_get(c("id").as_str())?,
+                    email: r.try_get(c("email").as_str())?,
+                    password_hash: r.try_get(c("password_hash").as_str())?,
+                    first_name: r.try_get(c("first_name").as_str())?,
+                    last_name: r.try_get(c("last_name").as_str())?,
+                    phone: r.try_get(c("phone").as_str())?,
+                    is_admin: r.try_get(c("is_admin").as_str())?,
+                    disabled: r.try_get(c("disabled").as_str())?,
+                    created_at: r.try_get(c("created_at").as_str())?,
+                    password_changed_at: r.try_get(c("password_changed_at").as_str())?,
+                })
+            }
+
+            fn client_from(r: &R) -> Result<Client, sqlx::Error> {
+                let sha: Option<Vec<u8>> = r.try_get("secret_sha256")?;
+                let phc: Option<String> = r.try_get("secret_phc")?;
+                let secret = match (sha, phc) {
+                    (Some(h), _) => SecretHash::Sha256(h),
+                    (None, Some(p)) => SecretHash::Argon2(p),
+                    (None, None) => SecretHash::None,
+                };
+                let kind: String = r.try_get("kind")?;
+                let uris: String = r.try_get("redirect_uris")?;
+                let grants: String = r.try_get("grants")?;
+                let scopes: String = r.try_get("scopes")?;
+                Ok(Client {
+                    pk: r.try_get("id")?,
+                    client_id: r.try_get("client_id")?,
+                    secret,
+                    name: r.try_get("name")?,
+                    owner_id: r.try_get("owner_id")?,
+                    kind: if kind == "public" { ClientKind::Public } else { ClientKind::Confidential },
+                    redirect_uris: serde_json::from_str(&uris).map_err(json_err)?,
+                    grants: grants_of(&grants),
+                    scopes: scope_of(&scopes),
+                    profile: r.try_get("profile")?,
+                    created_at: r.try_get("created_at")?,
+                })
+            }
+
+            fn camera_from(r: &R) -> Result<Camera, sqlx::Error> {
+                let codec: String = r.try_get("codec")?;
+                let status: String = r.try_get("status")?;
+                let streams: String = r.try_get("streams")?;
+                let snapshot: Option<String> = r.try_get("snapshot")?;
+                let tags: String = r.try_get("tags")?;
+                Ok(Camera {
+                    id: r.try_get("id")?,
+                    owner_id: r.try_get("owner_id")?,
+                    created_at: r.try_get("created_at")?,
+                    updated_at: r.try_get("updated_at")?,
+                    fields: CameraFields {
+                        name: r.try_get("name")?,
+                        codec: VideoCodec::parse(&codec).unwrap_or(VideoCodec::H264),
+                        status: CameraStatus::parse(&status).unwrap_or(CameraStatus::Unknown),
+                        streams: serde_json::from_str(&streams).map_err(json_err)?,
+                        snapshot: match snapshot {
+                            Some(s) => Some(serde_json::from_str(&s).map_err(json_err)?),
+                            None => None,
+                        },
+                        city: r.try_get("city")?,
+                        state: r.try_get("state")?,
+                        country: r.try_get("country")?,
+                        lat: r.try_get("lat")?,
+                        lng: r.try_get("lng")?,
+                        source: r.try_get("source")?,
+                        source_url: r.try_get("source_url")?,
+                        camera_type: r.try_get("camera_type")?,
+                        description: r.try_get("description")?,
+                        is_video: r.try_get("is_video")?,
+                        framerate: r.try_get("framerate")?,
+                        outdoors: r.try_get("outdoors")?,
+                        traffic: r.try_get("traffic")?,
+                        inactive: r.try_get("inactive")?,
+                        resolution_w: r.try_get("resolution_w")?,
+                        resolution_h: r.try_get("resolution_h")?,
+                        tags: serde_json::from_str(&tags).map_err(json_err)?,
+                        is_public: r.try_get("is_public")?,
+                    },
+                })
+            }
+
+            fn pat_from(r: &R) -> Result<Pat, sqlx::Error> {
+                let scope: String = r.try_get("p_scope")?;
+                Ok(Pat {
+                    id: r.try_get("p_id")?,
+                    user_id: r.try_get("p_user_id")?,
+                    name: r.try_get("p_name")?,
+                    prefix: r.try_get("p_prefix")?,
+                    scope: scope_of(&scope),
+                    created_at: r.try_get("p_created_at")?,
+                    expires_at: r.try_get("p_expires_at")?,
+                    last_used_at: r.try_get("p_last_used_at")?,
+                    revoked_at: r.try_get("p_revoked_at")?,
+                })
+            }
+
+            fn snapshot_json(f: &CameraFields) -> Result<Option<String>, StoreError> {
+                f.snapshot
+                    .as_ref()
+                    .map(serde_json::to_string)
+                    .transpose()
+                    .map_err(|e| StoreError::Other(e.to_string()))
+            }
+
+            fn json<T: serde::Serialize>(v: &T) -> Result<String, StoreError> {
+                serde_json::to_string(v).map_err(|e| StoreError::Other(e.to_string()))
+            }
+
+            #[async_trait]
+            impl Store for $Store {
+                async fn migrate(&self) -> StoreResult<()> {
+                    self.run_migrations().await
+                }
+
+                async fn ping(&self) -> StoreResult<()> {
+                    sqlx::query("SELECT 1").execute(&self.read).await.map_err(map_err)?;
+                    Ok(())
+                }
+
+                async fn setting_get_or_insert(&self, key: &str, value: &[u8]) -> StoreResult<Vec<u8>> {
+                    sqlx::query("INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING")
+                        .bind(key)
+                        .bind(value)
+                        .execute(&self.write)
+                        .await
+                        .map_err(map_err)?;
+                    sqlx::query_scalar::<_, Vec<u8>>("SELECT value FROM settings WHERE key = $1")
+                        .bind(key)
+                        .fetch_one(&self.write)
+                        .await
+                        .map_err(map_err)
+                }
+
+                async fn create_user(&self, u: &NewUser) -> StoreResult<User> {
+                    let sql = format!(
+                        "INSERT INTO users (email, email_norm, password_hash, first_name, last_name, phone, \
+                         is_admin, disabled, created_at, password_changed_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, FALSE, $8, $9) RETURNING {USER_COLS}"
+                    );
+                    let row = sqlx::query(&sql)
+                        .bind(&u.email)
+                        .bind(normalize_email(&u.email))
+                        .bind(&u.password_hash)
+                        .bind(&u.first_name)
+                        .bind(&u.last_name)
+                        .bind(&u.phone)
+                        .bind(u.is_admin)
+                        .bind(u.created_at)
+                        .bind(u.created_at)
+                        .fetch_one(&self.write)
+                        .await
+                        .map_err(map_err)?;
+                    user_from(&row, "").map_err(map_err)
+                }
+
+                async fn user_by_email(&self, email_norm: &str) -> StoreResult<Option<User>> {
+                    let sql = format!("SELECT {USER_COLS} FROM users WHERE email_norm = $1");
+                    let row = sqlx::query(&sql).bind(email_norm).fetch_optional(&self.read).await.map_err(map_err)?;
+                    row.map(|r| user_from(&r, "")).transpose().map_err(map_err)
+                }
+
+                async fn user_by_id(&self, id: UserId) -> StoreResult<Option<User>> {
+                    let sql = format!("SELECT {USER_COLS} FROM users WHERE id = $1");
+                    let row = sqlx::query(&sql).bind(id).fetch_optional(&self.read).await.map_err(map_err)?;
+                    row.map(|r| user_from(&r, "")).transpose().map_err(map_err)
+                }
+
+                async fn count_users(&self) -> StoreResult<i64> {
+                    sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM users")
+                        .fetch_one(&self.read)
+                        .await
+                        .map_err(map_err)
+                }
+
+                async fn delete_user(&self, id: UserId) -> StoreResult<bool> {
+                    let r = sqlx::query("DELETE FROM users WHERE id = $1")
+                        .bind(id)
+                        .execute(&self.write)
+                        .await
+                        .map_err(map_err)?;
+                    Ok(r.rows_affected() == 1)
+                }
+
+                async fn set_password(&self, id: UserId, hash: &str, now: Timestamp) -> StoreResult<bool> {
+                    let mut tx = self.write.begin().await.map_err(map_err)?;
+                    let r = sqlx::query("UPDATE users SET password_hash = $1, password_changed_at = $2 WHERE id = $3")
+                        .bind(hash)
+                        .bind(now)
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(map_err)?;
+                    if r.rows_affected() != 1 {
+                        return Ok(false);
+                    }
+                    sqlx::query("UPDATE token_families SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL")
+                        .bind(now)
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(map_err)?;
+                    sqlx::query("UPDATE personal_access_tokens SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL")
+                        .bind(now)
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(map_err)?;
+                    tx.commit().await.map_err(map_err)?;
+                    Ok(true)
+                }
+
+                async fn create_client(&self, c: &NewClient) -> StoreResult<Client> {
+                    let (sha, phc) = match &c.secret {
+                        SecretHash::None => (None, None),
+                        SecretHash::Sha256(h) => (Some(h.clone()), None),
+                        SecretHash::Argon2(p) => (None, Some(p.clone())),
+                    };
+                    let sql = format!(
+                        "INSERT INTO clients (client_id, secret_sha256, secret_phc, name, owner_id, kind, \
+                         redirect_uris, grants, scopes, profile, created_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING {CLIENT_COLS}"
+                    );
+                    let row = sqlx::query(&sql)
+                        .bind(&c.client_id)
+                        .bind(sha)
+                        .bind(phc)
+                        .bind(&c.name)
+                        .bind(c.owner_id)
+                        .bind(kind_str(c.kind))
+                        .bind(json(&c.redirect_uris)?)
+                        .bind(grants_str(&c.grants))
+                        .bind(c.scopes.to_scope_string())
+                        .bind(&c.profile)
+                        .bind(c.created_at)
+                        .fetch_one(&self.write)
+                        .await
+                        .map_err(map_err)?;
+                    client_from(&row).map_err(map_err)
+                }
+
+                async fn client_by_client_id(&self, client_id: &str) -> StoreResult<Option<Client>> {
+                    let sql = format!("SELECT {CLIENT_COLS} FROM clients WHERE client_id = $1");
+                    let row = sqlx::query(&sql).bind(client_id).fetch_optional(&self.read).await.map_err(map_err)?;
+                    row.map(|r| client_from(&r)).transpose().map_err(map_err)
+                }
+
+                async fn create_family(
+                    &self,
+                    family: &NewFamily,
+                    access: &NewAccessToken,
+                    refresh: Option<&NewRefreshToken>,
+                ) -> StoreResult<FamilyId> {
+                    let mut tx = self.write.begin().await.map_err(map_err)?;
+                    let id: i64 = sqlx::query_scalar(
+                        "INSERT INTO token_families (user_id, client_pk, grant_type, created_at) \
+                         VALUES ($1, $2, $3, $4) RETURNING id",
+                    )
+                    .bind(family.user_id)
+                    .bind(family.client_pk)
+                    .bind(family.grant_type.as_str())
+                    .bind(family.created_at)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                    sqlx::query(
+                        "INSERT INTO access_tokens (hash, family_id, scope, created_at, expires_at) \
+                         VALUES ($1, $2, $3, $4, $5)",
+                    )
+                    .bind(&access.hash)
+                    .bind(id)
+                    .bind(access.scope.to_scope_string())
+                    .bind(access.created_at)
+                    .bind(access.expires_at)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                    if let Some(r) = refresh {
+                        sqlx::query(
+                            "INSERT INTO refresh_tokens (hash, family_id, scope, created_at, expires_at) \
+                             VALUES ($1, $2, $3, $4, $5)",
+                        )
+                        .bind(&r.hash)
+                        .bind(id)
+                        .bind(r.scope.to_scope_string())
+                        .bind(r.created_at)
+                        .bind(r.expires_at)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(map_err)?;
+                    }
+                    tx.commit().await.map_err(map_err)?;
+                    Ok(id)
+                }
+
+                async fn access_token(&self, hash: &[u8]) -> StoreResult<Option<AccessTokenInfo>> {
+                    let sql = "SELECT a.family_id, a.scope, a.created_at AS a_created_at, a.expires_at, \
+                         (a.revoked_at IS NOT NULL OR f.revoked_at IS NOT NULL) AS revoked, \
+                         c.id AS c_pk, c.client_id AS c_client_id, c.owner_id AS c_owner_id, c.profile AS c_profile, \
+                         u.id AS u_id, u.email AS u_email, u.password_hash AS u_password_hash, \
+                         u.first_name AS u_first_name, u.last_name AS u_last_name, u.phone AS u_phone, \
+                         u.is_admin AS u_is_admin, u.disabled AS u_disabled, u.created_at AS u_created_at, \
+                         u.password_changed_at AS u_password_changed_at \
+                         FROM access_tokens a \
+                         JOIN token_families f ON f.id = a.family_id \
+                         JOIN clients c ON c.id = f.client_pk \
+                         LEFT JOIN users u ON u.id = f.user_id \
+                         WHERE a.hash = $1";
+                    let row = sqlx::query(sql).bind(hash).fetch_optional(&self.read).await.map_err(map_err)?;
+                    let Some(r) = row else { return Ok(None) };
+                    let conv = || -> Result<AccessTokenInfo, sqlx::Error> {
+                        let uid: Option<i64> = r.try_get("u_id")?;
+                        let scope: String = r.try_get("scope")?;
+                        Ok(AccessTokenInfo {
+                            family_id: r.try_get("family_id")?,
+                            scope: scope_of(&scope),
+                            created_at: r.try_get("a_created_at")?,
+                            expires_at: r.try_get("expires_at")?,
+                            revoked: r.try_get("revoked")?,
+                            client: ClientRef {
+                                pk: r.try_get("c_pk")?,
+                                client_id: r.try_get("c_client_id")?,
+                                owner_id: r.try_get("c_owner_id")?,
+                                profile: r.try_get("c_profile")?,
+                            },
+                            user: match uid {
+                                Some(_) => Some(user_from(&r, "u_")?),
+                                None => None,
+                            },
+                        })
+                    };
+                    conv().map(Some).map_err(map_err)
+                }
+
+                async fn refresh_token(&self, hash: &[u8]) -> StoreResult<Option<RefreshTokenInfo>> {
+                    let sql = "SELECT r.family_id, r.scope, r.created_at, r.expires_at, r.used_at, \
+                         (r.revoked_at IS NOT NULL OR f.revoked_at IS NOT NULL) AS revoked, \
+                         f.client_pk, f.user_id \
+                         FROM refresh_tokens r JOIN token_families f ON f.id = r.family_id \
+                         WHERE r.hash = $1";
+                    // Read through the writer: rotation decisions must see the latest claim.
+                    let row = sqlx::query(sql).bind(hash).fetch_optional(&self.write).await.map_err(map_err)?;
+                    let Some(r) = row else { return Ok(None) };
+                    let conv = || -> Result<RefreshTokenInfo, sqlx::Error> {
+                        let scope: String = r.try_get("scope")?;
+                        Ok(RefreshTokenInfo {
+                            family_id: r.try_get("family_id")?,
+                            client_pk: r.try_get("client_pk")?,
+                            user_id: r.try_get("user_id")?,
+                            scope: scope_of(&scope),
+                            created_at: r.try_get("created_at")?,
+                            expires_at: r.try_get("expires_at")?,
+                            used_at: r.try_get("used_at")?,
+                            revoked: r.try_get("revoked")?,
+                        })
+                    };
+                    conv().map(Some).map_err(map_err)
+                }
+
+                async fn rotate_refresh(
+                    &self,
+                    family_id: FamilyId,
+                    old: &[u8],
+                    now: Timestamp,
+                    access: &NewAccessToken,
+                    refresh: &NewRefreshToken,
+                ) -> StoreResult<bool> {
+                    let mut tx = self.write.begin().await.map_err(map_err)?;
+                    // The claim: one conditional UPDATE. Concurrent claimers serialise on the
+                    // row; exactly one sees rows_affected = 1.
+                    let claimed = sqlx::query(
+                        "UPDATE refresh_tokens SET used_at = $1 \
+                         WHERE hash = $2 AND used_at IS NULL AND revoked_at IS NULL",
+                    )
+                    .bind(now)
+                    .bind(old)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?
+                    .rows_affected();
+                    if claimed != 1 {
+                        tx.rollback().await.map_err(map_err)?;
+                        return Ok(false);
+                    }
+                    // "causes all previous tokens to become invalid" (spec 000).
+                    sqlx::query("UPDATE access_tokens SET revoked_at = $1 WHERE family_id = $2 AND revoked_at IS NULL")
+                        .bind(now)
+                        .bind(family_id)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(map_err)?;
+                    sqlx::query(
+                        "INSERT INTO access_tokens (hash, family_id, scope, created_at, expires_at) \
+                         VALUES ($1, $2, $3, $4, $5)",
+                    )
+                    .bind(&access.hash)
+                    .bind(family_id)
+                    .bind(access.scope.to_scope_string())
+                    .bind(access.created_at)
+                    .bind(access.expires_at)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                    sqlx::query(
+                        "INSERT INTO refresh_tokens (hash, family_id, scope, created_at, expires_at) \
+                         VALUES ($1, $2, $3, $4, $5)",
+                    )
+                    .bind(&refresh.hash)
+                    .bind(family_id)
+                    .bind(refresh.scope.to_scope_string())
+                    .bind(refresh.created_at)
+                    .bind(refresh.expires_at)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                    tx.commit().await.map_err(map_err)?;
+                    Ok(true)
+                }
+
+                async fn add_access_token(
+                    &self,
+                    family_id: FamilyId,
+                    refresh: &[u8],
+                    access: &NewAccessToken,
+                ) -> StoreResult<bool> {
+                    let r = sqlx::query(
+                        "INSERT INTO access_tokens (hash, family_id, scope, created_at, expires_at) \
+                         SELECT $1, $2, $3, $4, $5 WHERE EXISTS (\
+                           SELECT 1 FROM refresh_tokens r JOIN token_families f ON f.id = r.family_id \
+                           WHERE r.hash = $6 AND r.revoked_at IS NULL AND f.revoked_at IS NULL)",
+                    )
+                    .bind(&access.hash)
+                    .bind(family_id)
+                    .bind(access.scope.to_scope_string())
+                    .bind(access.created_at)
+                    .bind(access.expires_at)
+                    .bind(refresh)
+                    .execute(&self.write)
+                    .await
+                    .map_err(map_err)?;
+                    Ok(r.rows_affected() == 1)
+                }
+
+                async fn revoke_family(&self, family_id: FamilyId, now: Timestamp) -> StoreResult<()> {
+                    let mut tx = self.write.begin().await.map_err(map_err)?;
+                    for sql in [
+                        "UPDATE token_families SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
+                        "UPDATE access_tokens SET revoked_at = $1 WHERE family_id = $2 AND revoked_at IS NULL",
+                        "UPDATE refresh_tokens SET revoked_at = $1 WHERE family_id = $2 AND revoked_at IS NULL",
+                    ] {
+                        sqlx::query(sql).bind(now).bind(family_id).execute(&mut *tx).await.map_err(map_err)?;
+                    }
+                    tx.commit().await.map_err(map_err)?;
+                    Ok(())
+                }
+
+                async fn create_pat(&self, p: &NewPat) -> StoreResult<Pat> {
+                    let row = sqlx::query(
+                        "INSERT INTO personal_access_tokens (user_id, name, hash, prefix, scope, created_at, expires_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id AS p_id, user_id AS p_user_id, \
+                         name AS p_name, prefix AS p_prefix, scope AS p_scope, created_at AS p_created_at, \
+                         expires_at AS p_expires_at, last_used_at AS p_last_used_at, revoked_at AS p_revoked_at",
+                    )
+                    .bind(p.user_id)
+                    .bind(&p.name)
+                    .bind(&p.hash)
+                    .bind(&p.prefix)
+                    .bind(p.scope.to_scope_string())
+                    .bind(p.created_at)
+                    .bind(p.expires_at)
+                    .fetch_one(&self.write)
+                    .await
+                    .map_err(map_err)?;
+                    pat_from(&row).map_err(map_err)
+                }
+
+                async fn pat_by_hash(&self, hash: &[u8]) -> StoreResult<Option<(Pat, User)>> {
+                    let sql = "SELECT p.id AS p_id, p.user_id AS p_user_id, p.name AS p_name, p.prefix AS p_prefix, \
+                         p.scope AS p_scope, p.created_at AS p_created_at, p.expires_at AS p_expires_at, \
+                         p.last_used_at AS p_last_used_at, p.revoked_at AS p_revoked_at, \
+                         u.id AS u_id, u.email AS u_email, u.password_hash AS u_password_hash, \
+                         u.first_name AS u_first_name, u.last_name AS u_last_name, u.phone AS u_phone, \
+                         u.is_admin AS u_is_admin, u.disabled AS u_disabled, u.created_at AS u_created_at, \
+                         u.password_changed_at AS u_password_changed_at \
+                         FROM personal_access_tokens p JOIN users u ON u.id = p.user_id WHERE p.hash = $1";
+                    let row = sqlx::query(sql).bind(hash).fetch_optional(&self.read).await.map_err(map_err)?;
+                    let Some(r) = row else { return Ok(None) };
+                    Ok(Some((pat_from(&r).map_err(map_err)?, user_from(&r, "u_").map_err(map_err)?)))
+                }
+
+                async fn touch_pat(&self, id: i64, now: Timestamp, min_interval: i64) -> StoreResult<()> {
+                    sqlx::query(
+                        "UPDATE personal_access_tokens SET last_used_at = $1 \
+                         WHERE id = $2 AND (last_used_at IS NULL OR last_used_at <= $3)",
+                    )
+                    .bind(now)
+                    .bind(id)
+                    .bind(now - min_interval)
+                    .execute(&self.write)
+                    .await
+                    .map_err(map_err)?;
+                    Ok(())
+                }
+
+                async fn create_camera(&self, owner: UserId, f: &CameraFields, now: Timestamp) -> StoreResult<Camera> {
+                    let sql = format!(
+                        "INSERT INTO cameras (owner_id, name, codec, status, streams, snapshot, city, state, country, \
+                         lat, lng, source, source_url, camera_type, description, is_video, framerate, outdoors, \
+                         traffic, inactive, resolution_w, resolution_h, tags, is_public, created_at, updated_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, \
+                         $19, $20, $21, $22, $23, $24, $25, $26) RETURNING {CAMERA_COLS}"
+                    );
+                    let row = sqlx::query(&sql)
+                        .bind(owner)
+                        .bind(&f.name)
+                        .bind(f.codec.as_str())
+                        .bind(f.status.as_str())
+                        .bind(json(&f.streams)?)
+                        .bind(snapshot_json(f)?)
+                        .bind(&f.city)
+                        .bind(&f.state)
+                        .bind(&f.country)
+                        .bind(f.lat)
+                        .bind(f.lng)
+                        .bind(&f.source)
+                        .bind(&f.source_url)
+                        .bind(&f.camera_type)
+                        .bind(&f.description)
+                        .bind(f.is_video)
+                        .bind(f.framerate)
+                        .bind(f.outdoors)
+                        .bind(f.traffic)
+                        .bind(f.inactive)
+                        .bind(f.resolution_w)
+                        .bind(f.resolution_h)
+                        .bind(json(&f.tags)?)
+                        .bind(f.is_public)
+                        .bind(now)
+                        .bind(now)
+                        .fetch_one(&self.write)
+                        .await
+                        .map_err(map_err)?;
+                    camera_from(&row).map_err(map_err)
+                }
+
+                async fn camera(&self, owner: UserId, id: CameraId) -> StoreResult<Option<Camera>> {
+                    let sql = format!("SELECT {CAMERA_COLS} FROM cameras WHERE id = $1 AND owner_id = $2");
+                    let row = sqlx::query(&sql).bind(id).bind(owner).fetch_optional(&self.read).await.map_err(map_err)?;
+                    row.map(|r| camera_from(&r)).transpose().map_err(map_err)
+                }
+
+                async fn list_cameras(&self, owner: UserId, limit: i64, offset: i64) -> StoreResult<(i64, Vec<Camera>)> {
+                    let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM cameras WHERE owner_id = $1")
+                        .bind(owner)
+                        .fetch_one(&self.read)
+                        .await
+                        .map_err(map_err)?;
+                    let sql = format!(
+                        "SELECT {CAMERA_COLS} FROM cameras WHERE owner_id = $1 ORDER BY id LIMIT $2 OFFSET $3"
+                    );
+                    let rows = sqlx::query(&sql)
+                        .bind(owner)
+                        .bind(limit)
+                        .bind(offset)
+                        .fetch_all(&self.read)
+                        .await
+                        .map_err(map_err)?;
+                    let cams = rows.iter().map(camera_from).collect::<Result<Vec<_>, _>>().map_err(map_err)?;
+                    Ok((count, cams))
+                }
+
+                async fn update_camera(&self, c: &Camera) -> StoreResult<bool> {
+                    let f = &c.fields;
+                    let r = sqlx::query(
+                        "UPDATE cameras SET name = $1, codec = $2, status = $3, streams = $4, snapshot = $5, \
+                         city = $6, state = $7, country = $8, lat = $9, lng = $10, source = $11, source_url = $12, \
+                         camera_type = $13, description = $14, is_video = $15, framerate = $16, outdoors = $17, \
+                         traffic = $18, inactive = $19, resolution_w = $20, resolution_h = $21, tags = $22, \
+                         is_public = $23, updated_at = $24 WHERE id = $25 AND owner_id = $26",
+                    )
+                    .bind(&f.name)
+                    .bind(f.codec.as_str())
+                    .bind(f.status.as_str())
+                    .bind(json(&f.streams)?)
+                    .bind(snapshot_json(f)?)
+                    .bind(&f.city)
+                    .bind(&f.state)
+                    .bind(&f.country)
+                    .bind(f.lat)
+                    .bind(f.lng)
+                    .bind(&f.source)
+                    .bind(&f.source_url)
+                    .bind(&f.camera_type)
+                    .bind(&f.description)
+                    .bind(f.is_video)
+                    .bind(f.framerate)
+                    .bind(f.outdoors)
+                    .bind(f.traffic)
+                    .bind(f.inactive)
+                    .bind(f.resolution_w)
+                    .bind(f.resolution_h)
+                    .bind(json(&f.tags)?)
+                    .bind(f.is_public)
+                    .bind(c.updated_at)
+                    .bind(c.id)
+                    .bind(c.owner_id)
+                    .execute(&self.write)
+                    .await
+                    .map_err(map_err)?;
+                    Ok(r.rows_affected() == 1)
+                }
+
+                async fn delete_camera(&self, owner: UserId, id: CameraId) -> StoreResult<bool> {
+                    let r = sqlx::query("DELETE FROM cameras WHERE id = $1 AND owner_id = $2")
+                        .bind(id)
+                        .bind(owner)
+                        .execute(&self.write)
+                        .await
+                        .map_err(map_err)?;
+                    Ok(r.rows_affected() == 1)
+                }
+
+                async fn audit(&self, e: &AuditEvent) -> StoreResult<()> {
+                    sqlx::query(
+                        "INSERT INTO audit_events (at, kind, user_id, client_id, ip, detail) VALUES ($1, $2, $3, $4, $5, $6)",
+                    )
+                    .bind(e.at)
+                    .bind(e.kind.as_str())
+                    .bind(e.user_id)
+                    .bind(&e.client_id)
+                    .bind(&e.ip)
+                    .bind(&e.detail)
+                    .execute(&self.write)
+                    .await
+                    .map_err(map_err)?;
+                    Ok(())
+                }
+
+                async fn recent_audit(&self, limit: i64) -> StoreResult<Vec<AuditRecord>> {
+                    let rows = sqlx::query(
+                        "SELECT id, at, kind, user_id, client_id, ip, detail FROM audit_events ORDER BY id DESC LIMIT $1",
+                    )
+                    .bind(limit)
+                    .fetch_all(&self.read)
+                    .await
+                    .map_err(map_err)?;
+                    rows.iter()
+                        .map(|r| {
+                            Ok(AuditRecord {
+                                id: r.try_get("id")?,
+                                at: r.try_get("at")?,
+                                kind: r.try_get("kind")?,
+                                user_id: r.try_get("user_id")?,
+                                client_id: r.try_get("client_id")?,
+                                ip: r.try_get("ip")?,
+                                detail: r.try_get("detail")?,
+                            })
+                        })
+                        .collect::<Result<Vec<_>, sqlx::Error>>()
+                        .map_err(map_err)
+                }
+
+                async fn purge_expired(&self, cutoff: Timestamp, batch: i64) -> StoreResult<PurgeCounts> {
+                    let run = |sql: &'static str| {
+                        let pool = self.write.clone();
+                        async move {
+                            sqlx::query(sql)
+                                .bind(cutoff)
+                                .bind(batch)
+                                .execute(&pool)
+                                .await
+                                .map(|r| r.rows_affected())
+                                .map_err(map_err)
+                        }
+                    };
+                    let access_tokens = run(
+                        "DELETE FROM access_tokens WHERE hash IN (SELECT hash FROM access_tokens \
+                         WHERE expires_at < $1 OR revoked_at < $1 LIMIT $2)",
+                    )
+                    .await?;
+                    let refresh_tokens = run(
+                        "DELETE FROM refresh_tokens WHERE hash IN (SELECT hash FROM refresh_tokens \
+                         WHERE expires_at < $1 OR revoked_at < $1 LIMIT $2)",
+                    )
+                    .await?;
+                    // A family with no token left can never be used again.
+                    let families = run(
+                        "DELETE FROM token_families WHERE id IN (SELECT f.id FROM token_families f \
+                         WHERE f.created_at < $1 \
+                         AND NOT EXISTS (SELECT 1 FROM access_tokens a WHERE a.family_id = f.id) \
+                         AND NOT EXISTS (SELECT 1 FROM refresh_tokens r WHERE r.family_id = f.id) LIMIT $2)",
+                    )
+                    .await?;
+                    let pats = run(
+                        "DELETE FROM personal_access_tokens WHERE id IN (SELECT id FROM personal_access_tokens \
+                         WHERE expires_at < $1 OR revoked_at < $1 LIMIT $2)",
+                    )
+                    .await?;
+                    Ok(PurgeCounts { access_tokens, refresh_tokens, families, pats })
+                }
+            }
+        }
+    };
+}

@@ -1,0 +1,64 @@
+//! PostgreSQL backend: one pool shared by reads and writes; several camgate nodes may share the
+//! database. Multi-statement changes run in transactions; the refresh claim is a single
+//! conditional UPDATE, so concurrent claims from any node serialise on the row lock.
+
+use std::str::FromStr;
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgSslMode};
+use sqlx::PgPool;
+
+use camgate_core::error::StoreError;
+
+use crate::{map_err, StoreOptions};
+
+pub struct PgStore {
+    pub(crate) read: PgPool,
+    pub(crate) write: PgPool,
+}
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+impl PgStore {
+    pub async fn connect(url: &str, opts: &StoreOptions) -> Result<Self, StoreError> {
+        let mut co = PgConnectOptions::from_str(url).map_err(map_err)?;
+        if let Some(mode) = &opts.pg_ssl_mode {
+            let m = PgSslMode::from_str(mode)
+                .map_err(|_| StoreError::Other(format!("invalid TLS mode `{mode}`")))?;
+            co = co.ssl_mode(m);
+        }
+        if let Some(cert) = &opts.pg_ssl_root_cert {
+            co = co.ssl_root_cert(cert.as_str());
+        }
+        Self::connect_with(co, opts).await
+    }
+
+    pub async fn connect_with(
+        co: PgConnectOptions,
+        opts: &StoreOptions,
+    ) -> Result<Self, StoreError> {
+        let pool = PgPoolOptions::new()
+            .max_connections(opts.max_connections.max(1))
+            .acquire_timeout(opts.acquire_timeout)
+            .connect_with(co)
+            .await
+            .map_err(map_err)?;
+        Ok(Self {
+            read: pool.clone(),
+            write: pool,
+        })
+    }
+
+    pub(crate) async fn run_migrations(&self) -> Result<(), StoreError> {
+        // Several nodes may start at once: sqlx takes an advisory lock around migrations.
+        MIGRATOR
+            .run(&self.write)
+            .await
+            .map_err(|e| StoreError::Other(e.to_string()))
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.write
+    }
+}
+
+store_impl!(PgStore, sqlx::Postgres, sqlx::postgres::PgRow);
