@@ -50,6 +50,7 @@ pub trait Store: Send + Sync + 'static {
     // ---- clients
     async fn create_client(&self, c: &NewClient) -> StoreResult<Client>;
     async fn client_by_client_id(&self, client_id: &str) -> StoreResult<Option<Client>>;
+    async fn client_by_pk(&self, pk: ClientPk) -> StoreResult<Option<Client>>;
 
     // ---- tokens
     /// Creates a token family with its first access token and optional refresh token, atomically.
@@ -82,10 +83,14 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<bool>;
     /// Revokes a family: every access and refresh token descended from that login.
     async fn revoke_family(&self, family_id: FamilyId, now: Timestamp) -> StoreResult<()>;
+    /// Revokes one access token. Returns false if it was unknown or already revoked.
+    async fn revoke_access_token(&self, hash: &[u8], now: Timestamp) -> StoreResult<bool>;
 
     // ---- personal access tokens
     async fn create_pat(&self, p: &NewPat) -> StoreResult<Pat>;
     async fn pat_by_hash(&self, hash: &[u8]) -> StoreResult<Option<(Pat, User)>>;
+    /// Revokes a PAT of `user_id`. Returns false if there is no such live token.
+    async fn revoke_pat(&self, id: i64, user_id: UserId, now: Timestamp) -> StoreResult<bool>;
     /// Records use, at most once per `min_interval` seconds (a conditional UPDATE).
     async fn touch_pat(&self, id: i64, now: Timestamp, min_interval: i64) -> StoreResult<()>;
 

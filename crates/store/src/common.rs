@@ -305,6 +305,12 @@ macro_rules! store_impl {
                     row.map(|r| client_from(&r)).transpose().map_err(map_err)
                 }
 
+                async fn client_by_pk(&self, pk: ClientPk) -> StoreResult<Option<Client>> {
+                    let sql = format!("SELECT {CLIENT_COLS} FROM clients WHERE id = $1");
+                    let row = sqlx::query(&sql).bind(pk).fetch_optional(&self.read).await.map_err(map_err)?;
+                    row.map(|r| client_from(&r)).transpose().map_err(map_err)
+                }
+
                 async fn create_family(
                     &self,
                     family: &NewFamily,
@@ -512,6 +518,29 @@ macro_rules! store_impl {
                     }
                     tx.commit().await.map_err(map_err)?;
                     Ok(())
+                }
+
+                async fn revoke_access_token(&self, hash: &[u8], now: Timestamp) -> StoreResult<bool> {
+                    let r = sqlx::query("UPDATE access_tokens SET revoked_at = $1 WHERE hash = $2 AND revoked_at IS NULL")
+                        .bind(now)
+                        .bind(hash)
+                        .execute(&self.write)
+                        .await
+                        .map_err(map_err)?;
+                    Ok(r.rows_affected() == 1)
+                }
+
+                async fn revoke_pat(&self, id: i64, user_id: UserId, now: Timestamp) -> StoreResult<bool> {
+                    let r = sqlx::query(
+                        "UPDATE personal_access_tokens SET revoked_at = $1 WHERE id = $2 AND user_id = $3 AND revoked_at IS NULL",
+                    )
+                    .bind(now)
+                    .bind(id)
+                    .bind(user_id)
+                    .execute(&self.write)
+                    .await
+                    .map_err(map_err)?;
+                    Ok(r.rows_affected() == 1)
                 }
 
                 async fn create_pat(&self, p: &NewPat) -> StoreResult<Pat> {

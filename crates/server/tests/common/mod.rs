@@ -269,3 +269,11 @@ pub fn client_input(name: &str, kind: ClientKind, profile: &str) -> ClientInput 
         client_secret: None,
     }
 }
+
+impl TestApp {
+    /// The server's current time.
+    pub fn clock_now(&self) -> i64 {
+        use camgate_core::clock::Clock;
+        self.clock.now()
+    }
+}
