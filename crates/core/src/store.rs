@@ -44,6 +44,9 @@ pub trait Store: Send + Sync + 'static {
     async fn count_users(&self) -> StoreResult<i64>;
     /// Deletes the user and, by cascade, their cameras, tokens and personal access tokens.
     async fn delete_user(&self, id: UserId) -> StoreResult<bool>;
+    /// Disables or re-enables a user. A disabled user's tokens, PATs and sessions stop working
+    /// at the next request (every lookup checks the flag).
+    async fn set_user_disabled(&self, id: UserId, disabled: bool) -> StoreResult<bool>;
     /// Sets a new password hash and revokes every token family and PAT of the user, atomically.
     async fn set_password(&self, id: UserId, hash: &str, now: Timestamp) -> StoreResult<bool>;
 
@@ -109,6 +112,8 @@ pub trait Store: Send + Sync + 'static {
         limit: i64,
         offset: i64,
     ) -> StoreResult<(i64, Vec<Camera>)>;
+    /// Writes `c` if the stored row still has `c.version` (then bumps it). False if the camera
+    /// is gone or was changed concurrently.
     async fn update_camera(&self, c: &Camera) -> StoreResult<bool>;
     async fn delete_camera(&self, owner: UserId, id: CameraId) -> StoreResult<bool>;
 

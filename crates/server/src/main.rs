@@ -98,6 +98,16 @@ enum UserCmd {
         #[arg(long)]
         json: bool,
     },
+    /// Disable a user: their tokens, personal access tokens and sessions stop working.
+    Disable {
+        #[arg(long)]
+        email: String,
+    },
+    /// Re-enable a disabled user.
+    Enable {
+        #[arg(long)]
+        email: String,
+    },
     /// Set a user's password (read from stdin); revokes the user's tokens.
     SetPassword {
         #[arg(long)]
@@ -316,6 +326,22 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     println!("generated password (shown once): {p}");
                 }
             }
+        }
+        Cmd::User {
+            cmd: UserCmd::Disable { email },
+        } => {
+            let core = core_for(&cfg).await?;
+            let id = user_id(&core, &email).await?;
+            core.set_user_disabled(id, true).await.map_err(api_err)?;
+            println!("disabled {email}");
+        }
+        Cmd::User {
+            cmd: UserCmd::Enable { email },
+        } => {
+            let core = core_for(&cfg).await?;
+            let id = user_id(&core, &email).await?;
+            core.set_user_disabled(id, false).await.map_err(api_err)?;
+            println!("enabled {email}");
         }
         Cmd::User {
             cmd: UserCmd::SetPassword { email, json },
