@@ -472,8 +472,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Cmd::Purge => {
             let core = core_for(&cfg).await?;
-            let n = sweep_once(&core, cfg.token_retention_secs, cfg.sweep_batch).await?;
-            println!("purged {n} expired or revoked rows");
+            let started = std::time::Instant::now();
+            let r = sweep_once(&core, cfg.token_retention_secs, cfg.sweep_batch).await?;
+            println!(
+                "purged {} expired or revoked rows in {} batches of up to {} rows per table; longest batch {} ms; total {} ms",
+                r.deleted,
+                r.batches,
+                cfg.sweep_batch,
+                r.longest_batch.as_millis(),
+                started.elapsed().as_millis()
+            );
         }
         Cmd::Audit {
             cmd: AuditCmd::Tail { limit, json },
