@@ -1594,10 +1594,19 @@ async fn check_purge_expired(store: Arc<dyn Store>) {
         }
     }
     let access_seq: Vec<u64> = calls.iter().map(|c| c.access_tokens).collect();
+    // 2500 expired + 1 revoked, at most 1000 per call. Tokens of families that expire or are
+    // revoked themselves (C, D) may leave by cascade with the family, uncounted, so the sum
+    // is 2499..=2501; the state checks below are exact.
     assert_eq!(
-        access_seq,
-        vec![1000, 1000, 501, 0],
-        "access tokens per call (2500 expired + 1 revoked): {calls:?}"
+        access_seq[..2],
+        [1000, 1000],
+        "access tokens per call: {calls:?}"
+    );
+    assert_eq!(*access_seq.last().unwrap(), 0, "{calls:?}");
+    let counted: u64 = access_seq.iter().sum();
+    assert!(
+        (2499..=2501).contains(&counted),
+        "access tokens counted {counted}: {calls:?}"
     );
     assert_eq!(calls[0].refresh_tokens, 2, "D-r and F-r: {calls:?}");
     assert_eq!(calls[0].pats, 2, "P-exp and P-rev: {calls:?}");
