@@ -15,6 +15,30 @@ pub(crate) const CAMERA_COLS: &str = "id, owner_id, name, codec, status, streams
      outdoors, traffic, inactive, resolution_w, resolution_h, tags, is_public, created_at, \
      updated_at, version";
 
+/// The hot lookup of a resource request: an access token with its family, client and user.
+pub(crate) const ACCESS_TOKEN_SQL: &str = "SELECT a.family_id, a.scope, a.created_at AS a_created_at, a.expires_at, \
+                         (a.revoked_at IS NOT NULL OR f.revoked_at IS NOT NULL) AS revoked, \
+                         c.id AS c_pk, c.client_id AS c_client_id, c.owner_id AS c_owner_id, c.profile AS c_profile, \
+                         u.id AS u_id, u.email AS u_email, u.password_hash AS u_password_hash, \
+                         u.first_name AS u_first_name, u.last_name AS u_last_name, u.phone AS u_phone, \
+                         u.is_admin AS u_is_admin, u.disabled AS u_disabled, u.created_at AS u_created_at, \
+                         u.password_changed_at AS u_password_changed_at \
+                         FROM access_tokens a \
+                         JOIN token_families f ON f.id = a.family_id \
+                         JOIN clients c ON c.id = f.client_pk \
+                         LEFT JOIN users u ON u.id = f.user_id \
+                         WHERE a.hash = $1";
+
+/// A personal access token with its user.
+pub(crate) const PAT_SQL: &str = "SELECT p.id AS p_id, p.user_id AS p_user_id, p.name AS p_name, p.prefix AS p_prefix, \
+                         p.scope AS p_scope, p.created_at AS p_created_at, p.expires_at AS p_expires_at, \
+                         p.last_used_at AS p_last_used_at, p.revoked_at AS p_revoked_at, \
+                         u.id AS u_id, u.email AS u_email, u.password_hash AS u_password_hash, \
+                         u.first_name AS u_first_name, u.last_name AS u_last_name, u.phone AS u_phone, \
+                         u.is_admin AS u_is_admin, u.disabled AS u_disabled, u.created_at AS u_created_at, \
+                         u.password_changed_at AS u_password_changed_at \
+                         FROM personal_access_tokens p JOIN users u ON u.id = p.user_id WHERE p.hash = $1";
+
 pub(crate) fn scope_of(s: &str) -> ScopeSet {
     ScopeSet::parse(s).unwrap_or_default()
 }
@@ -410,18 +434,10 @@ macro_rules! store_impl {
                 }
 
                 async fn access_token(&self, hash: &[u8]) -> StoreResult<Option<AccessTokenInfo>> {
-                    let sql = "SELECT a.family_id, a.scope, a.created_at AS a_created_at, a.expires_at, \
-                         (a.revoked_at IS NOT NULL OR f.revoked_at IS NOT NULL) AS revoked, \
-                         c.id AS c_pk, c.client_id AS c_client_id, c.owner_id AS c_owner_id, c.profile AS c_profile, \
-                         u.id AS u_id, u.email AS u_email, u.password_hash AS u_password_hash, \
-                         u.first_name AS u_first_name, u.last_name AS u_last_name, u.phone AS u_phone, \
-                         u.is_admin AS u_is_admin, u.disabled AS u_disabled, u.created_at AS u_created_at, \
-                         u.password_changed_at AS u_password_changed_at \
-                         FROM access_tokens a \
-                         JOIN token_families f ON f.id = a.family_id \
-                         JOIN clients c ON c.id = f.client_pk \
-                         LEFT JOIN users u ON u.id = f.user_id \
-                         WHERE a.hash = $1";
+                    if let Some(fast) = self.fast_access_token(hash) {
+                        return Ok(fast);
+                    }
+                    let sql = ACCESS_TOKEN_SQL;
                     let row = sqlx::query(sql).bind(hash).fetch_optional(&self.read).await.map_err(map_err)?;
                     let Some(r) = row else { return Ok(None) };
                     let conv = || -> Result<AccessTokenInfo, sqlx::Error> {
@@ -624,14 +640,10 @@ macro_rules! store_impl {
                 }
 
                 async fn pat_by_hash(&self, hash: &[u8]) -> StoreResult<Option<(Pat, User)>> {
-                    let sql = "SELECT p.id AS p_id, p.user_id AS p_user_id, p.name AS p_name, p.prefix AS p_prefix, \
-                         p.scope AS p_scope, p.created_at AS p_created_at, p.expires_at AS p_expires_at, \
-                         p.last_used_at AS p_last_used_at, p.revoked_at AS p_revoked_at, \
-                         u.id AS u_id, u.email AS u_email, u.password_hash AS u_password_hash, \
-                         u.first_name AS u_first_name, u.last_name AS u_last_name, u.phone AS u_phone, \
-                         u.is_admin AS u_is_admin, u.disabled AS u_disabled, u.created_at AS u_created_at, \
-                         u.password_changed_at AS u_password_changed_at \
-                         FROM personal_access_tokens p JOIN users u ON u.id = p.user_id WHERE p.hash = $1";
+                    if let Some(fast) = self.fast_pat(hash) {
+                        return Ok(fast);
+                    }
+                    let sql = PAT_SQL;
                     let row = sqlx::query(sql).bind(hash).fetch_optional(&self.read).await.map_err(map_err)?;
                     let Some(r) = row else { return Ok(None) };
                     Ok(Some((pat_from(&r).map_err(map_err)?, user_from(&r, "u_").map_err(map_err)?)))

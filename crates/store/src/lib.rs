@@ -7,6 +7,7 @@
 
 #[macro_use]
 mod common;
+mod fastread;
 pub mod postgres;
 pub mod sqlite;
 

@@ -64,4 +64,18 @@ impl PgStore {
     }
 }
 
+impl PgStore {
+    // PostgreSQL has no per-thread fast path: the pool's async driver is already direct.
+    fn fast_access_token(&self, _: &[u8]) -> Option<Option<camgate_core::model::AccessTokenInfo>> {
+        None
+    }
+
+    fn fast_pat(
+        &self,
+        _: &[u8],
+    ) -> Option<Option<(camgate_core::model::Pat, camgate_core::model::User)>> {
+        None
+    }
+}
+
 store_impl!(PgStore, sqlx::Postgres, sqlx::postgres::PgRow);

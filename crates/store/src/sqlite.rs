@@ -12,11 +12,14 @@ use sqlx::SqlitePool;
 
 use camgate_core::error::StoreError;
 
+use crate::fastread::FastReader;
 use crate::{map_err, StoreOptions};
 
 pub struct SqliteStore {
     pub(crate) read: SqlitePool,
     pub(crate) write: SqlitePool,
+    /// Synchronous per-thread reader for the hot lookups (none for in-memory databases).
+    fast: Option<FastReader>,
 }
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -39,6 +42,9 @@ impl SqliteStore {
             .connect_with(base.clone())
             .await
             .map_err(map_err)?;
+        let filename = base.get_filename().to_path_buf();
+        let fast = (!filename.as_os_str().is_empty() && filename.as_os_str() != ":memory:")
+            .then(|| FastReader::new(filename));
         let read = SqlitePoolOptions::new()
             .max_connections(opts.max_connections.max(1))
             .acquire_timeout(opts.acquire_timeout)
@@ -46,7 +52,7 @@ impl SqliteStore {
             .connect_with(base)
             .await
             .map_err(map_err)?;
-        Ok(Self { read, write })
+        Ok(Self { read, write, fast })
     }
 
     pub(crate) async fn run_migrations(&self) -> Result<(), StoreError> {
@@ -62,6 +68,22 @@ impl SqliteStore {
             .fetch_one(&self.write)
             .await
             .map_err(map_err)
+    }
+}
+
+impl SqliteStore {
+    fn fast_access_token(
+        &self,
+        hash: &[u8],
+    ) -> Option<Option<camgate_core::model::AccessTokenInfo>> {
+        self.fast.as_ref()?.access_token(hash)
+    }
+
+    fn fast_pat(
+        &self,
+        hash: &[u8],
+    ) -> Option<Option<(camgate_core::model::Pat, camgate_core::model::User)>> {
+        self.fast.as_ref()?.pat(hash)
     }
 }
 
