@@ -45,6 +45,7 @@ pub async fn build_core(
         .map_err(|e| anyhow::anyhow!("password hasher: {e}"))?;
     let settings = Settings {
         refresh_grace_secs: cfg.refresh_grace_secs,
+        authz: cfg.authz.clone(),
         ..Settings::default()
     };
     let core = Core::new(store, clock, hasher, cfg.profiles.clone(), settings)
@@ -88,7 +89,19 @@ pub async fn sweep_once(core: &Core, retention_secs: i64, batch: i64) -> anyhow:
             && n.families < batch as u64
             && n.pats < batch as u64
         {
-            return Ok(total);
+            // Codes, parked requests, sessions and throttle windows (issue 3).
+            loop {
+                let n = core
+                    .store
+                    .purge_authorize(cutoff, batch)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+                total += n;
+                if n < batch as u64 {
+                    return Ok(total);
+                }
+                tokio::task::yield_now().await;
+            }
         }
         tokio::task::yield_now().await;
     }
