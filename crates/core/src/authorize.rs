@@ -790,7 +790,7 @@ mod tests {
     #[test]
     fn s256_matches_rfc7636_appendix_b() {
         assert_eq!(
-            s256_challenge("dBjftJeZ4CVP-mA92tzQvqhO0H-3KkxTvfjkwUkWgXo"),
+            s256_challenge("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
             "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
         );
         assert!(valid_s256_challenge(
@@ -798,7 +798,7 @@ mod tests {
         ));
         assert!(!valid_s256_challenge("short"));
         assert!(valid_verifier(
-            "dBjftJeZ4CVP-mA92tzQvqhO0H-3KkxTvfjkwUkWgXo"
+            "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
         ));
         assert!(!valid_verifier("too-short"));
         assert!(!valid_verifier(&"a".repeat(129)));
