@@ -1437,3 +1437,69 @@ impl RawToken for TestApp {
         .await
     }
 }
+
+/// Two exchanges of one code at the same moment: at most one gets tokens, and since the code
+/// was used twice, whatever it minted ends up revoked (RFC 6749 §4.1.2).
+#[tokio::test]
+async fn concurrent_uses_of_one_code_leave_no_live_tokens() {
+    let f = fixture().await;
+    let app = &f.app;
+    let (id, secret) = confidential(app, &[CB]).await;
+    let mut b = Browser::new(app);
+    let params = [("response_type", "code"), ("client_id", id.as_str())];
+    b.authorize_and_approve(&params, &f.email, PASSWORD).await;
+    for _ in 0..5 {
+        let r = b.authorize(&params).await;
+        let code = query(&r.location())["code"].clone();
+        let (a, c) = tokio::join!(
+            exchange(app, &id, Some(&secret), &code, &[]),
+            exchange(app, &id, Some(&secret), &code, &[])
+        );
+        let mut ok = 0;
+        let mut tokens = Vec::new();
+        for r in [a, c] {
+            if r.status() == 200 {
+                ok += 1;
+                let v: Value = r.json().await.unwrap();
+                tokens.push(v["access_token"].as_str().unwrap().to_string());
+            } else {
+                assert_eq!(r.status(), 400);
+            }
+        }
+        assert!(ok <= 1, "a code was redeemed twice");
+        for t in tokens {
+            assert_eq!(app.get_bearer("/v1/me/", &t).await.status(), 401);
+        }
+    }
+}
+
+#[tokio::test]
+async fn client_supplied_text_is_escaped_on_the_pages() {
+    let f = fixture().await;
+    let app = &f.app;
+    let mut input = client_input(
+        "<script>alert(1)</script> & \"Co\"",
+        ClientKind::Confidential,
+        "angelcam",
+    );
+    input.redirect_uris = vec![CB.into()];
+    let id = app.register(input).await.client.client_id;
+    let mut b = Browser::new(app);
+    let r = b
+        .authorize(&[("response_type", "code"), ("client_id", &id)])
+        .await;
+    let login = b.get(&r.location()).await;
+    let r = b.sign_in_at(&r.location(), &f.email, PASSWORD).await;
+    let consent = b.get(&r.location()).await;
+    for page in [&login, &consent] {
+        assert!(!page.body.contains("<script>"), "{}", page.body);
+        // askama escapes with numeric references.
+        assert!(
+            page.body
+                .contains("&#60;script&#62;alert(1)&#60;/script&#62;")
+                || page.body.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+            "{}",
+            page.body
+        );
+    }
+}
