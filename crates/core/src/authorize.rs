@@ -25,7 +25,7 @@ use crate::throttle::ThrottleSettings;
 use crate::Core;
 
 /// Longest `state` we carry (RFC 6749 does not bound it; we do).
-pub const MAX_STATE_LEN: usize = 1024;
+pub const MAX_STATE_LEN: usize = 2048;
 /// How long a parked authorization request waits for the user to sign in and decide.
 pub const PARKED_REQUEST_TTL_SECS: i64 = 1800;
 /// Upper bound of the configurable code lifetime: RFC 6749 §4.1.2 "A maximum authorization

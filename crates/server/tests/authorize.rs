@@ -1503,3 +1503,73 @@ async fn client_supplied_text_is_escaped_on_the_pages() {
         );
     }
 }
+
+#[tokio::test]
+async fn after_login_a_remembered_consent_goes_straight_back_to_the_client() {
+    let f = fixture().await;
+    let app = &f.app;
+    let (id, _) = confidential(app, &[CB]).await;
+    let params = [
+        ("response_type", "code"),
+        ("client_id", id.as_str()),
+        ("state", "z"),
+    ];
+    let mut b = Browser::new(app);
+    b.authorize_and_approve(&params, &f.email, PASSWORD).await;
+    // A new browser: sign in, and no approval screen this time.
+    let mut fresh = Browser::new(app);
+    let r = fresh.authorize(&params).await;
+    let r = fresh.sign_in_at(&r.location(), &f.email, PASSWORD).await;
+    let r = fresh.get(&r.location()).await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let q = query(&r.location());
+    assert!(q.contains_key("code"));
+    assert_eq!(q["state"], "z");
+    // The parked request was consumed.
+    let again = fresh
+        .get(&format!(
+            "/consent?{}",
+            r.location().split_once('?').unwrap().1
+        ))
+        .await;
+    assert_eq!(again.status, 400);
+}
+
+/// "Not you?": sign out from the approval screen and continue as someone else.
+#[tokio::test]
+async fn switching_account_from_the_approval_screen() {
+    let f = fixture().await;
+    let app = &f.app;
+    app.create_user("other@example.com", PASSWORD).await;
+    let (id, _) = confidential(app, &[CB]).await;
+    let mut b = Browser::new(app);
+    b.sign_in(&f.email, PASSWORD).await;
+    let page = b
+        .authorize(&[
+            ("response_type", "code"),
+            ("client_id", &id),
+            ("state", "w"),
+        ])
+        .await;
+    let rid = hidden(&page.body, "request_id");
+    let confirm = b.get(&format!("/logout?request_id={rid}")).await;
+    assert_eq!(confirm.status, 200);
+    assert!(confirm.body.contains("Sign out?"));
+    let r = b
+        .post(
+            "/logout",
+            &[
+                ("csrf_token", hidden(&confirm.body, "csrf_token").as_str()),
+                ("request_id", rid.as_str()),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    let link = format!("/login?request_id={rid}");
+    assert!(r.body.contains(&link), "{}", r.body);
+    let r = b.sign_in_at(&link, "other@example.com", PASSWORD).await;
+    let page = b.get(&r.location()).await;
+    assert!(page.body.contains("other@example.com"));
+    let r = b.decide(&page, "approve").await;
+    assert_eq!(query(&r.location())["state"], "w");
+}

@@ -156,7 +156,12 @@ async fn spec_000_in_headless_chromium() {
             if required {
                 panic!("CAMGATE_REQUIRE_BROWSER=1: {msg}");
             }
-            eprintln!("SKIPPED spec_000_in_headless_chromium: {msg}");
+            // Straight to the stderr handle: libtest captures eprintln! of passing tests.
+            use std::io::Write;
+            let _ = writeln!(
+                std::io::stderr(),
+                "SKIPPED spec_000_in_headless_chromium: {msg}"
+            );
             return;
         }
     };
@@ -212,6 +217,31 @@ async fn spec_000_in_headless_chromium() {
 
     // Run the browser part so that a failure still closes the browser before it is reported.
     let result = futures_util::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(async {
+        // A redirect URI that is not registered: an error page, no redirect.
+        let bad = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("response_type", "code")
+            .append_pair("client_id", &client_id)
+            .append_pair("redirect_uri", "https://attacker.example/cb")
+            .finish();
+        c.goto(&app.url(&format!("/oauth/authorize/?{bad}")))
+            .await
+            .unwrap();
+        let text = c
+            .find(Locator::Css("main"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(text.contains("Mismatching redirect URI."), "{text}");
+        assert!(c
+            .current_url()
+            .await
+            .unwrap()
+            .as_str()
+            .starts_with(&app.base));
+        save_screenshot(&c, "authorize-0-error.png").await;
+
         // Spec 000 step 1.
         let q = url::form_urlencoded::Serializer::new(String::new())
             .append_pair("response_type", "code")

@@ -37,6 +37,10 @@ fn page_error(
             "This request cannot be completed",
             message,
         )
+        .with_hint(
+            "The link that brought you here does not work for this application. Go back to the \
+             application and try again; if this keeps happening, contact its developer.",
+        )
         .into_response(),
         AuthorizeError::Redirect(r) => to_client(s, headers, status, &r),
     }

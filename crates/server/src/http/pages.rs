@@ -131,6 +131,8 @@ pub struct PageError {
     pub status: StatusCode,
     pub title: &'static str,
     pub message: String,
+    /// What the person can do about it.
+    pub hint: Option<&'static str>,
 }
 
 impl PageError {
@@ -139,7 +141,12 @@ impl PageError {
             status,
             title,
             message: message.into(),
+            hint: None,
         }
+    }
+    pub fn with_hint(mut self, hint: &'static str) -> Self {
+        self.hint = Some(hint);
+        self
     }
     pub fn bad_request(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "Something is wrong", message)
@@ -187,7 +194,7 @@ impl IntoResponse for PageError {
             title: self.title,
             message: &self.message,
             is_error: true,
-            hint: None,
+            hint: self.hint,
             signout_csrf: None,
             request_id: None,
             link: None,
