@@ -282,22 +282,26 @@ impl Core {
             .await?)
     }
 
-    /// Partial update; a camera of another owner is `NotFound`.
+    /// Partial update; a camera of another owner is `NotFound`. Read-modify-write with an
+    /// optimistic version check, retried on a concurrent change, so no update is lost.
     pub async fn update_camera(
         &self,
         owner: UserId,
         id: CameraId,
         patch: CameraPatch,
     ) -> Result<Camera, ApiError> {
-        let mut cam = self.camera(owner, id).await?;
-        patch.apply(&mut cam.fields)?;
-        cam.fields.name = cam.fields.name.trim().to_string();
-        validate(&cam.fields)?;
-        cam.updated_at = self.now();
-        if !self.store.update_camera(&cam).await? {
-            return Err(ApiError::NotFound);
+        for _ in 0..8 {
+            let mut cam = self.camera(owner, id).await?;
+            patch.clone().apply(&mut cam.fields)?;
+            cam.fields.name = cam.fields.name.trim().to_string();
+            validate(&cam.fields)?;
+            cam.updated_at = self.now();
+            if self.store.update_camera(&cam).await? {
+                cam.version += 1;
+                return Ok(cam);
+            }
         }
-        Ok(cam)
+        Err(ApiError::Unavailable { retry_after: 1 })
     }
 
     pub async fn delete_camera(&self, owner: UserId, id: CameraId) -> Result<(), ApiError> {

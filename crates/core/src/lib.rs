@@ -8,6 +8,7 @@ pub mod cameras;
 pub mod clients;
 pub mod clock;
 pub mod error;
+pub mod lifecycle;
 pub mod model;
 pub mod oauth;
 pub mod password;

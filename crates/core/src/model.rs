@@ -338,6 +338,8 @@ pub struct Camera {
     pub fields: CameraFields,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+    /// Bumped by every update; an update only applies to the version it read.
+    pub version: i64,
 }
 
 /// What happened, for the audit table. Never carries a secret.

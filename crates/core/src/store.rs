@@ -44,12 +44,16 @@ pub trait Store: Send + Sync + 'static {
     async fn count_users(&self) -> StoreResult<i64>;
     /// Deletes the user and, by cascade, their cameras, tokens and personal access tokens.
     async fn delete_user(&self, id: UserId) -> StoreResult<bool>;
+    /// Disables or re-enables a user. A disabled user's tokens, PATs and sessions stop working
+    /// at the next request (every lookup checks the flag).
+    async fn set_user_disabled(&self, id: UserId, disabled: bool) -> StoreResult<bool>;
     /// Sets a new password hash and revokes every token family and PAT of the user, atomically.
     async fn set_password(&self, id: UserId, hash: &str, now: Timestamp) -> StoreResult<bool>;
 
     // ---- clients
     async fn create_client(&self, c: &NewClient) -> StoreResult<Client>;
     async fn client_by_client_id(&self, client_id: &str) -> StoreResult<Option<Client>>;
+    async fn client_by_pk(&self, pk: ClientPk) -> StoreResult<Option<Client>>;
 
     // ---- tokens
     /// Creates a token family with its first access token and optional refresh token, atomically.
@@ -82,10 +86,14 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<bool>;
     /// Revokes a family: every access and refresh token descended from that login.
     async fn revoke_family(&self, family_id: FamilyId, now: Timestamp) -> StoreResult<()>;
+    /// Revokes one access token. Returns false if it was unknown or already revoked.
+    async fn revoke_access_token(&self, hash: &[u8], now: Timestamp) -> StoreResult<bool>;
 
     // ---- personal access tokens
     async fn create_pat(&self, p: &NewPat) -> StoreResult<Pat>;
     async fn pat_by_hash(&self, hash: &[u8]) -> StoreResult<Option<(Pat, User)>>;
+    /// Revokes a PAT of `user_id`. Returns false if there is no such live token.
+    async fn revoke_pat(&self, id: i64, user_id: UserId, now: Timestamp) -> StoreResult<bool>;
     /// Records use, at most once per `min_interval` seconds (a conditional UPDATE).
     async fn touch_pat(&self, id: i64, now: Timestamp, min_interval: i64) -> StoreResult<()>;
 
@@ -104,6 +112,8 @@ pub trait Store: Send + Sync + 'static {
         limit: i64,
         offset: i64,
     ) -> StoreResult<(i64, Vec<Camera>)>;
+    /// Writes `c` if the stored row still has `c.version` (then bumps it). False if the camera
+    /// is gone or was changed concurrently.
     async fn update_camera(&self, c: &Camera) -> StoreResult<bool>;
     async fn delete_camera(&self, owner: UserId, id: CameraId) -> StoreResult<bool>;
 

@@ -108,6 +108,16 @@ impl Core {
         Ok(())
     }
 
+    /// Disables (or re-enables) an account: its tokens, PATs and sessions stop working at the
+    /// next request, on every node, because every lookup checks the flag.
+    pub async fn set_user_disabled(&self, user_id: i64, disabled: bool) -> Result<(), ApiError> {
+        if self.store.set_user_disabled(user_id, disabled).await? {
+            Ok(())
+        } else {
+            Err(ApiError::NotFound)
+        }
+    }
+
     /// Deletes the caller's own account (Angelcam `DELETE /v1/me/`).
     pub async fn delete_user(&self, user_id: i64) -> Result<(), ApiError> {
         if self.store.delete_user(user_id).await? {

@@ -72,18 +72,33 @@ pub async fn build(
     Ok(App { core, router })
 }
 
+/// What one sweep did.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SweepReport {
+    pub deleted: u64,
+    pub batches: u64,
+    pub longest_batch: std::time::Duration,
+}
+
 /// Deletes expired and revoked rows in small batches until a pass finds less than a batch.
 /// Each batch is one short statement per table, so requests never wait long behind it.
-pub async fn sweep_once(core: &Core, retention_secs: i64, batch: i64) -> anyhow::Result<u64> {
-    let mut total = 0;
+pub async fn sweep_once(
+    core: &Core,
+    retention_secs: i64,
+    batch: i64,
+) -> anyhow::Result<SweepReport> {
+    let mut report = SweepReport::default();
     loop {
         let cutoff = core.now() - retention_secs;
+        let started = std::time::Instant::now();
         let n = core
             .store
             .purge_expired(cutoff, batch)
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))?;
-        total += n.total();
+        report.longest_batch = report.longest_batch.max(started.elapsed());
+        report.batches += 1;
+        report.deleted += n.total();
         if n.access_tokens < batch as u64
             && n.refresh_tokens < batch as u64
             && n.families < batch as u64
@@ -91,18 +106,22 @@ pub async fn sweep_once(core: &Core, retention_secs: i64, batch: i64) -> anyhow:
         {
             // Codes, parked requests, sessions and throttle windows (issue 3).
             loop {
+                let started = std::time::Instant::now();
                 let n = core
                     .store
                     .purge_authorize(cutoff, batch)
                     .await
                     .map_err(|e| anyhow::anyhow!("{e}"))?;
-                total += n;
+                report.longest_batch = report.longest_batch.max(started.elapsed());
+                report.batches += 1;
+                report.deleted += n;
                 if n < batch as u64 {
-                    return Ok(total);
+                    return Ok(report);
                 }
                 tokio::task::yield_now().await;
             }
         }
+        // Let waiting requests at the writer between batches.
         tokio::task::yield_now().await;
     }
 }
@@ -120,7 +139,12 @@ pub fn spawn_sweeper(core: Arc<Core>, cfg: &Config) -> tokio::task::JoinHandle<(
         loop {
             tick.tick().await;
             match sweep_once(&core, retention, batch).await {
-                Ok(n) if n > 0 => tracing::info!(deleted = n, "sweeper pass"),
+                Ok(r) if r.deleted > 0 => tracing::info!(
+                    deleted = r.deleted,
+                    batches = r.batches,
+                    longest_batch_ms = r.longest_batch.as_millis() as u64,
+                    "sweeper pass"
+                ),
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "sweeper pass failed"),
             }

@@ -98,6 +98,16 @@ enum UserCmd {
         #[arg(long)]
         json: bool,
     },
+    /// Disable a user: their tokens, personal access tokens and sessions stop working.
+    Disable {
+        #[arg(long)]
+        email: String,
+    },
+    /// Re-enable a disabled user.
+    Enable {
+        #[arg(long)]
+        email: String,
+    },
     /// Set a user's password (read from stdin); revokes the user's tokens.
     SetPassword {
         #[arg(long)]
@@ -318,6 +328,22 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Cmd::User {
+            cmd: UserCmd::Disable { email },
+        } => {
+            let core = core_for(&cfg).await?;
+            let id = user_id(&core, &email).await?;
+            core.set_user_disabled(id, true).await.map_err(api_err)?;
+            println!("disabled {email}");
+        }
+        Cmd::User {
+            cmd: UserCmd::Enable { email },
+        } => {
+            let core = core_for(&cfg).await?;
+            let id = user_id(&core, &email).await?;
+            core.set_user_disabled(id, false).await.map_err(api_err)?;
+            println!("enabled {email}");
+        }
+        Cmd::User {
             cmd: UserCmd::SetPassword { email, json },
         } => {
             let core = core_for(&cfg).await?;
@@ -446,8 +472,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Cmd::Purge => {
             let core = core_for(&cfg).await?;
-            let n = sweep_once(&core, cfg.token_retention_secs, cfg.sweep_batch).await?;
-            println!("purged {n} expired or revoked rows");
+            let started = std::time::Instant::now();
+            let r = sweep_once(&core, cfg.token_retention_secs, cfg.sweep_batch).await?;
+            println!(
+                "purged {} expired or revoked rows in {} batches of up to {} rows per table; longest batch {} ms; total {} ms",
+                r.deleted,
+                r.batches,
+                cfg.sweep_batch,
+                r.longest_batch.as_millis(),
+                started.elapsed().as_millis()
+            );
         }
         Cmd::Audit {
             cmd: AuditCmd::Tail { limit, json },

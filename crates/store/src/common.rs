@@ -13,7 +13,7 @@ pub(crate) const CLIENT_COLS: &str = "id, client_id, secret_sha256, secret_phc, 
 pub(crate) const CAMERA_COLS: &str = "id, owner_id, name, codec, status, streams, snapshot, city, \
      state, country, lat, lng, source, source_url, camera_type, description, is_video, framerate, \
      outdoors, traffic, inactive, resolution_w, resolution_h, tags, is_public, created_at, \
-     updated_at";
+     updated_at, version";
 
 pub(crate) fn scope_of(s: &str) -> ScopeSet {
     ScopeSet::parse(s).unwrap_or_default()
@@ -109,6 +109,7 @@ macro_rules! store_impl {
                     owner_id: r.try_get("owner_id")?,
                     created_at: r.try_get("created_at")?,
                     updated_at: r.try_get("updated_at")?,
+                    version: r.try_get("version")?,
                     fields: CameraFields {
                         name: r.try_get("name")?,
                         codec: VideoCodec::parse(&codec).unwrap_or(VideoCodec::H264),
@@ -242,6 +243,16 @@ macro_rules! store_impl {
                     Ok(r.rows_affected() == 1)
                 }
 
+                async fn set_user_disabled(&self, id: UserId, disabled: bool) -> StoreResult<bool> {
+                    let r = sqlx::query("UPDATE users SET disabled = $1 WHERE id = $2")
+                        .bind(disabled)
+                        .bind(id)
+                        .execute(&self.write)
+                        .await
+                        .map_err(map_err)?;
+                    Ok(r.rows_affected() == 1)
+                }
+
                 async fn set_password(&self, id: UserId, hash: &str, now: Timestamp) -> StoreResult<bool> {
                     let mut tx = self.write.begin().await.map_err(map_err)?;
                     let r = sqlx::query("UPDATE users SET password_hash = $1, password_changed_at = $2 WHERE id = $3")
@@ -254,12 +265,17 @@ macro_rules! store_impl {
                     if r.rows_affected() != 1 {
                         return Ok(false);
                     }
-                    sqlx::query("UPDATE token_families SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL")
-                        .bind(now)
-                        .bind(id)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(map_err)?;
+                    // Revoke the tokens themselves too (not only their families), so a
+                    // concurrent claim cannot slip through and the sweeper can purge them.
+                    for sql in [
+                        "UPDATE access_tokens SET revoked_at = $1 WHERE revoked_at IS NULL \
+                         AND family_id IN (SELECT id FROM token_families WHERE user_id = $2)",
+                        "UPDATE refresh_tokens SET revoked_at = $1 WHERE revoked_at IS NULL \
+                         AND family_id IN (SELECT id FROM token_families WHERE user_id = $2)",
+                        "UPDATE token_families SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL",
+                    ] {
+                        sqlx::query(sql).bind(now).bind(id).execute(&mut *tx).await.map_err(map_err)?;
+                    }
                     sqlx::query("UPDATE personal_access_tokens SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL")
                         .bind(now)
                         .bind(id)
@@ -302,6 +318,12 @@ macro_rules! store_impl {
                 async fn client_by_client_id(&self, client_id: &str) -> StoreResult<Option<Client>> {
                     let sql = format!("SELECT {CLIENT_COLS} FROM clients WHERE client_id = $1");
                     let row = sqlx::query(&sql).bind(client_id).fetch_optional(&self.read).await.map_err(map_err)?;
+                    row.map(|r| client_from(&r)).transpose().map_err(map_err)
+                }
+
+                async fn client_by_pk(&self, pk: ClientPk) -> StoreResult<Option<Client>> {
+                    let sql = format!("SELECT {CLIENT_COLS} FROM clients WHERE id = $1");
+                    let row = sqlx::query(&sql).bind(pk).fetch_optional(&self.read).await.map_err(map_err)?;
                     row.map(|r| client_from(&r)).transpose().map_err(map_err)
                 }
 
@@ -430,7 +452,9 @@ macro_rules! store_impl {
                     // row; exactly one sees rows_affected = 1.
                     let claimed = sqlx::query(
                         "UPDATE refresh_tokens SET used_at = $1 \
-                         WHERE hash = $2 AND used_at IS NULL AND revoked_at IS NULL",
+                         WHERE hash = $2 AND used_at IS NULL AND revoked_at IS NULL \
+                         AND NOT EXISTS (SELECT 1 FROM token_families f \
+                           WHERE f.id = refresh_tokens.family_id AND f.revoked_at IS NOT NULL)",
                     )
                     .bind(now)
                     .bind(old)
@@ -512,6 +536,29 @@ macro_rules! store_impl {
                     }
                     tx.commit().await.map_err(map_err)?;
                     Ok(())
+                }
+
+                async fn revoke_access_token(&self, hash: &[u8], now: Timestamp) -> StoreResult<bool> {
+                    let r = sqlx::query("UPDATE access_tokens SET revoked_at = $1 WHERE hash = $2 AND revoked_at IS NULL")
+                        .bind(now)
+                        .bind(hash)
+                        .execute(&self.write)
+                        .await
+                        .map_err(map_err)?;
+                    Ok(r.rows_affected() == 1)
+                }
+
+                async fn revoke_pat(&self, id: i64, user_id: UserId, now: Timestamp) -> StoreResult<bool> {
+                    let r = sqlx::query(
+                        "UPDATE personal_access_tokens SET revoked_at = $1 WHERE id = $2 AND user_id = $3 AND revoked_at IS NULL",
+                    )
+                    .bind(now)
+                    .bind(id)
+                    .bind(user_id)
+                    .execute(&self.write)
+                    .await
+                    .map_err(map_err)?;
+                    Ok(r.rows_affected() == 1)
                 }
 
                 async fn create_pat(&self, p: &NewPat) -> StoreResult<Pat> {
@@ -636,7 +683,8 @@ macro_rules! store_impl {
                          city = $6, state = $7, country = $8, lat = $9, lng = $10, source = $11, source_url = $12, \
                          camera_type = $13, description = $14, is_video = $15, framerate = $16, outdoors = $17, \
                          traffic = $18, inactive = $19, resolution_w = $20, resolution_h = $21, tags = $22, \
-                         is_public = $23, updated_at = $24 WHERE id = $25 AND owner_id = $26",
+                         is_public = $23, updated_at = $24, version = version + 1 \
+                         WHERE id = $25 AND owner_id = $26 AND version = $27",
                     )
                     .bind(&f.name)
                     .bind(f.codec.as_str())
@@ -664,6 +712,7 @@ macro_rules! store_impl {
                     .bind(c.updated_at)
                     .bind(c.id)
                     .bind(c.owner_id)
+                    .bind(c.version)
                     .execute(&self.write)
                     .await
                     .map_err(map_err)?;

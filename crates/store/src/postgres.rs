@@ -39,6 +39,9 @@ impl PgStore {
         let pool = PgPoolOptions::new()
             .max_connections(opts.max_connections.max(1))
             .acquire_timeout(opts.acquire_timeout)
+            // No ping before every acquire (a round trip per query); a dead connection fails
+            // its query with an I/O error (answered 503) and is replaced.
+            .test_before_acquire(false)
             .connect_with(co)
             .await
             .map_err(map_err)?;

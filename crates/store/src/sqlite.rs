@@ -35,12 +35,14 @@ impl SqliteStore {
         let write = SqlitePoolOptions::new()
             .max_connections(1)
             .acquire_timeout(opts.acquire_timeout)
+            .test_before_acquire(false)
             .connect_with(base.clone())
             .await
             .map_err(map_err)?;
         let read = SqlitePoolOptions::new()
             .max_connections(opts.max_connections.max(1))
             .acquire_timeout(opts.acquire_timeout)
+            .test_before_acquire(false)
             .connect_with(base)
             .await
             .map_err(map_err)?;

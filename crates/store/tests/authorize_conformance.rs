@@ -1,6 +1,7 @@
 //! Conformance of the issue-3 storage methods (codes, consents, parked requests, sessions,
-//! login throttle) on both backends: SQLite by default, PostgreSQL with
-//! `CAMGATE_TEST_DATABASE=postgres` (a fresh database per test, dropped afterwards).
+//! login throttle): every check runs on SQLite (a temp file) and on PostgreSQL (a fresh
+//! throwaway database at `CAMGATE_TEST_POSTGRES_URL`, default
+//! `postgres://postgres@127.0.0.1:5432/postgres`; fails, never skips, when unreachable).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::Arc;
@@ -12,69 +13,109 @@ use camgate_core::sessions::NewSession;
 use camgate_core::store::Store;
 use camgate_store::StoreOptions;
 
+/// Drops a throwaway PostgreSQL database when it goes out of scope (also on panic).
+struct PgDrop {
+    admin: String,
+    name: String,
+}
+
+impl Drop for PgDrop {
+    fn drop(&mut self) {
+        let (admin, name) = (self.admin.clone(), self.name.clone());
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                use sqlx::Connection;
+                if let Ok(mut c) = sqlx::PgConnection::connect(&admin).await {
+                    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                        .execute(&mut c)
+                        .await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
 struct Db {
     store: Arc<dyn Store>,
     _dir: Option<tempfile::TempDir>,
-    pg: Option<(String, String)>,
+    _pg: Option<PgDrop>,
 }
 
-impl Drop for Db {
-    fn drop(&mut self) {
-        if let Some((admin, name)) = self.pg.take() {
-            let _ = std::thread::spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .unwrap();
-                rt.block_on(async move {
-                    use sqlx::Connection;
-                    if let Ok(mut c) = sqlx::PgConnection::connect(&admin).await {
-                        let _ =
-                            sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                                .execute(&mut c)
-                                .await;
-                    }
-                });
-            })
-            .join();
-        }
-    }
-}
-
-async fn db() -> Db {
-    let postgres = std::env::var("CAMGATE_TEST_DATABASE").is_ok_and(|v| v == "postgres");
-    let (url, dir, pg) = if postgres {
-        use sqlx::Connection;
-        let admin = std::env::var("CAMGATE_TEST_POSTGRES_URL")
-            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-        let name = format!(
-            "camgate_store_{}",
-            camgate_core::secret::generate_client_id().to_lowercase()
-        );
-        let mut c = sqlx::PgConnection::connect(&admin)
-            .await
-            .expect("CAMGATE_TEST_DATABASE=postgres but PostgreSQL is unreachable");
-        sqlx::query(&format!("CREATE DATABASE {name}"))
-            .execute(&mut c)
-            .await
-            .unwrap();
-        let base = admin.rsplit_once('/').unwrap().0.to_string();
-        (format!("{base}/{name}"), None, Some((admin, name)))
-    } else {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("t.db").display());
-        (url, Some(dir), None)
-    };
-    let store = camgate_store::connect(&url, &StoreOptions::default())
+async fn open(url: &str) -> Arc<dyn Store> {
+    let store = camgate_store::connect(url, &StoreOptions::default())
         .await
         .unwrap();
     store.migrate().await.unwrap();
+    store
+}
+
+async fn sqlite_db() -> Db {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("t.db").display());
     Db {
-        store,
-        _dir: dir,
-        pg,
+        store: open(&url).await,
+        _dir: Some(dir),
+        _pg: None,
     }
 }
+
+async fn postgres_db() -> Db {
+    use sqlx::Connection;
+    let admin = std::env::var("CAMGATE_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let name = format!(
+        "camgate_store_{}",
+        camgate_core::secret::generate_client_id().to_lowercase()
+    );
+    let mut c = sqlx::PgConnection::connect(&admin)
+        .await
+        .expect("PostgreSQL is unreachable");
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut c)
+        .await
+        .unwrap();
+    let _ = c.close().await;
+    let base = admin.rsplit_once('/').unwrap().0.to_string();
+    let guard = PgDrop {
+        admin: admin.clone(),
+        name: name.clone(),
+    };
+    Db {
+        store: open(&format!("{base}/{name}")).await,
+        _dir: None,
+        _pg: Some(guard),
+    }
+}
+
+/// Runs `check` once on each backend.
+macro_rules! on_both_backends {
+    ($($check:ident),* $(,)?) => {
+        $(
+            mod $check {
+                #[tokio::test]
+                async fn sqlite() {
+                    super::$check(&super::sqlite_db().await).await
+                }
+                #[tokio::test]
+                async fn postgres() {
+                    super::$check(&super::postgres_db().await).await
+                }
+            }
+        )*
+    };
+}
+
+on_both_backends!(
+    codes_claim_once_and_replays_meet_the_family,
+    attach_without_replay_is_clean,
+    consents_parked_requests_and_sessions,
+    throttle_windows_count_and_restart,
+);
 
 async fn user_and_client(s: &dyn Store) -> (UserId, ClientPk) {
     let u = s
@@ -107,9 +148,7 @@ async fn user_and_client(s: &dyn Store) -> (UserId, ClientPk) {
     (u.id, c.pk)
 }
 
-#[tokio::test]
-async fn codes_claim_once_and_replays_meet_the_family() {
-    let db = db().await;
+async fn codes_claim_once_and_replays_meet_the_family(db: &Db) {
     let s = db.store.as_ref();
     let (uid, cpk) = user_and_client(s).await;
     let hash = vec![7u8; 32];
@@ -169,9 +208,7 @@ async fn codes_claim_once_and_replays_meet_the_family() {
     assert_eq!((c.replayed_at, c.family_id), (Some(1003), Some(fam)));
 }
 
-#[tokio::test]
-async fn attach_without_replay_is_clean() {
-    let db = db().await;
+async fn attach_without_replay_is_clean(db: &Db) {
     let s = db.store.as_ref();
     let (uid, cpk) = user_and_client(s).await;
     let hash = vec![8u8; 32];
@@ -214,9 +251,7 @@ async fn attach_without_replay_is_clean() {
     assert!(s.auth_code(&hash).await.unwrap().is_none());
 }
 
-#[tokio::test]
-async fn consents_parked_requests_and_sessions() {
-    let db = db().await;
+async fn consents_parked_requests_and_sessions(db: &Db) {
     let s = db.store.as_ref();
     let (uid, cpk) = user_and_client(s).await;
     assert_eq!(s.consent(uid, cpk).await.unwrap(), None);
@@ -275,9 +310,7 @@ async fn consents_parked_requests_and_sessions() {
     assert_eq!(s.consent(uid, cpk).await.unwrap(), None);
 }
 
-#[tokio::test]
-async fn throttle_windows_count_and_restart() {
-    let db = db().await;
+async fn throttle_windows_count_and_restart(db: &Db) {
     let s = db.store.as_ref();
     let k = b"key".to_vec();
     assert_eq!(s.throttle_failures(&k, 0).await.unwrap(), None);

@@ -2,7 +2,6 @@
 //! required, django-rest-framework conventions (limit/offset pagination, `{status, title,
 //! detail}` errors).
 
-use axum::body::Bytes;
 use axum::extract::{FromRequest, Path, Query, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -52,19 +51,14 @@ impl<T: DeserializeOwned> FromRequest<AppState> for AngelJson<T> {
         let body = axum::body::to_bytes(req.into_body(), state.body_limit)
             .await
             .map_err(|_| super::error::too_large("/v1/", state.body_limit))?;
-        parse_json(&body).map(AngelJson)
+        serde_json::from_slice(&body).map(AngelJson).map_err(|e| {
+            angel_body(
+                StatusCode::BAD_REQUEST,
+                "invalid",
+                &format!("Invalid JSON body: {e}."),
+            )
+        })
     }
-}
-
-#[allow(clippy::result_large_err)] // a ready response is the natural error here
-fn parse_json<T: DeserializeOwned>(body: &Bytes) -> Result<T, Response> {
-    serde_json::from_slice(body).map_err(|e| {
-        angel_body(
-            StatusCode::BAD_REQUEST,
-            "invalid",
-            &format!("Invalid JSON body: {e}."),
-        )
-    })
 }
 
 /// Distinguishes an absent field (`None`) from an explicit `null` (`Some(None)`).

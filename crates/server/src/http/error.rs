@@ -83,47 +83,68 @@ pub fn angel_body(status: StatusCode, title: &str, detail: &str) -> Response {
 
 impl IntoResponse for AngelError {
     fn into_response(self) -> Response {
-        let detail = self.0.to_string();
-        match self.0 {
-            ApiError::Unauthenticated(_) => {
-                let mut r = angel_body(StatusCode::UNAUTHORIZED, "not_authenticated", &detail);
-                r.headers_mut().insert(
-                    header::WWW_AUTHENTICATE,
-                    HeaderValue::from_static(BEARER_INVALID_TOKEN),
-                );
-                r
-            }
-            ApiError::InsufficientScope(scope) => {
-                let mut r = angel_body(StatusCode::FORBIDDEN, "permission_denied", &detail);
-                if let Ok(v) = HeaderValue::from_str(&format!(
-                    r#"Bearer realm="api", error="insufficient_scope", scope="{scope}""#
-                )) {
-                    r.headers_mut().insert(header::WWW_AUTHENTICATE, v);
-                }
-                r
-            }
-            ApiError::Forbidden(_) => {
-                angel_body(StatusCode::FORBIDDEN, "permission_denied", &detail)
-            }
-            ApiError::NotFound => angel_body(StatusCode::NOT_FOUND, "not_found", "Not found."),
-            ApiError::Invalid { .. } => angel_body(StatusCode::BAD_REQUEST, "invalid", &detail),
-            ApiError::Conflict(_) => angel_body(StatusCode::CONFLICT, "conflict", &detail),
-            ApiError::Unavailable { retry_after } => {
-                let mut r = angel_body(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "service_unavailable",
-                    &detail,
-                );
-                r.headers_mut()
-                    .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
-                r
-            }
-            ApiError::Internal => angel_body(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "server_error",
-                "Internal server error.",
-            ),
+        api_error_response(Surface::Angelcam, self.0)
+    }
+}
+
+/// A CameraManager-shaped error (`{code, title, detail}`).
+#[derive(Debug)]
+pub struct CmError(pub ApiError);
+
+impl From<ApiError> for CmError {
+    fn from(e: ApiError) -> Self {
+        Self(e)
+    }
+}
+
+impl IntoResponse for CmError {
+    fn into_response(self) -> Response {
+        api_error_response(Surface::CameraManager, self.0)
+    }
+}
+
+/// Renders a resource-API error in a surface's shape, with the RFC 6750 §3 headers.
+pub fn api_error_response(surface: Surface, e: ApiError) -> Response {
+    let detail = e.to_string();
+    match e {
+        ApiError::Unauthenticated(_) => {
+            let mut r = surface.error(StatusCode::UNAUTHORIZED, "not_authenticated", &detail);
+            r.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static(BEARER_INVALID_TOKEN),
+            );
+            r
         }
+        ApiError::InsufficientScope(scope) => {
+            let mut r = surface.error(StatusCode::FORBIDDEN, "permission_denied", &detail);
+            if let Ok(v) = HeaderValue::from_str(&format!(
+                r#"Bearer realm="api", error="insufficient_scope", scope="{scope}""#
+            )) {
+                r.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+            }
+            r
+        }
+        ApiError::Forbidden(_) => {
+            surface.error(StatusCode::FORBIDDEN, "permission_denied", &detail)
+        }
+        ApiError::NotFound => surface.error(StatusCode::NOT_FOUND, "not_found", "Not found."),
+        ApiError::Invalid { .. } => surface.error(StatusCode::BAD_REQUEST, "invalid", &detail),
+        ApiError::Conflict(_) => surface.error(StatusCode::CONFLICT, "conflict", &detail),
+        ApiError::Unavailable { retry_after } => {
+            let mut r = surface.error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "service_unavailable",
+                &detail,
+            );
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
+            r
+        }
+        ApiError::Internal => surface.error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "server_error",
+            "Internal server error.",
+        ),
     }
 }
 

@@ -4,7 +4,9 @@
 pub mod angelcam;
 pub mod auth;
 pub mod authorize;
+pub mod cameramanager;
 pub mod error;
+pub mod lifecycle;
 pub mod middleware;
 pub mod oauth;
 pub mod pages;
@@ -119,6 +121,24 @@ pub fn router(state: AppState) -> Router {
             with_405(get(pages::logout_page).post(pages::logout_submit)),
         )
         .route("/static/camgate.css", get(pages::stylesheet))
+        // Revocation (RFC 7009), introspection (RFC 7662), metadata (RFC 8414).
+        .route("/oauth/revoke", with_405(post(lifecycle::revoke)))
+        .route("/oauth/token-revoke/", with_405(post(lifecycle::revoke)))
+        .route("/oauth/introspect", with_405(post(lifecycle::introspect)))
+        .route(
+            "/.well-known/oauth-authorization-server",
+            get(lifecycle::metadata),
+        )
+        // CameraManager.
+        .route(
+            "/rest/v2.0/users/self",
+            with_405(get(cameramanager::user_self)),
+        )
+        .route(
+            "/rest/v2.0/users/self/tokens/current",
+            with_405(axum::routing::delete(cameramanager::logout)),
+        )
+        .route("/rest/v2.0/cameras", with_405(get(cameramanager::cameras)))
         // Angelcam (trailing slash required).
         .route(
             "/v1/me/",

@@ -39,8 +39,26 @@ fn pg_admin_url() -> String {
 }
 
 impl TestDb {
+    /// Another handle on an existing database (a second node); dropping it drops nothing.
+    pub fn shared(url: &str) -> TestDb {
+        TestDb {
+            url: url.to_string(),
+            _dir: None,
+            pg_drop: None,
+        }
+    }
+
+    /// A fresh PostgreSQL database whatever `CAMGATE_TEST_DATABASE` says.
+    pub async fn postgres() -> TestDb {
+        Self::create(true).await
+    }
+
     pub async fn new() -> TestDb {
-        if use_postgres() {
+        Self::create(use_postgres()).await
+    }
+
+    async fn create(postgres: bool) -> TestDb {
+        if postgres {
             use sqlx::Connection;
             let admin = pg_admin_url();
             let name = format!(
@@ -128,7 +146,11 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
 
 /// Spawns an app on an existing database (e.g. a second node on the same database).
 pub async fn spawn_on(db: TestDb, config: Config) -> TestApp {
-    let clock = Arc::new(ManualClock::starting_now());
+    spawn_on_with_clock(db, config, Arc::new(ManualClock::starting_now())).await
+}
+
+/// Spawns an app with a given clock (nodes of one cluster share a clock in tests).
+pub async fn spawn_on_with_clock(db: TestDb, config: Config, clock: Arc<ManualClock>) -> TestApp {
     let store = camgate_server::open_store(&config).await.unwrap();
     let app = camgate_server::build(&config, store, clock.clone())
         .await
@@ -267,5 +289,23 @@ pub fn client_input(name: &str, kind: ClientKind, profile: &str) -> ClientInput 
         profile: Some(profile.into()),
         client_id: None,
         client_secret: None,
+    }
+}
+
+impl TestApp {
+    /// A second node: another app (own pool, own router) on the same database and clock.
+    pub async fn spawn_node(&self) -> TestApp {
+        spawn_on_with_clock(
+            TestDb::shared(&self.db.url),
+            self.config.clone(),
+            self.clock.clone(),
+        )
+        .await
+    }
+
+    /// The server's current time.
+    pub fn clock_now(&self) -> i64 {
+        use camgate_core::clock::Clock;
+        self.clock.now()
     }
 }

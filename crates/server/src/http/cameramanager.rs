@@ -1,0 +1,80 @@
+//! The Eagle Eye CameraManager dialect (specs 003 and 004): `/rest/v2.0/…`, errors as
+//! `{code, title, detail}` (RFC 7807 style).
+
+use axum::extract::{Query, State};
+use axum::Json;
+use serde_json::{json, Value};
+use std::collections::HashMap;
+
+use camgate_core::cameras::Page;
+use camgate_core::error::ApiError;
+use camgate_core::scope::Need;
+
+use super::auth::{Auth, ClientIp, Dialect};
+use super::error::CmError;
+use super::{iso, AppState};
+
+pub struct CameraManager;
+impl Dialect for CameraManager {
+    type Error = CmError;
+}
+
+type A = Auth<CameraManager>;
+
+/// `GET /rest/v2.0/users/self`.
+pub async fn user_self(auth: A) -> Result<Json<Value>, CmError> {
+    auth.require(Need::Read)?;
+    let u = auth.user()?;
+    Ok(Json(json!({
+        "userId": u.id,
+        "email": u.email,
+        "firstName": u.first_name,
+        "lastName": u.last_name,
+        "phone": u.phone,
+    })))
+}
+
+/// `DELETE /rest/v2.0/users/self/tokens/current` (spec 003 §4): deletes the presented access
+/// token and its refresh token. 200.
+pub async fn logout(
+    State(s): State<AppState>,
+    ClientIp(ip): ClientIp,
+    auth: A,
+) -> Result<Json<Value>, CmError> {
+    s.core.logout(&auth, ip.as_deref()).await?;
+    Ok(Json(json!({})))
+}
+
+/// `GET /rest/v2.0/cameras`: a plain array; `limit`/`offset` optional (max 1000).
+pub async fn cameras(
+    State(s): State<AppState>,
+    Query(q): Query<HashMap<String, String>>,
+    auth: A,
+) -> Result<Json<Value>, CmError> {
+    auth.require(Need::Read)?;
+    let owner = auth
+        .owner_id()
+        .ok_or_else(|| ApiError::Forbidden("This token is not tied to a user.".into()))?;
+    let page = Page::parse(
+        q.get("limit").map(String::as_str),
+        q.get("offset").map(String::as_str),
+        1000,
+    )?;
+    let (_, cams) = s.core.list_cameras(owner, page).await?;
+    Ok(Json(Value::Array(
+        cams.iter()
+            .map(|c| {
+                let f = &c.fields;
+                json!({
+                    "cameraId": c.id,
+                    "name": f.name,
+                    "status": f.status.as_str(),
+                    "codec": f.codec.as_str(),
+                    "streams": f.streams,
+                    "snapshotUrl": f.snapshot.as_ref().map(|s| s.url.clone()),
+                    "createdAt": iso(c.created_at),
+                })
+            })
+            .collect(),
+    )))
+}

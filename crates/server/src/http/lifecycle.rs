@@ -1,0 +1,98 @@
+//! Revocation (RFC 7009), introspection (RFC 7662) and server metadata (RFC 8414).
+
+use axum::extract::{Request, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::{json, Value};
+
+use camgate_core::error::OAuthError;
+use camgate_core::lifecycle::TokenHint;
+use camgate_core::model::Client;
+use camgate_core::Core;
+
+use super::auth::ClientIp;
+use super::error::OAuthHttpError;
+use super::oauth::{no_store, read_body, read_params, split_client};
+use super::{base_url, AppState};
+
+/// Parses an endpoint request the way the token endpoint does and authenticates the client
+/// (RFC 7009 §2.1 and RFC 7662 §2.1 reuse RFC 6749 §2.3 client authentication).
+async fn authenticated(
+    state: &AppState,
+    req: Request,
+) -> Result<(Client, camgate_core::oauth::Params), OAuthHttpError> {
+    let (parts, body) = read_body(req, state.body_limit).await?;
+    let pairs = read_params(&parts.headers, parts.uri.query(), body).await?;
+    let (params, creds) = split_client(&parts.headers, pairs)?;
+    let creds =
+        creds.ok_or_else(|| OAuthError::invalid_client("Client authentication is required."))?;
+    let client = state.core.authenticate_client(&creds).await?;
+    Ok((client, params))
+}
+
+/// `POST /oauth/revoke` and `POST /oauth/token-revoke/` (RFC 7009 §2). 200 with an empty body
+/// whether or not the token was known (§2.2).
+pub async fn revoke(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    req: Request,
+) -> Result<Response, OAuthHttpError> {
+    let (client, params) = authenticated(&state, req).await?;
+    let token = params.require("token")?;
+    let hint = TokenHint::parse(params.get("token_type_hint"));
+    state
+        .core
+        .revoke(&client, token, hint, ip.as_deref())
+        .await?;
+    Ok(no_store(().into_response()))
+}
+
+/// `POST /oauth/introspect` (RFC 7662 §2).
+pub async fn introspect(
+    State(state): State<AppState>,
+    req: Request,
+) -> Result<Response, OAuthHttpError> {
+    let iss = base_url(&state, req.headers());
+    let (client, params) = authenticated(&state, req).await?;
+    Core::may_introspect(&client)?;
+    let token = params.require("token")?;
+    let hint = TokenHint::parse(params.get("token_type_hint"));
+    let body = match state.core.introspect(token, hint).await? {
+        None => json!({"active": false}),
+        Some(i) => json!({
+            "active": true,
+            "scope": i.scope.to_scope_string(),
+            "client_id": i.client_id,
+            "username": i.username,
+            "token_type": i.token_type,
+            "exp": i.exp,
+            "iat": i.iat,
+            "sub": i.sub,
+            "aud": i.client_id,
+            "iss": iss,
+        }),
+    };
+    Ok(no_store(Json(body).into_response()))
+}
+
+/// RFC 8414 §2 / §3: `GET /.well-known/oauth-authorization-server`.
+pub async fn metadata(State(state): State<AppState>, headers: HeaderMap) -> Json<Value> {
+    let iss = base_url(&state, &headers);
+    Json(json!({
+        "issuer": iss,
+        "authorization_endpoint": format!("{iss}/oauth/authorize"),
+        "token_endpoint": format!("{iss}/oauth/token"),
+        "revocation_endpoint": format!("{iss}/oauth/revoke"),
+        "introspection_endpoint": format!("{iss}/oauth/introspect"),
+        "grant_types_supported": ["password", "refresh_token"],
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "code_challenge_methods_supported": ["S256"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "scopes_supported": ["read", "write", "user_access", "camera_access", "camera_manage", "camera_create", "camera_delete"],
+        "authorization_response_iss_parameter_supported": true,
+    }))
+}
