@@ -1573,3 +1573,32 @@ async fn switching_account_from_the_approval_screen() {
     let r = b.decide(&page, "approve").await;
     assert_eq!(query(&r.location())["state"], "w");
 }
+
+/// RFC 8414 metadata advertises what this endpoint does.
+#[tokio::test]
+async fn metadata_advertises_the_authorization_code_grant() {
+    let app = spawn_app().await;
+    let v: Value = app
+        .http
+        .get(app.url("/.well-known/oauth-authorization-server"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        v["authorization_endpoint"],
+        format!("{}/oauth/authorize", app.base)
+    );
+    assert!(v["grant_types_supported"]
+        .as_array()
+        .unwrap()
+        .contains(&"authorization_code".into()));
+    assert_eq!(v["response_types_supported"], serde_json::json!(["code"]));
+    assert_eq!(
+        v["code_challenge_methods_supported"],
+        serde_json::json!(["S256"])
+    );
+    assert_eq!(v["authorization_response_iss_parameter_supported"], true);
+}
