@@ -120,8 +120,9 @@ pub trait Store: Send + Sync + 'static {
     // ---- audit and upkeep
     async fn audit(&self, e: &AuditEvent) -> StoreResult<()>;
     async fn recent_audit(&self, limit: i64) -> StoreResult<Vec<AuditRecord>>;
-    /// Deletes at most `batch` rows per table of tokens that expired or were revoked before
-    /// `cutoff`.
+    /// Deletes at most `batch` rows per table of tokens, families and PATs that expired or
+    /// were revoked before `cutoff`. A family expires with its last token; deleting it takes
+    /// its remaining tokens along (not counted in the result).
     async fn purge_expired(&self, cutoff: Timestamp, batch: i64) -> StoreResult<PurgeCounts>;
 
     // ---- authorization codes, consents, sessions (issue 3)

@@ -168,6 +168,39 @@ macro_rules! store_impl {
                 serde_json::to_string(v).map_err(|e| StoreError::Other(e.to_string()))
             }
 
+            /// A family's expiry: the latest of its tokens', or `None` if one never expires.
+            fn family_expiry(access: &NewAccessToken, refresh: Option<&NewRefreshToken>) -> Option<Timestamp> {
+                match refresh {
+                    None => Some(access.expires_at),
+                    Some(r) => r.expires_at.map(|e| e.max(access.expires_at)),
+                }
+            }
+
+            /// Moves a family's expiry forward (or to never) when it gains a token.
+            async fn extend_family(
+                tx: &mut sqlx::Transaction<'_, $Db>,
+                family_id: FamilyId,
+                expiry: Option<Timestamp>,
+            ) -> StoreResult<()> {
+                match expiry {
+                    None => sqlx::query("UPDATE token_families SET expires_at = NULL WHERE id = $1")
+                        .bind(family_id)
+                        .execute(&mut **tx)
+                        .await
+                        .map_err(map_err)?,
+                    Some(e) => sqlx::query(
+                        "UPDATE token_families SET expires_at = $1 \
+                         WHERE id = $2 AND expires_at IS NOT NULL AND expires_at < $1",
+                    )
+                    .bind(e)
+                    .bind(family_id)
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(map_err)?,
+                };
+                Ok(())
+            }
+
             #[async_trait]
             impl Store for $Store {
                 async fn migrate(&self) -> StoreResult<()> {
@@ -335,13 +368,14 @@ macro_rules! store_impl {
                 ) -> StoreResult<FamilyId> {
                     let mut tx = self.write.begin().await.map_err(map_err)?;
                     let id: i64 = sqlx::query_scalar(
-                        "INSERT INTO token_families (user_id, client_pk, grant_type, created_at) \
-                         VALUES ($1, $2, $3, $4) RETURNING id",
+                        "INSERT INTO token_families (user_id, client_pk, grant_type, created_at, expires_at) \
+                         VALUES ($1, $2, $3, $4, $5) RETURNING id",
                     )
                     .bind(family.user_id)
                     .bind(family.client_pk)
                     .bind(family.grant_type.as_str())
                     .bind(family.created_at)
+                    .bind(family_expiry(access, refresh))
                     .fetch_one(&mut *tx)
                     .await
                     .map_err(map_err)?;
@@ -466,6 +500,7 @@ macro_rules! store_impl {
                         tx.rollback().await.map_err(map_err)?;
                         return Ok(false);
                     }
+                    extend_family(&mut tx, family_id, family_expiry(access, Some(refresh))).await?;
                     // "causes all previous tokens to become invalid" (spec 000).
                     sqlx::query("UPDATE access_tokens SET revoked_at = $1 WHERE family_id = $2 AND revoked_at IS NULL")
                         .bind(now)
@@ -507,6 +542,7 @@ macro_rules! store_impl {
                     refresh: &[u8],
                     access: &NewAccessToken,
                 ) -> StoreResult<bool> {
+                    let mut tx = self.write.begin().await.map_err(map_err)?;
                     let r = sqlx::query(
                         "INSERT INTO access_tokens (hash, family_id, scope, created_at, expires_at) \
                          SELECT $1, $2, $3, $4, $5 WHERE EXISTS (\
@@ -519,10 +555,16 @@ macro_rules! store_impl {
                     .bind(access.created_at)
                     .bind(access.expires_at)
                     .bind(refresh)
-                    .execute(&self.write)
+                    .execute(&mut *tx)
                     .await
                     .map_err(map_err)?;
-                    Ok(r.rows_affected() == 1)
+                    if r.rows_affected() != 1 {
+                        tx.rollback().await.map_err(map_err)?;
+                        return Ok(false);
+                    }
+                    extend_family(&mut tx, family_id, Some(access.expires_at)).await?;
+                    tx.commit().await.map_err(map_err)?;
+                    Ok(true)
                 }
 
                 async fn revoke_family(&self, family_id: FamilyId, now: Timestamp) -> StoreResult<()> {
@@ -770,39 +812,57 @@ macro_rules! store_impl {
                 }
 
                 async fn purge_expired(&self, cutoff: Timestamp, batch: i64) -> StoreResult<PurgeCounts> {
-                    let run = |sql: &'static str| {
+                    // Every statement is an index range scan bounded by the batch, so one batch
+                    // holds the writer for milliseconds whatever the table size. Per table, the
+                    // expired rows go first and the revoked ones share what is left of the batch.
+                    let run = |sql: &'static str, limit: i64| {
                         let pool = self.write.clone();
                         async move {
+                            if limit <= 0 {
+                                return Ok(0);
+                            }
                             sqlx::query(sql)
                                 .bind(cutoff)
-                                .bind(batch)
+                                .bind(limit)
                                 .execute(&pool)
                                 .await
                                 .map(|r| r.rows_affected())
                                 .map_err(map_err)
                         }
                     };
-                    let access_tokens = run(
+                    let both = |expired: &'static str, revoked: &'static str| async move {
+                        let n = run(expired, batch).await?;
+                        Ok::<u64, StoreError>(n + run(revoked, batch - n as i64).await?)
+                    };
+                    // Whole families first: a family past its latest token expiry, or revoked, can never
+                    // be used again, and its tokens go with it (ON DELETE CASCADE), in id order.
+                    // Then the stray expired or revoked tokens of families still alive.
+                    let families = both(
+                        "DELETE FROM token_families WHERE id IN (SELECT id FROM token_families \
+                         WHERE expires_at < $1 LIMIT $2)",
+                        "DELETE FROM token_families WHERE id IN (SELECT id FROM token_families \
+                         WHERE revoked_at < $1 LIMIT $2)",
+                    )
+                    .await?;
+                    let access_tokens = both(
                         "DELETE FROM access_tokens WHERE hash IN (SELECT hash FROM access_tokens \
-                         WHERE expires_at < $1 OR revoked_at < $1 LIMIT $2)",
+                         WHERE expires_at < $1 LIMIT $2)",
+                        "DELETE FROM access_tokens WHERE hash IN (SELECT hash FROM access_tokens \
+                         WHERE revoked_at < $1 LIMIT $2)",
                     )
                     .await?;
-                    let refresh_tokens = run(
+                    let refresh_tokens = both(
                         "DELETE FROM refresh_tokens WHERE hash IN (SELECT hash FROM refresh_tokens \
-                         WHERE expires_at < $1 OR revoked_at < $1 LIMIT $2)",
+                         WHERE expires_at < $1 LIMIT $2)",
+                        "DELETE FROM refresh_tokens WHERE hash IN (SELECT hash FROM refresh_tokens \
+                         WHERE revoked_at < $1 LIMIT $2)",
                     )
                     .await?;
-                    // A family with no token left can never be used again.
-                    let families = run(
-                        "DELETE FROM token_families WHERE id IN (SELECT f.id FROM token_families f \
-                         WHERE f.created_at < $1 \
-                         AND NOT EXISTS (SELECT 1 FROM access_tokens a WHERE a.family_id = f.id) \
-                         AND NOT EXISTS (SELECT 1 FROM refresh_tokens r WHERE r.family_id = f.id) LIMIT $2)",
-                    )
-                    .await?;
-                    let pats = run(
+                    let pats = both(
                         "DELETE FROM personal_access_tokens WHERE id IN (SELECT id FROM personal_access_tokens \
-                         WHERE expires_at < $1 OR revoked_at < $1 LIMIT $2)",
+                         WHERE expires_at < $1 LIMIT $2)",
+                        "DELETE FROM personal_access_tokens WHERE id IN (SELECT id FROM personal_access_tokens \
+                         WHERE revoked_at < $1 LIMIT $2)",
                     )
                     .await?;
                     Ok(PurgeCounts { access_tokens, refresh_tokens, families, pats })

@@ -1594,15 +1594,26 @@ async fn check_purge_expired(store: Arc<dyn Store>) {
         }
     }
     let access_seq: Vec<u64> = calls.iter().map(|c| c.access_tokens).collect();
+    // 2500 expired + 1 revoked, at most 1000 per call. Tokens of families that expire or are
+    // revoked themselves (C, D) may leave by cascade with the family, uncounted, so the sum
+    // is 2499..=2501; the state checks below are exact.
     assert_eq!(
-        access_seq,
-        vec![1000, 1000, 501, 0],
-        "access tokens per call (2500 expired + 1 revoked): {calls:?}"
+        access_seq[..2],
+        [1000, 1000],
+        "access tokens per call: {calls:?}"
     );
-    assert_eq!(calls[0].refresh_tokens, 2, "D-r and F-r: {calls:?}");
+    assert_eq!(*access_seq.last().unwrap(), 0, "{calls:?}");
+    let counted: u64 = access_seq.iter().sum();
+    assert!(
+        (2499..=2501).contains(&counted),
+        "access tokens counted {counted}: {calls:?}"
+    );
+    // F-r (a stray expired refresh token of a live family) is counted; D-r leaves with the
+    // revoked family D by cascade.
+    assert_eq!(calls[0].refresh_tokens, 1, "F-r: {calls:?}");
     assert_eq!(calls[0].pats, 2, "P-exp and P-rev: {calls:?}");
     let sum = |f: fn(&PurgeCounts) -> u64| calls.iter().map(f).sum::<u64>();
-    assert_eq!(sum(|c| c.refresh_tokens), 2, "{calls:?}");
+    assert_eq!(sum(|c| c.refresh_tokens), 1, "{calls:?}");
     assert_eq!(sum(|c| c.pats), 2, "{calls:?}");
     assert_eq!(sum(|c| c.families), 2, "families C and D: {calls:?}");
     assert_eq!(calls[3], PurgeCounts::default());
@@ -1693,16 +1704,34 @@ async fn check_purge_batch_every_table(store: Arc<dyn Store>) {
             break;
         }
     }
+    // Families go first (2 per call) and take their tokens by cascade, uncounted; the
+    // stray-token statements then find what is left. So: families 2, 2, 1; PATs 2, 2, 1.
     let seq = |f: fn(&PurgeCounts) -> u64| calls.iter().map(f).collect::<Vec<_>>();
-    assert_eq!(seq(|c| c.access_tokens)[..3], [2, 2, 1], "{calls:?}");
-    assert_eq!(seq(|c| c.refresh_tokens)[..3], [2, 2, 1], "{calls:?}");
+    assert_eq!(seq(|c| c.families)[..3], [2, 2, 1], "{calls:?}");
     assert_eq!(seq(|c| c.pats)[..3], [2, 2, 1], "{calls:?}");
     let sum = |f: fn(&PurgeCounts) -> u64| calls.iter().map(f).sum::<u64>();
-    assert_eq!(sum(|c| c.access_tokens), 5, "{calls:?}");
-    assert_eq!(sum(|c| c.refresh_tokens), 5, "{calls:?}");
+    assert!(sum(|c| c.access_tokens) <= 5, "{calls:?}");
+    assert!(sum(|c| c.refresh_tokens) <= 5, "{calls:?}");
     assert_eq!(sum(|c| c.pats), 5, "{calls:?}");
     assert_eq!(sum(|c| c.families), 5, "{calls:?}");
     assert_eq!(calls.last(), Some(&PurgeCounts::default()), "{calls:?}");
+    for i in 0..5 {
+        assert!(store
+            .access_token(&h(&format!("x-a-{i}")))
+            .await
+            .unwrap()
+            .is_none());
+        assert!(store
+            .refresh_token(&h(&format!("x-r-{i}")))
+            .await
+            .unwrap()
+            .is_none());
+        assert!(store
+            .pat_by_hash(&h(&format!("x-p-{i}")))
+            .await
+            .unwrap()
+            .is_none());
+    }
 
     assert!(!is_access_revoked(&store, "keep-a").await);
     assert!(store
@@ -1734,16 +1763,12 @@ async fn check_purge_revoked_by_password_change(store: Arc<dyn Store>) {
             break;
         }
     }
+    // The revoked family goes, and its tokens with it (by cascade, so they are not counted).
     assert_eq!(
-        total,
-        PurgeCounts {
-            access_tokens: 1,
-            refresh_tokens: 1,
-            families: 1,
-            pats: 0,
-        },
+        total.families, 1,
         "family revoked by set_password before the cutoff is purged"
     );
+    assert_eq!(total.pats, 0);
     assert!(store.access_token(&h("pw-a")).await.unwrap().is_none());
     assert!(store.refresh_token(&h("pw-r")).await.unwrap().is_none());
 }
