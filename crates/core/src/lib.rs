@@ -3,6 +3,7 @@
 //! Pure logic over a [`store::Store`] and a [`clock::Clock`]; no HTTP, no SQL. The server crate
 //! parses requests, calls one function of [`Core`], and renders the answer in its dialect.
 
+pub mod authorize;
 pub mod cameras;
 pub mod clients;
 pub mod clock;
@@ -16,7 +17,9 @@ pub mod profile;
 pub mod resource;
 pub mod scope;
 pub mod secret;
+pub mod sessions;
 pub mod store;
+pub mod throttle;
 pub mod users;
 
 use std::sync::Arc;
@@ -34,6 +37,8 @@ pub struct Settings {
     pub refresh_grace_secs: i64,
     /// Minimum seconds between two `last_used_at` writes of one personal access token.
     pub pat_touch_interval_secs: i64,
+    /// The browser flow: code lifetime, session timeouts, login throttling (issue 3).
+    pub authz: authorize::AuthzSettings,
 }
 
 impl Default for Settings {
@@ -41,6 +46,7 @@ impl Default for Settings {
         Self {
             refresh_grace_secs: 10,
             pat_touch_interval_secs: 60,
+            authz: authorize::AuthzSettings::default(),
         }
     }
 }

@@ -1,5 +1,5 @@
 //! The token endpoint's logic: client authentication (RFC 6749 §2.3), the password grant
-//! (§4.3) and the refresh grant (§6) with rotation, grace window and theft detection
+//! (§4.3), the authorization-code grant (§4.1.3, in `authorize.rs`) and the refresh grant (§6) with rotation, grace window and theft detection
 //! (RFC 9700 §4.14.2).
 
 use std::collections::BTreeMap;
@@ -183,6 +183,7 @@ impl Core {
         let grant_type = match GrantType::parse(&grant) {
             Some(GrantType::Password) => GrantType::Password,
             Some(GrantType::RefreshToken) => GrantType::RefreshToken,
+            Some(GrantType::AuthorizationCode) => GrantType::AuthorizationCode,
             _ => {
                 let shown: String = grant.chars().take(40).collect();
                 return Err(OAuthError::new(
@@ -203,6 +204,10 @@ impl Core {
         }
         match grant_type {
             GrantType::Password => self.password_grant(&client, &params, caller).await,
+            GrantType::AuthorizationCode => {
+                self.authorization_code_grant(&client, &params, caller)
+                    .await
+            }
             _ => self.refresh_grant(&client, &params, caller).await,
         }
     }
@@ -242,6 +247,10 @@ impl Core {
         if username.len() > 254 || password.len() > 1024 {
             return Err(OAuthError::invalid_grant("Invalid credentials given."));
         }
+        // Brute-force protection (ASVS 2.2.1), shared with the login page.
+        if let Some(wait) = self.login_throttled(username, caller.ip.as_deref()).await? {
+            return Err(crate::throttle::too_many_attempts(wait));
+        }
         let user = self.store.user_by_email(&normalize_email(username)).await?;
         let ok = self
             .hasher
@@ -254,6 +263,7 @@ impl Core {
         let user = match user {
             Some(u) if ok && !u.disabled => u,
             other => {
+                self.login_failed(username, caller.ip.as_deref()).await;
                 self.audit(
                     AuditKind::LoginFailed,
                     other.map(|u| u.id),

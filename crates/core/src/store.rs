@@ -124,4 +124,76 @@ pub trait Store: Send + Sync + 'static {
     /// were revoked before `cutoff`. A family expires with its last token; deleting it takes
     /// its remaining tokens along (not counted in the result).
     async fn purge_expired(&self, cutoff: Timestamp, batch: i64) -> StoreResult<PurgeCounts>;
+
+    // ---- authorization codes, consents, sessions (issue 3)
+    async fn create_auth_code(&self, c: &crate::authorize::NewAuthCode) -> StoreResult<()>;
+    async fn auth_code(&self, hash: &[u8]) -> StoreResult<Option<crate::authorize::AuthCode>>;
+    /// Claims an unused code: one conditional UPDATE that succeeds only if `used_at` is unset.
+    /// Returns false, changing nothing, if someone else used it first.
+    async fn claim_auth_code(&self, hash: &[u8], now: Timestamp) -> StoreResult<bool>;
+    /// Records the token family minted from a claimed code. Returns true if a replay of the
+    /// code was recorded meanwhile (the caller then revokes the family).
+    async fn attach_auth_code_family(&self, hash: &[u8], family_id: FamilyId) -> StoreResult<bool>;
+    /// Records a second use of a code and returns the family minted from it, if any yet.
+    async fn mark_auth_code_replayed(
+        &self,
+        hash: &[u8],
+        now: Timestamp,
+    ) -> StoreResult<Option<FamilyId>>;
+    /// The scope a user has approved for a client, if any.
+    async fn consent(
+        &self,
+        user_id: UserId,
+        client_pk: ClientPk,
+    ) -> StoreResult<Option<crate::scope::ScopeSet>>;
+    /// Inserts or replaces the approved scope of (user, client).
+    async fn put_consent(
+        &self,
+        user_id: UserId,
+        client_pk: ClientPk,
+        scope: crate::scope::ScopeSet,
+        now: Timestamp,
+    ) -> StoreResult<()>;
+    async fn park_authz_request(
+        &self,
+        hash: &[u8],
+        r: &crate::authorize::ParkedRequest,
+    ) -> StoreResult<()>;
+    async fn parked_authz_request(
+        &self,
+        hash: &[u8],
+    ) -> StoreResult<Option<crate::authorize::ParkedRequest>>;
+    /// Deletes and returns a parked request (atomic: only one caller gets it).
+    async fn take_authz_request(
+        &self,
+        hash: &[u8],
+    ) -> StoreResult<Option<crate::authorize::ParkedRequest>>;
+    async fn create_session(&self, s: &crate::sessions::NewSession) -> StoreResult<()>;
+    async fn session(&self, hash: &[u8]) -> StoreResult<Option<crate::sessions::SessionRecord>>;
+    /// Records activity, at most once per `min_interval` seconds (a conditional UPDATE).
+    async fn touch_session(
+        &self,
+        hash: &[u8],
+        now: Timestamp,
+        min_interval: i64,
+    ) -> StoreResult<()>;
+    async fn delete_session(&self, hash: &[u8]) -> StoreResult<()>;
+    /// The failures counted under `key` in a window that started after `since`:
+    /// `(window_start, failures)`.
+    async fn throttle_failures(
+        &self,
+        key: &[u8],
+        since: Timestamp,
+    ) -> StoreResult<Option<(Timestamp, i64)>>;
+    /// Counts one failure under `key` (atomic upsert): a window that started at or before
+    /// `since` is over and restarts at `now`. Returns the new `(window_start, failures)`.
+    async fn throttle_record_failure(
+        &self,
+        key: &[u8],
+        now: Timestamp,
+        since: Timestamp,
+    ) -> StoreResult<(Timestamp, i64)>;
+    /// Deletes at most `batch` rows per table of codes, parked requests, sessions and throttle
+    /// windows that ended before `cutoff`. Returns the number of rows deleted.
+    async fn purge_authorize(&self, cutoff: Timestamp, batch: i64) -> StoreResult<u64>;
 }

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
+use camgate_core::authorize::{AuthzSettings, MAX_CODE_TTL_SECS};
 use camgate_core::profile::{Profile, Profiles};
 use camgate_store::StoreOptions;
 use serde::Deserialize;
@@ -37,6 +38,18 @@ pub struct FileConfig {
     pub log_format: Option<String>,
     #[serde(default)]
     pub profiles: BTreeMap<String, Profile>,
+    /// Browser sessions end after this many seconds without activity (default 1800).
+    pub session_idle_timeout_secs: Option<i64>,
+    /// Browser sessions end this many seconds after login, however active (default 28800).
+    pub session_absolute_timeout_secs: Option<i64>,
+    /// Authorization code lifetime, 1..=600 seconds (default 60; RFC 6749 §4.1.2).
+    pub authorization_code_ttl_secs: Option<i64>,
+    /// Failed logins allowed per account per window (default 100; OWASP ASVS 2.2.1).
+    pub login_max_failures_per_account: Option<i64>,
+    /// Failed logins allowed per client address per window (default 1000).
+    pub login_max_failures_per_ip: Option<i64>,
+    /// The login-failure window in seconds (default 3600).
+    pub login_failure_window_secs: Option<i64>,
 }
 
 impl FileConfig {
@@ -64,6 +77,8 @@ pub struct Config {
     pub token_retention_secs: i64,
     pub log_format: String,
     pub profiles: Profiles,
+    /// Code lifetime, session timeouts and login throttling (issue 3).
+    pub authz: AuthzSettings,
 }
 
 fn cores() -> usize {
@@ -79,6 +94,7 @@ impl Config {
         database_url: Option<String>,
         file: FileConfig,
     ) -> anyhow::Result<Self> {
+        let authz = authz_settings(&file)?;
         let mut profiles = Profiles::builtin();
         for (name, p) in file.profiles {
             profiles
@@ -121,8 +137,61 @@ impl Config {
             token_retention_secs: file.token_retention_secs.unwrap_or(86_400).max(0),
             log_format,
             profiles,
+            authz,
         })
     }
+}
+
+fn authz_settings(file: &FileConfig) -> anyhow::Result<AuthzSettings> {
+    let mut a = AuthzSettings::default();
+    let positive = |name: &str, v: Option<i64>, default: i64| -> anyhow::Result<i64> {
+        match v {
+            None => Ok(default),
+            Some(v) if v > 0 => Ok(v),
+            Some(_) => anyhow::bail!("config: {name} must be positive"),
+        }
+    };
+    a.code_ttl_secs = positive(
+        "authorization_code_ttl_secs",
+        file.authorization_code_ttl_secs,
+        a.code_ttl_secs,
+    )?;
+    if a.code_ttl_secs > MAX_CODE_TTL_SECS {
+        anyhow::bail!(
+            "config: authorization_code_ttl_secs must be at most {MAX_CODE_TTL_SECS} (RFC 6749 §4.1.2)"
+        );
+    }
+    a.session.idle_timeout_secs = positive(
+        "session_idle_timeout_secs",
+        file.session_idle_timeout_secs,
+        a.session.idle_timeout_secs,
+    )?;
+    a.session.absolute_timeout_secs = positive(
+        "session_absolute_timeout_secs",
+        file.session_absolute_timeout_secs,
+        a.session.absolute_timeout_secs,
+    )?;
+    if a.session.idle_timeout_secs > a.session.absolute_timeout_secs {
+        anyhow::bail!(
+            "config: session_idle_timeout_secs must not exceed session_absolute_timeout_secs"
+        );
+    }
+    a.throttle.max_failures_per_account = positive(
+        "login_max_failures_per_account",
+        file.login_max_failures_per_account,
+        a.throttle.max_failures_per_account,
+    )?;
+    a.throttle.max_failures_per_ip = positive(
+        "login_max_failures_per_ip",
+        file.login_max_failures_per_ip,
+        a.throttle.max_failures_per_ip,
+    )?;
+    a.throttle.window_secs = positive(
+        "login_failure_window_secs",
+        file.login_failure_window_secs,
+        a.throttle.window_secs,
+    )?;
+    Ok(a)
 }
 
 #[cfg(test)]
@@ -145,6 +214,24 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("bnid"), "{err}");
+    }
+
+    #[test]
+    fn authorize_settings() {
+        let c = Config::resolve(None, None, FileConfig::default()).unwrap();
+        assert_eq!(c.authz.code_ttl_secs, 60);
+        assert_eq!(c.authz.throttle.max_failures_per_account, 100);
+        assert_eq!(c.authz.throttle.window_secs, 3600);
+        let file: FileConfig = toml::from_str(
+            "authorization_code_ttl_secs = 120\nsession_idle_timeout_secs = 600\nsession_absolute_timeout_secs = 3600",
+        )
+        .unwrap();
+        let c = Config::resolve(None, None, file).unwrap();
+        assert_eq!(c.authz.code_ttl_secs, 120);
+        assert_eq!(c.authz.session.idle_timeout_secs, 600);
+        assert_eq!(c.authz.session.absolute_timeout_secs, 3600);
+        let too_long: FileConfig = toml::from_str("authorization_code_ttl_secs = 601").unwrap();
+        assert!(Config::resolve(None, None, too_long).is_err());
     }
 
     #[test]

@@ -45,6 +45,7 @@ pub async fn build_core(
         .map_err(|e| anyhow::anyhow!("password hasher: {e}"))?;
     let settings = Settings {
         refresh_grace_secs: cfg.refresh_grace_secs,
+        authz: cfg.authz.clone(),
         ..Settings::default()
     };
     let core = Core::new(store, clock, hasher, cfg.profiles.clone(), settings)
@@ -103,7 +104,22 @@ pub async fn sweep_once(
             && n.families < batch as u64
             && n.pats < batch as u64
         {
-            return Ok(report);
+            // Codes, parked requests, sessions and throttle windows (issue 3).
+            loop {
+                let started = std::time::Instant::now();
+                let n = core
+                    .store
+                    .purge_authorize(cutoff, batch)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+                report.longest_batch = report.longest_batch.max(started.elapsed());
+                report.batches += 1;
+                report.deleted += n;
+                if n < batch as u64 {
+                    return Ok(report);
+                }
+                tokio::task::yield_now().await;
+            }
         }
         // Let waiting requests at the writer between batches.
         tokio::task::yield_now().await;

@@ -879,6 +879,300 @@ macro_rules! store_impl {
                     .await?;
                     Ok(PurgeCounts { access_tokens, refresh_tokens, families, pats })
                 }
+
+                // ---- authorization codes, consents, sessions (issue 3)
+                async fn create_auth_code(&self, c: &camgate_core::authorize::NewAuthCode) -> StoreResult<()> {
+                    sqlx::query(
+                        "INSERT INTO authorization_codes (hash, client_pk, user_id, redirect_uri, redirect_uri_given, \
+                         scope, code_challenge, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                    )
+                    .bind(&c.hash)
+                    .bind(c.client_pk)
+                    .bind(c.user_id)
+                    .bind(&c.redirect_uri)
+                    .bind(c.redirect_uri_given)
+                    .bind(c.scope.to_scope_string())
+                    .bind(&c.code_challenge)
+                    .bind(c.created_at)
+                    .bind(c.expires_at)
+                    .execute(&self.write)
+                    .await
+                    .map_err(map_err)?;
+                    Ok(())
+                }
+
+                async fn auth_code(&self, hash: &[u8]) -> StoreResult<Option<camgate_core::authorize::AuthCode>> {
+                    // Read through the writer: the replay decision must see the latest claim.
+                    let row = sqlx::query(
+                        "SELECT client_pk, user_id, redirect_uri, redirect_uri_given, scope, code_challenge, \
+                         created_at, expires_at, used_at, replayed_at, family_id \
+                         FROM authorization_codes WHERE hash = $1",
+                    )
+                    .bind(hash)
+                    .fetch_optional(&self.write)
+                    .await
+                    .map_err(map_err)?;
+                    let Some(r) = row else { return Ok(None) };
+                    let conv = || -> Result<camgate_core::authorize::AuthCode, sqlx::Error> {
+                        let scope: String = r.try_get("scope")?;
+                        Ok(camgate_core::authorize::AuthCode {
+                            client_pk: r.try_get("client_pk")?,
+                            user_id: r.try_get("user_id")?,
+                            redirect_uri: r.try_get("redirect_uri")?,
+                            redirect_uri_given: r.try_get("redirect_uri_given")?,
+                            scope: scope_of(&scope),
+                            code_challenge: r.try_get("code_challenge")?,
+                            created_at: r.try_get("created_at")?,
+                            expires_at: r.try_get("expires_at")?,
+                            used_at: r.try_get("used_at")?,
+                            replayed_at: r.try_get("replayed_at")?,
+                            family_id: r.try_get("family_id")?,
+                        })
+                    };
+                    conv().map(Some).map_err(map_err)
+                }
+
+                async fn claim_auth_code(&self, hash: &[u8], now: Timestamp) -> StoreResult<bool> {
+                    let r = sqlx::query("UPDATE authorization_codes SET used_at = $1 WHERE hash = $2 AND used_at IS NULL")
+                        .bind(now)
+                        .bind(hash)
+                        .execute(&self.write)
+                        .await
+                        .map_err(map_err)?;
+                    Ok(r.rows_affected() == 1)
+                }
+
+                async fn attach_auth_code_family(&self, hash: &[u8], family_id: FamilyId) -> StoreResult<bool> {
+                    // One statement: it serialises with mark_auth_code_replayed on the row, so
+                    // whichever runs second sees the other's write.
+                    let replayed: Option<Option<i64>> = sqlx::query_scalar(
+                        "UPDATE authorization_codes SET family_id = $1 WHERE hash = $2 RETURNING replayed_at",
+                    )
+                    .bind(family_id)
+                    .bind(hash)
+                    .fetch_optional(&self.write)
+                    .await
+                    .map_err(map_err)?;
+                    Ok(matches!(replayed, Some(Some(_))))
+                }
+
+                async fn mark_auth_code_replayed(&self, hash: &[u8], now: Timestamp) -> StoreResult<Option<FamilyId>> {
+                    let family: Option<Option<i64>> = sqlx::query_scalar(
+                        "UPDATE authorization_codes SET replayed_at = COALESCE(replayed_at, $1) WHERE hash = $2 \
+                         RETURNING family_id",
+                    )
+                    .bind(now)
+                    .bind(hash)
+                    .fetch_optional(&self.write)
+                    .await
+                    .map_err(map_err)?;
+                    Ok(family.flatten())
+                }
+
+                async fn consent(&self, user_id: UserId, client_pk: ClientPk) -> StoreResult<Option<camgate_core::scope::ScopeSet>> {
+                    let s: Option<String> = sqlx::query_scalar("SELECT scope FROM consents WHERE user_id = $1 AND client_pk = $2")
+                        .bind(user_id)
+                        .bind(client_pk)
+                        .fetch_optional(&self.read)
+                        .await
+                        .map_err(map_err)?;
+                    Ok(s.map(|s| scope_of(&s)))
+                }
+
+                async fn put_consent(
+                    &self,
+                    user_id: UserId,
+                    client_pk: ClientPk,
+                    scope: camgate_core::scope::ScopeSet,
+                    now: Timestamp,
+                ) -> StoreResult<()> {
+                    sqlx::query(
+                        "INSERT INTO consents (user_id, client_pk, scope, created_at, updated_at) VALUES ($1, $2, $3, $4, $5) \
+                         ON CONFLICT (user_id, client_pk) DO UPDATE SET scope = excluded.scope, updated_at = excluded.updated_at",
+                    )
+                    .bind(user_id)
+                    .bind(client_pk)
+                    .bind(scope.to_scope_string())
+                    .bind(now)
+                    .bind(now)
+                    .execute(&self.write)
+                    .await
+                    .map_err(map_err)?;
+                    Ok(())
+                }
+
+                async fn park_authz_request(&self, hash: &[u8], r: &camgate_core::authorize::ParkedRequest) -> StoreResult<()> {
+                    sqlx::query(
+                        "INSERT INTO authorization_requests (hash, client_pk, request, created_at, expires_at) \
+                         VALUES ($1, $2, $3, $4, $5)",
+                    )
+                    .bind(hash)
+                    .bind(r.client_pk)
+                    .bind(&r.request)
+                    .bind(r.created_at)
+                    .bind(r.expires_at)
+                    .execute(&self.write)
+                    .await
+                    .map_err(map_err)?;
+                    Ok(())
+                }
+
+                async fn parked_authz_request(&self, hash: &[u8]) -> StoreResult<Option<camgate_core::authorize::ParkedRequest>> {
+                    let row = sqlx::query(
+                        "SELECT client_pk, request, created_at, expires_at FROM authorization_requests WHERE hash = $1",
+                    )
+                    .bind(hash)
+                    .fetch_optional(&self.write)
+                    .await
+                    .map_err(map_err)?;
+                    let Some(r) = row else { return Ok(None) };
+                    let conv = || -> Result<camgate_core::authorize::ParkedRequest, sqlx::Error> {
+                        Ok(camgate_core::authorize::ParkedRequest {
+                            client_pk: r.try_get("client_pk")?,
+                            request: r.try_get("request")?,
+                            created_at: r.try_get("created_at")?,
+                            expires_at: r.try_get("expires_at")?,
+                        })
+                    };
+                    conv().map(Some).map_err(map_err)
+                }
+
+                async fn take_authz_request(&self, hash: &[u8]) -> StoreResult<Option<camgate_core::authorize::ParkedRequest>> {
+                    let row = sqlx::query(
+                        "DELETE FROM authorization_requests WHERE hash = $1 RETURNING client_pk, request, created_at, expires_at",
+                    )
+                    .bind(hash)
+                    .fetch_optional(&self.write)
+                    .await
+                    .map_err(map_err)?;
+                    let Some(r) = row else { return Ok(None) };
+                    let conv = || -> Result<camgate_core::authorize::ParkedRequest, sqlx::Error> {
+                        Ok(camgate_core::authorize::ParkedRequest {
+                            client_pk: r.try_get("client_pk")?,
+                            request: r.try_get("request")?,
+                            created_at: r.try_get("created_at")?,
+                            expires_at: r.try_get("expires_at")?,
+                        })
+                    };
+                    conv().map(Some).map_err(map_err)
+                }
+
+                async fn create_session(&self, s: &camgate_core::sessions::NewSession) -> StoreResult<()> {
+                    sqlx::query(
+                        "INSERT INTO browser_sessions (hash, user_id, created_at, last_seen_at, expires_at) \
+                         VALUES ($1, $2, $3, $4, $5)",
+                    )
+                    .bind(&s.hash)
+                    .bind(s.user_id)
+                    .bind(s.created_at)
+                    .bind(s.created_at)
+                    .bind(s.expires_at)
+                    .execute(&self.write)
+                    .await
+                    .map_err(map_err)?;
+                    Ok(())
+                }
+
+                async fn session(&self, hash: &[u8]) -> StoreResult<Option<camgate_core::sessions::SessionRecord>> {
+                    let row = sqlx::query(
+                        "SELECT user_id, created_at, last_seen_at, expires_at FROM browser_sessions WHERE hash = $1",
+                    )
+                    .bind(hash)
+                    .fetch_optional(&self.write)
+                    .await
+                    .map_err(map_err)?;
+                    let Some(r) = row else { return Ok(None) };
+                    let conv = || -> Result<camgate_core::sessions::SessionRecord, sqlx::Error> {
+                        Ok(camgate_core::sessions::SessionRecord {
+                            user_id: r.try_get("user_id")?,
+                            created_at: r.try_get("created_at")?,
+                            last_seen_at: r.try_get("last_seen_at")?,
+                            expires_at: r.try_get("expires_at")?,
+                        })
+                    };
+                    conv().map(Some).map_err(map_err)
+                }
+
+                async fn touch_session(&self, hash: &[u8], now: Timestamp, min_interval: i64) -> StoreResult<()> {
+                    sqlx::query("UPDATE browser_sessions SET last_seen_at = $1 WHERE hash = $2 AND last_seen_at <= $3")
+                        .bind(now)
+                        .bind(hash)
+                        .bind(now - min_interval)
+                        .execute(&self.write)
+                        .await
+                        .map_err(map_err)?;
+                    Ok(())
+                }
+
+                async fn delete_session(&self, hash: &[u8]) -> StoreResult<()> {
+                    sqlx::query("DELETE FROM browser_sessions WHERE hash = $1")
+                        .bind(hash)
+                        .execute(&self.write)
+                        .await
+                        .map_err(map_err)?;
+                    Ok(())
+                }
+
+                async fn throttle_failures(&self, key: &[u8], since: Timestamp) -> StoreResult<Option<(Timestamp, i64)>> {
+                    let row = sqlx::query("SELECT window_start, failures FROM login_throttle WHERE key = $1 AND window_start > $2")
+                        .bind(key)
+                        .bind(since)
+                        .fetch_optional(&self.write)
+                        .await
+                        .map_err(map_err)?;
+                    let Some(r) = row else { return Ok(None) };
+                    Ok(Some((
+                        r.try_get("window_start").map_err(map_err)?,
+                        r.try_get("failures").map_err(map_err)?,
+                    )))
+                }
+
+                async fn throttle_record_failure(&self, key: &[u8], now: Timestamp, since: Timestamp) -> StoreResult<(Timestamp, i64)> {
+                    // One atomic upsert: a window that started at or before `since` is over and
+                    // restarts at `now` (both CASEs read the old row).
+                    let r = sqlx::query(
+                        "INSERT INTO login_throttle (key, window_start, failures) VALUES ($1, $2, 1) \
+                         ON CONFLICT (key) DO UPDATE SET \
+                         failures = CASE WHEN login_throttle.window_start <= $3 THEN 1 ELSE login_throttle.failures + 1 END, \
+                         window_start = CASE WHEN login_throttle.window_start <= $4 THEN $5 ELSE login_throttle.window_start END \
+                         RETURNING window_start, failures",
+                    )
+                    .bind(key)
+                    .bind(now)
+                    .bind(since)
+                    .bind(since)
+                    .bind(now)
+                    .fetch_one(&self.write)
+                    .await
+                    .map_err(map_err)?;
+                    Ok((
+                        r.try_get("window_start").map_err(map_err)?,
+                        r.try_get("failures").map_err(map_err)?,
+                    ))
+                }
+
+                async fn purge_authorize(&self, cutoff: Timestamp, batch: i64) -> StoreResult<u64> {
+                    let mut total = 0;
+                    for sql in [
+                        "DELETE FROM authorization_codes WHERE hash IN (SELECT hash FROM authorization_codes \
+                         WHERE expires_at < $1 LIMIT $2)",
+                        "DELETE FROM authorization_requests WHERE hash IN (SELECT hash FROM authorization_requests \
+                         WHERE expires_at < $1 LIMIT $2)",
+                        "DELETE FROM browser_sessions WHERE hash IN (SELECT hash FROM browser_sessions \
+                         WHERE expires_at < $1 LIMIT $2)",
+                        "DELETE FROM login_throttle WHERE key IN (SELECT key FROM login_throttle \
+                         WHERE window_start < $1 LIMIT $2)",
+                    ] {
+                        total += sqlx::query(sql)
+                            .bind(cutoff)
+                            .bind(batch)
+                            .execute(&self.write)
+                            .await
+                            .map_err(map_err)?
+                            .rows_affected();
+                    }
+                    Ok(total)
+                }
             }
         }
     };

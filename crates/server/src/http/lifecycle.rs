@@ -85,7 +85,7 @@ pub async fn metadata(State(state): State<AppState>, headers: HeaderMap) -> Json
         "token_endpoint": format!("{iss}/oauth/token"),
         "revocation_endpoint": format!("{iss}/oauth/revoke"),
         "introspection_endpoint": format!("{iss}/oauth/introspect"),
-        "grant_types_supported": ["password", "refresh_token"],
+        "grant_types_supported": ["authorization_code", "password", "refresh_token"],
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
         "code_challenge_methods_supported": ["S256"],

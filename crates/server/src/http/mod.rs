@@ -3,11 +3,13 @@
 
 pub mod angelcam;
 pub mod auth;
+pub mod authorize;
 pub mod cameramanager;
 pub mod error;
 pub mod lifecycle;
 pub mod middleware;
 pub mod oauth;
+pub mod pages;
 
 use std::sync::Arc;
 
@@ -97,6 +99,28 @@ pub fn router(state: AppState) -> Router {
         // Canonical OAuth2 and the dialects' token endpoints (RFC 6749 §3.2).
         .route("/oauth/token", with_405(post(oauth::token)))
         .route("/oauth/token/", with_405(post(oauth::token)))
+        // The authorization endpoint and the browser pages (RFC 6749 §3.1, §4.1; issue 3).
+        .route(
+            "/oauth/authorize",
+            with_405(get(authorize::authorize).post(authorize::authorize)),
+        )
+        .route(
+            "/oauth/authorize/",
+            with_405(get(authorize::authorize).post(authorize::authorize)),
+        )
+        .route(
+            "/consent",
+            with_405(get(authorize::consent_page).post(authorize::consent_decision)),
+        )
+        .route(
+            "/login",
+            with_405(get(pages::login_page).post(pages::login_submit)),
+        )
+        .route(
+            "/logout",
+            with_405(get(pages::logout_page).post(pages::logout_submit)),
+        )
+        .route("/static/camgate.css", get(pages::stylesheet))
         // Revocation (RFC 7009), introspection (RFC 7662), metadata (RFC 8414).
         .route("/oauth/revoke", with_405(post(lifecycle::revoke)))
         .route("/oauth/token-revoke/", with_405(post(lifecycle::revoke)))
