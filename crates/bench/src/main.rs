@@ -1,1 +1,240 @@
-fn main() {}
+//! `camgate-bench`: starts `camgate serve --demo` per scenario, loads it over keep-alive
+//! HTTP/1.1 connections and reports throughput, latency, errors, memory and start-up time as a
+//! markdown table (BENCHMARKS.md).
+
+mod hashrate;
+mod http;
+mod load;
+mod report;
+mod scenarios;
+mod server;
+mod sys;
+mod workloads;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context};
+use clap::Parser;
+
+use scenarios::{Ctx, Scenario, ScenarioResult};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "camgate-bench",
+    about = "Benchmarks a release build of camgate: each scenario starts its own `camgate serve --demo`."
+)]
+struct Cli {
+    /// Measured seconds per load phase.
+    #[arg(long, default_value_t = 10.0)]
+    duration: f64,
+    /// Warm-up seconds before each measured phase (not counted).
+    #[arg(long, default_value_t = 2.0)]
+    warmup: f64,
+    /// Keep-alive connections per load phase.
+    #[arg(long, default_value_t = 64)]
+    connections: usize,
+    /// Scenario to run (repeatable); all of them by default. See --list.
+    #[arg(long = "scenario", value_enum)]
+    scenarios: Vec<Scenario>,
+    /// Write the results into this markdown file (between the camgate-bench markers if the
+    /// file has them, else appended).
+    #[arg(long)]
+    markdown: Option<PathBuf>,
+    /// The camgate binary [default: target/release/camgate in the workspace].
+    #[arg(long)]
+    camgate: Option<PathBuf>,
+    /// Password-grant connections added during the login storm; more than the server's hashing
+    /// workers + queue (2 + 64 by default) so that some are shed.
+    #[arg(long, default_value_t = 96)]
+    storm_logins: usize,
+    /// Login-storm clients wait Retry-After after a 503 instead of retrying at once.
+    #[arg(long)]
+    honor_retry_after: bool,
+    /// Threads of the load generator's runtime.
+    #[arg(long, default_value_t = 1)]
+    client_threads: usize,
+    /// Threads for the raw argon2id measurement [default: one per core].
+    #[arg(long)]
+    hash_threads: Option<usize>,
+    /// Server restarts in the startup scenario.
+    #[arg(long, default_value_t = 5)]
+    restarts: usize,
+    /// CAMGATE_LOG for the server [default: the server's own default, info].
+    #[arg(long)]
+    server_log: Option<String>,
+    /// List the scenarios and exit.
+    #[arg(long)]
+    list: bool,
+}
+
+fn workspace_root() -> PathBuf {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest
+        .ancestors()
+        .nth(2)
+        .filter(|p| p.join("Cargo.toml").exists())
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+fn secs(v: f64, what: &str) -> anyhow::Result<Duration> {
+    Duration::try_from_secs_f64(v).map_err(|_| anyhow!("--{what}: not a duration in seconds"))
+}
+
+fn command_line() -> String {
+    let mut args = std::env::args();
+    let exe = args
+        .next()
+        .map(|a| {
+            Path::new(&a)
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or(a)
+        })
+        .unwrap_or_default();
+    std::iter::once(format!("target/release/{exe}"))
+        .chain(args)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+async fn run(cli: Cli) -> anyhow::Result<bool> {
+    if cli.list {
+        for s in Scenario::ALL {
+            println!("{:<15} {}", s.name(), s.about());
+        }
+        return Ok(true);
+    }
+    let root = workspace_root();
+    let binary = cli
+        .camgate
+        .clone()
+        .unwrap_or_else(|| root.join("target/release/camgate"));
+    if !binary.is_file() {
+        bail!(
+            "{} not found; build it with `cargo build --release -p camgate-server` or pass --camgate",
+            binary.display()
+        );
+    }
+    if cli.connections == 0 {
+        bail!("--connections must be at least 1");
+    }
+    let selected: Vec<Scenario> = Scenario::ALL
+        .iter()
+        .copied()
+        .filter(|s| cli.scenarios.is_empty() || cli.scenarios.contains(s))
+        .collect();
+    let ctx = Ctx {
+        server: server::ServerOpts {
+            binary: binary.clone(),
+            log_filter: cli.server_log.clone(),
+        },
+        phases: load::Phases {
+            warmup: secs(cli.warmup, "warmup")?,
+            duration: secs(cli.duration, "duration")?,
+        },
+        connections: cli.connections,
+        storm_logins: cli.storm_logins,
+        honor_retry_after: cli.honor_retry_after,
+        hash_threads: cli.hash_threads.unwrap_or_else(sys::nproc),
+        restarts: cli.restarts,
+    };
+    let machine = sys::MachineInfo::collect(&root);
+    eprintln!(
+        "camgate-bench: {} on {} × {} (load {}), {} scenario(s)",
+        binary.display(),
+        machine.nproc,
+        machine.cpu_model,
+        machine.loadavg_start,
+        selected.len()
+    );
+
+    let started = Instant::now();
+    let mut results: Vec<ScenarioResult> = Vec::new();
+    let mut failures = Vec::new();
+    for s in &selected {
+        eprintln!("\n== {} — {}", s.name(), s.about());
+        match s.run(&ctx, &results).await {
+            Ok(r) => {
+                for row in &r.rows {
+                    let st = &row.stats;
+                    eprintln!(
+                        "  {}: {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms, {} errors, {} shed; peak RSS {:.1} MB; CPU server {:.2} bench {:.2} machine {:.2}",
+                        st.label,
+                        st.rps(),
+                        st.ms(0.5),
+                        st.ms(0.99),
+                        st.max_ms(),
+                        st.errors,
+                        st.shed,
+                        row.peak_rss_kb as f64 / 1024.0,
+                        row.cpu.server,
+                        row.cpu.client,
+                        row.cpu.machine
+                    );
+                    for e in &st.error_samples {
+                        eprintln!("    error: {e}");
+                    }
+                }
+                for n in &r.notes {
+                    eprintln!("  {n}");
+                }
+                results.push(r);
+            }
+            Err(e) => {
+                eprintln!("  FAILED: {e:#}");
+                failures.push(format!("{}: {e:#}", s.name()));
+            }
+        }
+    }
+
+    let run_info = report::RunInfo {
+        command: command_line(),
+        duration: ctx.phases.duration,
+        warmup: ctx.phases.warmup,
+        connections: ctx.connections,
+        storm_logins: ctx.storm_logins,
+        client_threads: cli.client_threads,
+        server_log: cli
+            .server_log
+            .clone()
+            .unwrap_or_else(|| "default (info: one access-log line per request, to a file)".into()),
+        elapsed: started.elapsed(),
+        all_scenarios: selected.len() == Scenario::ALL.len(),
+        loadavg_end: sys::loadavg(),
+        pressure_end: sys::pressure(),
+    };
+    let mut block = report::render(&machine, &run_info, &results);
+    if !failures.is_empty() {
+        block.push_str("\nFailed scenarios:\n\n");
+        for f in &failures {
+            block.push_str(&format!("- {}\n", f.replace('\n', " ")));
+        }
+    }
+    println!("{block}");
+    if let Some(path) = &cli.markdown {
+        report::write(path, &block)?;
+        eprintln!("wrote {}", path.display());
+    }
+    Ok(failures.is_empty())
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let threads = cli.client_threads.max(1);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads)
+        .enable_all()
+        .build()
+        .context("starting the tokio runtime");
+    let outcome = rt.and_then(|rt| rt.block_on(run(cli)));
+    match outcome {
+        Ok(true) => {}
+        Ok(false) => std::process::exit(1),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::exit(2);
+        }
+    }
+}

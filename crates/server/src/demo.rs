@@ -19,6 +19,9 @@ pub const CM_CLIENT_SECRET: &str = "qwertyuiopasdfghjklzxcvbnm12345";
 /// What the demo created, for the printed instructions.
 pub struct DemoInfo {
     pub pat: String,
+    /// The confidential Angelcam web app (spec 000's authorization-code example).
+    pub web_client_id: String,
+    pub web_client_secret: String,
 }
 
 /// Seeds the demo data if the database has no users; `Ok(None)` if it already had some.
@@ -71,6 +74,24 @@ pub async fn seed(core: &Core) -> Result<Option<DemoInfo>, ApiError> {
         client_secret: Some(CM_CLIENT_SECRET.into()),
     })
     .await?;
+    // Spec 000's authorization-code exchange sends client_id + client_secret without PKCE:
+    // that is a confidential client.
+    let web = core
+        .register_client(ClientInput {
+            name: "Angelcam web app".into(),
+            owner_id: Some(user.id),
+            kind: ClientKind::Confidential,
+            redirect_uris: vec![
+                "https://yourapp.com/callback".into(),
+                "http://127.0.0.1:8000/callback".into(),
+            ],
+            grants: vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
+            scopes: None,
+            profile: Some("angelcam".into()),
+            client_id: None,
+            client_secret: None,
+        })
+        .await?;
     let (_, pat) = core
         .create_pat(user.id, "demo", ScopeSet::READ_WRITE, None)
         .await?;
@@ -128,7 +149,11 @@ pub async fn seed(core: &Core) -> Result<Option<DemoInfo>, ApiError> {
         f.is_public = i % 4 == 0;
         core.create_camera(user.id, f).await?;
     }
-    Ok(Some(DemoInfo { pat }))
+    Ok(Some(DemoInfo {
+        pat,
+        web_client_id: web.client.client_id,
+        web_client_secret: web.secret.unwrap_or_default(),
+    }))
 }
 
 /// The ready-to-paste instructions printed after seeding.
@@ -139,6 +164,7 @@ camgate demo is ready at {base}
 
   demo user:      {DEMO_EMAIL} / {DEMO_PASSWORD}
   Angelcam app:   client_id {ANGELCAM_CLIENT_ID} (public, password grant)
+  Angelcam web:   {web_id} / {web_secret} (confidential, authorization code)
   CameraManager:  {CM_CLIENT_ID} / {CM_CLIENT_SECRET} (HTTP Basic)
   personal token: {pat}
 
@@ -149,9 +175,15 @@ Try (spec 001, Angelcam quick start):
   curl -X POST {base}/oauth/token/ -F grant_type=refresh_token -F client_id={ANGELCAM_CLIENT_ID} -F refresh_token=REFRESH_TOKEN
   curl -H "Authorization: PersonalAccessToken {pat}" -X GET "{base}/v1/me/"
 
+Authorization code (spec 000): open in a browser, sign in, approve, copy `code` from the address bar
+  {base}/oauth/authorize/?response_type=code&client_id={web_id}&redirect_uri=https://yourapp.com/callback&scope=user_access&state=CSRF_TOKEN
+  curl -X POST {base}/oauth/token/ -F grant_type=authorization_code -F client_id={web_id} -F client_secret={web_secret} -F code=AUTH_CODE -F redirect_uri=https://yourapp.com/callback
+
 CameraManager (spec 003):
   curl -X POST -H "Accept: application/json" -u {CM_CLIENT_ID}:{CM_CLIENT_SECRET} "{base}/oauth/token?grant_type=password&scope=write&username=user%40example.com&password=secret"
 "#,
-        pat = info.pat
+        pat = info.pat,
+        web_id = info.web_client_id,
+        web_secret = info.web_client_secret,
     )
 }

@@ -1,0 +1,286 @@
+//! Reading `/proc`: memory of the server process, CPU time of the server, of this process and
+//! of the whole machine, and the machine description for the report.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Linux reports CPU times in USER_HZ ticks, which is 100 on every architecture Rust targets.
+pub const TICKS_PER_SEC: f64 = 100.0;
+
+/// A `kB` field of `/proc/<pid>/status` (`VmRSS`, `VmHWM`).
+pub fn status_kb(pid: u32, key: &str) -> Option<u64> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    text.lines().find_map(|l| {
+        let rest = l.strip_prefix(key)?.strip_prefix(':')?;
+        rest.trim().trim_end_matches("kB").trim().parse().ok()
+    })
+}
+
+/// utime + stime of a process, in ticks (`/proc/<pid>/stat`, or `self`).
+pub fn cpu_ticks(pid: &str) -> Option<u64> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may contain spaces; everything after its ')' is fixed.
+    let rest = &text[text.rfind(')')? + 1..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    // After ')': state is index 0, so utime (field 14) is index 11 and stime index 12.
+    Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
+}
+
+/// (busy, total) ticks of all CPUs from `/proc/stat`.
+fn machine_ticks() -> Option<(u64, u64)> {
+    let text = std::fs::read_to_string("/proc/stat").ok()?;
+    let line = text.lines().next()?.strip_prefix("cpu ")?;
+    let v: Vec<u64> = line
+        .split_whitespace()
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    // user nice system idle iowait irq softirq steal guest guest_nice; guest time is already
+    // counted in user.
+    let total: u64 = v.iter().take(8).sum();
+    let idle = v.get(3).copied().unwrap_or(0) + v.get(4).copied().unwrap_or(0);
+    Some((total.saturating_sub(idle), total))
+}
+
+/// A point-in-time CPU reading; two of them give the CPU use in between.
+#[derive(Clone, Copy)]
+pub struct CpuSnapshot {
+    at: Instant,
+    server: u64,
+    client: u64,
+    busy: u64,
+    total: u64,
+}
+
+/// CPU used between two snapshots, in cores (1.0 = one core fully busy).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CpuUse {
+    pub server: f64,
+    pub client: f64,
+    /// Everything busy on the machine, including the two above.
+    pub machine: f64,
+}
+
+impl CpuSnapshot {
+    pub fn take(server_pid: u32) -> Self {
+        let (busy, total) = machine_ticks().unwrap_or((0, 0));
+        Self {
+            at: Instant::now(),
+            server: cpu_ticks(&server_pid.to_string()).unwrap_or(0),
+            client: cpu_ticks("self").unwrap_or(0),
+            busy,
+            total,
+        }
+    }
+
+    pub fn since(&self, earlier: &CpuSnapshot) -> CpuUse {
+        let secs = self.at.duration_since(earlier.at).as_secs_f64().max(1e-3);
+        let cores = |a: u64, b: u64| a.saturating_sub(b) as f64 / TICKS_PER_SEC / secs;
+        let total = self.total.saturating_sub(earlier.total) as f64;
+        let machine = if total > 0.0 {
+            self.busy.saturating_sub(earlier.busy) as f64 / total * nproc() as f64
+        } else {
+            0.0
+        };
+        CpuUse {
+            server: cores(self.server, earlier.server),
+            client: cores(self.client, earlier.client),
+            machine,
+        }
+    }
+}
+
+/// Polls the server's memory every 100 ms while alive.
+pub struct RssMonitor {
+    stop: Arc<AtomicBool>,
+    max_rss_kb: Arc<AtomicU64>,
+    pid: u32,
+    task: tokio::task::JoinHandle<()>,
+}
+
+/// Resets the kernel's peak-RSS counter of a process (`echo 5 > /proc/<pid>/clear_refs`,
+/// Linux ≥ 4.0) so `VmHWM` covers only what follows.
+pub fn reset_peak(pid: u32) -> bool {
+    std::fs::write(format!("/proc/{pid}/clear_refs"), "5").is_ok()
+}
+
+impl RssMonitor {
+    pub fn start(pid: u32) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let max_rss_kb = Arc::new(AtomicU64::new(status_kb(pid, "VmRSS").unwrap_or(0)));
+        let task = {
+            let (stop, max) = (stop.clone(), max_rss_kb.clone());
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(Duration::from_millis(100));
+                while !stop.load(Ordering::Relaxed) {
+                    tick.tick().await;
+                    match status_kb(pid, "VmRSS") {
+                        Some(kb) => {
+                            max.fetch_max(kb, Ordering::Relaxed);
+                        }
+                        None => break,
+                    }
+                }
+            })
+        };
+        Self {
+            stop,
+            max_rss_kb,
+            pid,
+            task,
+        }
+    }
+
+    /// Peak resident memory in kB: the kernel's high-water mark (`VmHWM`, since the process
+    /// started or since [`reset_peak`]) or the highest polled `VmRSS`, whichever is larger.
+    pub async fn finish(self) -> u64 {
+        self.stop.store(true, Ordering::Relaxed);
+        let hwm = status_kb(self.pid, "VmHWM").unwrap_or(0);
+        let _ = self.task.await;
+        hwm.max(self.max_rss_kb.load(Ordering::Relaxed))
+    }
+}
+
+pub fn nproc() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+}
+
+fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|t| {
+            t.lines().find_map(|l| {
+                let (k, v) = l.split_once(':')?;
+                (k.trim() == "model name").then(|| v.trim().to_string())
+            })
+        })
+        .unwrap_or_else(|| "unknown".into())
+}
+
+fn first_line(path: &str) -> String {
+    std::fs::read_to_string(path)
+        .ok()
+        .and_then(|t| t.lines().next().map(|l| l.trim().to_string()))
+        .unwrap_or_else(|| "unknown".into())
+}
+
+fn mem_total_mib() -> u64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|t| {
+            t.lines().find_map(|l| {
+                l.strip_prefix("MemTotal:")?
+                    .trim()
+                    .trim_end_matches("kB")
+                    .trim()
+                    .parse::<u64>()
+                    .ok()
+            })
+        })
+        .unwrap_or(0)
+        / 1024
+}
+
+fn git_revision(root: &std::path::Path) -> String {
+    let run = |args: &[&str]| {
+        std::process::Command::new("git")
+            .args(args)
+            .current_dir(root)
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+    };
+    match run(&["rev-parse", "--short", "HEAD"]) {
+        Some(rev) => {
+            // Only changes outside the bench itself matter for the numbers.
+            let dirty = run(&[
+                "status",
+                "--porcelain",
+                "--untracked-files=no",
+                "--",
+                ".",
+                ":!crates/bench",
+                ":!BENCHMARKS.md",
+            ])
+            .map(|s| !s.is_empty())
+            .unwrap_or(false);
+            if dirty {
+                format!("{rev} (with uncommitted changes outside crates/bench)")
+            } else {
+                rev
+            }
+        }
+        None => "unknown".into(),
+    }
+}
+
+/// The machine the numbers come from.
+pub struct MachineInfo {
+    pub nproc: usize,
+    pub cpu_model: String,
+    pub mem_mib: u64,
+    pub kernel: String,
+    pub date: String,
+    pub loadavg_start: String,
+    pub pressure_start: String,
+    pub revision: String,
+}
+
+impl MachineInfo {
+    pub fn collect(root: &std::path::Path) -> Self {
+        Self {
+            nproc: nproc(),
+            cpu_model: cpu_model(),
+            mem_mib: mem_total_mib(),
+            kernel: first_line("/proc/sys/kernel/osrelease"),
+            date: chrono::Utc::now().format("%Y-%m-%d %H:%M UTC").to_string(),
+            loadavg_start: loadavg(),
+            pressure_start: pressure(),
+            revision: git_revision(root),
+        }
+    }
+}
+
+/// CPU and I/O pressure (PSI, share of the last 60 s in which some task waited), if the kernel
+/// exposes it: how much the other tenants of the machine got in the way.
+pub fn pressure() -> String {
+    let read = |kind: &str| {
+        std::fs::read_to_string(format!("/proc/pressure/{kind}"))
+            .ok()
+            .and_then(|t| {
+                t.lines()
+                    .find(|l| l.starts_with("some"))
+                    .and_then(|l| l.split_whitespace().find_map(|f| f.strip_prefix("avg60=")))
+                    .map(|v| format!("{kind} {v}%"))
+            })
+    };
+    match (read("cpu"), read("io")) {
+        (Some(c), Some(i)) => format!("{c}, {i}"),
+        (Some(c), None) => c,
+        (None, Some(i)) => i,
+        (None, None) => "n/a".into(),
+    }
+}
+
+/// The 1/5/15-minute load averages.
+pub fn loadavg() -> String {
+    let l = first_line("/proc/loadavg");
+    l.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_own_process() {
+        let pid = std::process::id();
+        assert!(status_kb(pid, "VmRSS").unwrap_or(0) > 0);
+        assert!(cpu_ticks("self").is_some());
+        assert!(machine_ticks().is_some());
+    }
+}

@@ -1,0 +1,208 @@
+//! The requests the scenarios send, and the fixtures they need first (obtained over HTTP the
+//! way a client would).
+
+use std::time::Duration;
+
+use anyhow::{anyhow, bail};
+use bytes::Bytes;
+use hyper::header::HeaderValue;
+use hyper::{Request, StatusCode};
+
+use crate::http::{self, Body, Reply, Target};
+use crate::load::{Outcome, Workload};
+
+/// The demo fixtures `camgate serve --demo` creates (crates/server/src/demo.rs).
+pub const DEMO_EMAIL: &str = "user@example.com";
+pub const DEMO_PASSWORD: &str = "secret";
+/// The demo public client (Angelcam profile: opaque tokens, rotating refresh tokens).
+pub const DEMO_PUBLIC_CLIENT: &str = "DBaJcGbAT2Tbvbrz0fLh1uRmYURprJAQPxwFsgoo";
+
+pub const TOKEN_PATH: &str = "/oauth/token/";
+
+/// An access token and, if the client may refresh, a refresh token.
+#[derive(Clone, Debug)]
+pub struct Tokens {
+    pub access: String,
+    pub refresh: Option<String>,
+}
+
+fn tokens_from(reply: &Reply) -> anyhow::Result<Tokens> {
+    let v = reply.json();
+    let access = v
+        .get("access_token")
+        .and_then(|t| t.as_str())
+        .ok_or_else(|| anyhow!("no access_token in {}", reply.describe()))?;
+    Ok(Tokens {
+        access: access.to_string(),
+        refresh: v
+            .get("refresh_token")
+            .and_then(|t| t.as_str())
+            .map(str::to_string),
+    })
+}
+
+/// The form body of a password grant.
+pub fn password_form(client_id: &str, username: &str, password: &str) -> Bytes {
+    http::form(&[
+        ("grant_type", "password"),
+        ("client_id", client_id),
+        ("username", username),
+        ("password", password),
+    ])
+}
+
+/// One password grant, waiting out 503s (Retry-After) like a polite client.
+pub async fn password_grant(
+    target: &Target,
+    client_id: &str,
+    username: &str,
+    password: &str,
+) -> anyhow::Result<Tokens> {
+    for _ in 0..50 {
+        let req = target.post_form(TOKEN_PATH, password_form(client_id, username, password))?;
+        let reply = http::once(target.addr, req, Duration::from_secs(30)).await?;
+        match reply.status {
+            StatusCode::OK => return tokens_from(&reply),
+            StatusCode::SERVICE_UNAVAILABLE => {
+                let secs = http::retry_after(&reply.headers).unwrap_or(1);
+                tokio::time::sleep(Duration::from_secs(secs)).await;
+            }
+            _ => bail!("password grant failed: {}", reply.describe()),
+        }
+    }
+    bail!("password grant: still 503 after 50 attempts")
+}
+
+/// `n` password grants for the demo user with the demo public client, a few at a time.
+pub async fn demo_grants(target: &Target, n: usize) -> anyhow::Result<Vec<Tokens>> {
+    let mut out = Vec::with_capacity(n);
+    let mut set = tokio::task::JoinSet::new();
+    let mut started = 0;
+    // Enough in flight to keep the server's hashing pool busy, not enough to overflow it.
+    let parallel = 8;
+    while out.len() < n {
+        while started < n && set.len() < parallel {
+            let t = target.clone();
+            set.spawn(async move {
+                password_grant(&t, DEMO_PUBLIC_CLIENT, DEMO_EMAIL, DEMO_PASSWORD).await
+            });
+            started += 1;
+        }
+        match set.join_next().await {
+            Some(r) => out.push(r??),
+            None => break,
+        }
+    }
+    Ok(out)
+}
+
+/// `GET path` with a fixed Authorization header; 200 is the expected answer.
+pub struct Get {
+    pub path: String,
+    pub auth: HeaderValue,
+}
+
+impl Get {
+    pub fn bearer(path: &str, token: &str) -> anyhow::Result<Self> {
+        Ok(Self {
+            path: path.to_string(),
+            auth: http::bearer(token)?,
+        })
+    }
+}
+
+fn unexpected(reply: &Reply) -> Outcome {
+    Outcome::Error(reply.describe())
+}
+
+impl Workload for Get {
+    fn request(&mut self, target: &Target) -> anyhow::Result<Request<Body>> {
+        target.get(&self.path, Some(&self.auth))
+    }
+
+    fn response(&mut self, reply: &Reply) -> Outcome {
+        if reply.status == StatusCode::OK {
+            Outcome::Ok
+        } else {
+            unexpected(reply)
+        }
+    }
+}
+
+/// A refresh-token chain: every request presents the current refresh token and keeps the one
+/// the answer rotates in.
+pub struct RefreshChain {
+    pub client_id: String,
+    pub refresh: String,
+}
+
+impl Workload for RefreshChain {
+    fn request(&mut self, target: &Target) -> anyhow::Result<Request<Body>> {
+        target.post_form(
+            TOKEN_PATH,
+            http::form(&[
+                ("grant_type", "refresh_token"),
+                ("client_id", &self.client_id),
+                ("refresh_token", &self.refresh),
+            ]),
+        )
+    }
+
+    fn response(&mut self, reply: &Reply) -> Outcome {
+        if reply.status != StatusCode::OK {
+            // The current token is kept: a retry inside the grace window gets the same
+            // successor pair.
+            return unexpected(reply);
+        }
+        match tokens_from(reply) {
+            Ok(Tokens {
+                refresh: Some(r), ..
+            }) => {
+                self.refresh = r;
+                Outcome::Ok
+            }
+            Ok(_) => Outcome::Error("refresh answer without refresh_token".into()),
+            Err(e) => Outcome::Error(format!("{e:#}")),
+        }
+    }
+}
+
+/// Password grants with a fixed body. 200 is expected; a 503 carrying Retry-After is load
+/// shedding (counted apart); a 503 without it is an error.
+pub struct PasswordGrant {
+    pub body: Bytes,
+    /// Wait Retry-After before the next attempt (a polite client) instead of retrying at once.
+    pub honor_retry_after: bool,
+}
+
+impl PasswordGrant {
+    pub fn demo(honor_retry_after: bool) -> Self {
+        Self {
+            body: password_form(DEMO_PUBLIC_CLIENT, DEMO_EMAIL, DEMO_PASSWORD),
+            honor_retry_after,
+        }
+    }
+}
+
+impl Workload for PasswordGrant {
+    fn request(&mut self, target: &Target) -> anyhow::Result<Request<Body>> {
+        target.post_form(TOKEN_PATH, self.body.clone())
+    }
+
+    fn response(&mut self, reply: &Reply) -> Outcome {
+        match reply.status {
+            StatusCode::OK => Outcome::Ok,
+            StatusCode::SERVICE_UNAVAILABLE => match http::retry_after(&reply.headers) {
+                Some(secs) => Outcome::Shed {
+                    pause: if self.honor_retry_after {
+                        Duration::from_secs(secs)
+                    } else {
+                        Duration::ZERO
+                    },
+                },
+                None => Outcome::Error(format!("503 without Retry-After: {}", reply.describe())),
+            },
+            _ => unexpected(reply),
+        }
+    }
+}
