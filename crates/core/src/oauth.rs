@@ -192,6 +192,11 @@ impl Core {
                 ));
             }
         };
+        // Load shedding: a password grant that could not be hashed anyway is refused before any
+        // database work, so a login storm costs the other routes as little as possible.
+        if grant_type == GrantType::Password && self.hasher.is_saturated() {
+            return Err(OAuthError::unavailable(1));
+        }
         let creds = creds.ok_or_else(|| {
             OAuthError::invalid_client("Client authentication is required (client_id).")
         })?;

@@ -39,6 +39,25 @@ pub(crate) const PAT_SQL: &str = "SELECT p.id AS p_id, p.user_id AS p_user_id, p
                          u.password_changed_at AS u_password_changed_at \
                          FROM personal_access_tokens p JOIN users u ON u.id = p.user_id WHERE p.hash = $1";
 
+/// A refresh token with its family's client and user.
+pub(crate) const REFRESH_TOKEN_SQL: &str =
+    "SELECT r.family_id, r.scope, r.created_at, r.expires_at, r.used_at, \
+                         (r.revoked_at IS NOT NULL OR f.revoked_at IS NOT NULL) AS revoked, \
+                         f.client_pk, f.user_id \
+                         FROM refresh_tokens r JOIN token_families f ON f.id = r.family_id \
+                         WHERE r.hash = $1";
+
+/// A user by id, columns prefixed `u_` (as in the joins above).
+pub(crate) const USER_BY_ID_SQL: &str = "SELECT id AS u_id, email AS u_email, password_hash AS u_password_hash, \
+     first_name AS u_first_name, last_name AS u_last_name, phone AS u_phone, is_admin AS u_is_admin, \
+     disabled AS u_disabled, created_at AS u_created_at, password_changed_at AS u_password_changed_at \
+     FROM users WHERE id = $1";
+
+/// A client by its public id.
+pub(crate) const CLIENT_BY_ID_SQL: &str =
+    "SELECT id, client_id, secret_sha256, secret_phc, name, owner_id, \
+     kind, redirect_uris, grants, scopes, profile, created_at FROM clients WHERE client_id = $1";
+
 pub(crate) fn scope_of(s: &str) -> ScopeSet {
     ScopeSet::parse(s).unwrap_or_default()
 }
@@ -279,6 +298,9 @@ macro_rules! store_impl {
                 }
 
                 async fn user_by_id(&self, id: UserId) -> StoreResult<Option<User>> {
+                    if let Some(fast) = self.fast_user(id) {
+                        return Ok(fast);
+                    }
                     let sql = format!("SELECT {USER_COLS} FROM users WHERE id = $1");
                     let row = sqlx::query(&sql).bind(id).fetch_optional(&self.read).await.map_err(map_err)?;
                     row.map(|r| user_from(&r, "")).transpose().map_err(map_err)
@@ -373,6 +395,9 @@ macro_rules! store_impl {
                 }
 
                 async fn client_by_client_id(&self, client_id: &str) -> StoreResult<Option<Client>> {
+                    if let Some(fast) = self.fast_client(client_id) {
+                        return Ok(fast);
+                    }
                     let sql = format!("SELECT {CLIENT_COLS} FROM clients WHERE client_id = $1");
                     let row = sqlx::query(&sql).bind(client_id).fetch_optional(&self.read).await.map_err(map_err)?;
                     row.map(|r| client_from(&r)).transpose().map_err(map_err)
@@ -465,12 +490,10 @@ macro_rules! store_impl {
                 }
 
                 async fn refresh_token(&self, hash: &[u8]) -> StoreResult<Option<RefreshTokenInfo>> {
-                    let sql = "SELECT r.family_id, r.scope, r.created_at, r.expires_at, r.used_at, \
-                         (r.revoked_at IS NOT NULL OR f.revoked_at IS NOT NULL) AS revoked, \
-                         f.client_pk, f.user_id \
-                         FROM refresh_tokens r JOIN token_families f ON f.id = r.family_id \
-                         WHERE r.hash = $1";
-                    // Read through the writer: rotation decisions must see the latest claim.
+                    if let Some(fast) = self.fast_refresh(hash) {
+                        return Ok(fast);
+                    }
+                    let sql = REFRESH_TOKEN_SQL;
                     let row = sqlx::query(sql).bind(hash).fetch_optional(&self.write).await.map_err(map_err)?;
                     let Some(r) = row else { return Ok(None) };
                     let conv = || -> Result<RefreshTokenInfo, sqlx::Error> {

@@ -15,9 +15,14 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row};
 
-use camgate_core::model::{AccessTokenInfo, ClientRef, Pat, User};
+use camgate_core::model::{
+    AccessTokenInfo, Client, ClientKind, ClientRef, Pat, RefreshTokenInfo, SecretHash, User,
+};
 
-use crate::common::{scope_of, ACCESS_TOKEN_SQL, PAT_SQL};
+use crate::common::{
+    grants_of, scope_of, ACCESS_TOKEN_SQL, CLIENT_BY_ID_SQL, PAT_SQL, REFRESH_TOKEN_SQL,
+    USER_BY_ID_SQL,
+};
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
@@ -132,6 +137,78 @@ impl FastReader {
                         },
                         user(r)?,
                     ))
+                })
+                .optional()
+        })
+    }
+}
+
+impl FastReader {
+    pub(crate) fn refresh_token(&self, hash: &[u8]) -> Option<Option<RefreshTokenInfo>> {
+        self.with(|c| {
+            c.prepare_cached(REFRESH_TOKEN_SQL)?
+                .query_row([hash], |r| {
+                    let scope: String = r.get("scope")?;
+                    Ok(RefreshTokenInfo {
+                        family_id: r.get("family_id")?,
+                        client_pk: r.get("client_pk")?,
+                        user_id: r.get("user_id")?,
+                        scope: scope_of(&scope),
+                        created_at: r.get("created_at")?,
+                        expires_at: r.get("expires_at")?,
+                        used_at: r.get("used_at")?,
+                        revoked: r.get("revoked")?,
+                    })
+                })
+                .optional()
+        })
+    }
+
+    pub(crate) fn user(&self, id: i64) -> Option<Option<User>> {
+        self.with(|c| {
+            c.prepare_cached(USER_BY_ID_SQL)?
+                .query_row([id], user)
+                .optional()
+        })
+    }
+
+    pub(crate) fn client(&self, client_id: &str) -> Option<Option<Client>> {
+        self.with(|c| {
+            c.prepare_cached(CLIENT_BY_ID_SQL)?
+                .query_row([client_id], |r| {
+                    let sha: Option<Vec<u8>> = r.get("secret_sha256")?;
+                    let phc: Option<String> = r.get("secret_phc")?;
+                    let kind: String = r.get("kind")?;
+                    let uris: String = r.get("redirect_uris")?;
+                    let grants: String = r.get("grants")?;
+                    let scopes: String = r.get("scopes")?;
+                    Ok(Client {
+                        pk: r.get("id")?,
+                        client_id: r.get("client_id")?,
+                        secret: match (sha, phc) {
+                            (Some(h), _) => SecretHash::Sha256(h),
+                            (None, Some(p)) => SecretHash::Argon2(p),
+                            (None, None) => SecretHash::None,
+                        },
+                        name: r.get("name")?,
+                        owner_id: r.get("owner_id")?,
+                        kind: if kind == "public" {
+                            ClientKind::Public
+                        } else {
+                            ClientKind::Confidential
+                        },
+                        redirect_uris: serde_json::from_str(&uris).map_err(|e| {
+                            rusqlite::Error::FromSqlConversionFailure(
+                                0,
+                                rusqlite::types::Type::Text,
+                                Box::new(e),
+                            )
+                        })?,
+                        grants: grants_of(&grants),
+                        scopes: scope_of(&scopes),
+                        profile: r.get("profile")?,
+                        created_at: r.get("created_at")?,
+                    })
                 })
                 .optional()
         })

@@ -76,6 +76,18 @@ impl PgStore {
     ) -> Option<Option<(camgate_core::model::Pat, camgate_core::model::User)>> {
         None
     }
+
+    fn fast_refresh(&self, _: &[u8]) -> Option<Option<camgate_core::model::RefreshTokenInfo>> {
+        None
+    }
+
+    fn fast_user(&self, _: i64) -> Option<Option<camgate_core::model::User>> {
+        None
+    }
+
+    fn fast_client(&self, _: &str) -> Option<Option<camgate_core::model::Client>> {
+        None
+    }
 }
 
 store_impl!(PgStore, sqlx::Postgres, sqlx::postgres::PgRow);

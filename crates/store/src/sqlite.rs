@@ -85,6 +85,18 @@ impl SqliteStore {
     ) -> Option<Option<(camgate_core::model::Pat, camgate_core::model::User)>> {
         self.fast.as_ref()?.pat(hash)
     }
+
+    fn fast_refresh(&self, hash: &[u8]) -> Option<Option<camgate_core::model::RefreshTokenInfo>> {
+        self.fast.as_ref()?.refresh_token(hash)
+    }
+
+    fn fast_user(&self, id: i64) -> Option<Option<camgate_core::model::User>> {
+        self.fast.as_ref()?.user(id)
+    }
+
+    fn fast_client(&self, client_id: &str) -> Option<Option<camgate_core::model::Client>> {
+        self.fast.as_ref()?.client(client_id)
+    }
 }
 
 store_impl!(SqliteStore, sqlx::Sqlite, sqlx::sqlite::SqliteRow);
