@@ -3,10 +3,13 @@
 //! Pure logic over a [`store::Store`] and a [`clock::Clock`]; no HTTP, no SQL. The server crate
 //! parses requests, calls one function of [`Core`], and renders the answer in its dialect.
 
+pub mod cam2;
 pub mod cameras;
+pub mod client_credentials;
 pub mod clients;
 pub mod clock;
 pub mod error;
+pub mod jwt;
 pub mod lifecycle;
 pub mod model;
 pub mod oauth;
@@ -34,6 +37,11 @@ pub struct Settings {
     pub refresh_grace_secs: i64,
     /// Minimum seconds between two `last_used_at` writes of one personal access token.
     pub pat_touch_interval_secs: i64,
+    /// Configured public base URL: the `iss` (and `aud`) of JWT access tokens. `None`: the
+    /// request's base URL (see [`jwt`]).
+    pub issuer: Option<String>,
+    /// Algorithm of new JWT signing keys.
+    pub jwt_alg: jwt::JwtAlg,
 }
 
 impl Default for Settings {
@@ -41,6 +49,8 @@ impl Default for Settings {
         Self {
             refresh_grace_secs: 10,
             pat_touch_interval_secs: 60,
+            issuer: None,
+            jwt_alg: jwt::JwtAlg::default(),
         }
     }
 }
@@ -55,6 +65,8 @@ pub struct Core {
     /// Server-wide key for deriving refresh successors; kept in the database so every node
     /// shares it.
     rotation_key: Vec<u8>,
+    /// JWT signing keys cached in memory (see [`jwt`]).
+    keys: jwt::KeyRing,
 }
 
 const ROTATION_KEY_SETTING: &str = "refresh_rotation_key";
@@ -70,14 +82,17 @@ impl Core {
         let rotation_key = store
             .setting_get_or_insert(ROTATION_KEY_SETTING, &secret::random_key())
             .await?;
-        Ok(Self {
+        let core = Self {
             store,
             clock,
             hasher,
             profiles,
             settings,
             rotation_key,
-        })
+            keys: jwt::KeyRing::default(),
+        };
+        core.init_signing_keys().await?;
+        Ok(core)
     }
 
     pub fn now(&self) -> clock::Timestamp {

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
+use camgate_core::jwt::JwtAlg;
 use camgate_core::profile::{Profile, Profiles};
 use camgate_store::StoreOptions;
 use serde::Deserialize;
@@ -37,6 +38,8 @@ pub struct FileConfig {
     pub log_format: Option<String>,
     #[serde(default)]
     pub profiles: BTreeMap<String, Profile>,
+    /// Algorithm of new JWT signing keys: `EdDSA` (default) or `ES256`.
+    pub jwt_alg: Option<String>,
 }
 
 impl FileConfig {
@@ -64,6 +67,7 @@ pub struct Config {
     pub token_retention_secs: i64,
     pub log_format: String,
     pub profiles: Profiles,
+    pub jwt_alg: JwtAlg,
 }
 
 fn cores() -> usize {
@@ -100,7 +104,13 @@ impl Config {
                 anyhow::bail!("config: issuer must not have a query or fragment (RFC 8414 §2)");
             }
         }
+        let jwt_alg = match file.jwt_alg.as_deref() {
+            None => JwtAlg::default(),
+            Some(a) => JwtAlg::parse(a)
+                .ok_or_else(|| anyhow::anyhow!("config: jwt_alg must be `EdDSA` or `ES256`"))?,
+        };
         Ok(Self {
+            jwt_alg,
             bind: bind.or(file.bind).unwrap_or_else(|| DEFAULT_BIND.into()),
             database_url: database_url
                 .or(file.database_url)

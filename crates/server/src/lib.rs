@@ -5,6 +5,7 @@
 pub mod config;
 pub mod demo;
 pub mod http;
+pub mod import;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -45,6 +46,8 @@ pub async fn build_core(
         .map_err(|e| anyhow::anyhow!("password hasher: {e}"))?;
     let settings = Settings {
         refresh_grace_secs: cfg.refresh_grace_secs,
+        issuer: cfg.issuer.clone(),
+        jwt_alg: cfg.jwt_alg,
         ..Settings::default()
     };
     let core = Core::new(store, clock, hasher, cfg.profiles.clone(), settings)
@@ -75,6 +78,18 @@ pub async fn build(
 /// Each batch is one short statement per table, so requests never wait long behind it.
 pub async fn sweep_once(core: &Core, retention_secs: i64, batch: i64) -> anyhow::Result<u64> {
     let mut total = 0;
+    // JWT denylist entries past their time and signing keys that no longer verify (issue 7).
+    loop {
+        let n = core
+            .store
+            .purge_jwt_state(core.now(), batch)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        total += n;
+        if n < batch as u64 {
+            break;
+        }
+    }
     loop {
         let cutoff = core.now() - retention_secs;
         let n = core

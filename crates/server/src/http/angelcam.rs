@@ -56,6 +56,7 @@ impl<T: DeserializeOwned> FromRequest<AppState> for AngelJson<T> {
     }
 }
 
+#[allow(clippy::result_large_err)] // an error response, built once per bad request
 fn parse_json<T: DeserializeOwned>(body: &Bytes) -> Result<T, Response> {
     serde_json::from_slice(body).map_err(|e| {
         angel_body(
