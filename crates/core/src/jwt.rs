@@ -401,8 +401,10 @@ impl Core {
             .unwrap_or(0)
     }
 
-    /// At start: makes sure a signing key of the configured algorithm is active, and fills the
-    /// cache. A configured algorithm different from the active key's rotates to a new key.
+    /// At start: makes sure a signing key is active (of the configured algorithm if this
+    /// creates the first one), and fills the cache. An active key of another algorithm is kept
+    /// (rotating on every start would churn keys, and `keys rotate --alg` chooses explicitly);
+    /// the configured algorithm applies from the next rotation.
     pub(crate) async fn init_signing_keys(&self) -> Result<(), StoreError> {
         let alg = self.settings.jwt_alg;
         let fresh = KeyMaterial::generate(alg);
@@ -415,20 +417,7 @@ impl Core {
             verify_until: None,
         };
         self.store.insert_signing_key_if_none(&record).await?;
-        self.reload_keys().await?;
-        if let Some(kid) = self.store.active_signing_kid().await? {
-            if let Some(k) = self.keys.get(&kid) {
-                if k.alg != alg {
-                    tracing::info!(
-                        from = k.alg.as_str(),
-                        to = alg.as_str(),
-                        "configured JWT algorithm changed: rotating the signing key"
-                    );
-                    self.rotate_signing_key(Some(alg)).await?;
-                }
-            }
-        }
-        Ok(())
+        self.reload_keys().await
     }
 
     async fn reload_keys(&self) -> Result<(), StoreError> {
