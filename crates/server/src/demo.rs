@@ -15,6 +15,8 @@ pub const DEMO_PASSWORD: &str = "secret";
 pub const ANGELCAM_CLIENT_ID: &str = "DBaJcGbAT2Tbvbrz0fLh1uRmYURprJAQPxwFsgoo";
 pub const CM_CLIENT_ID: &str = "cameramanager.test";
 pub const CM_CLIENT_SECRET: &str = "qwertyuiopasdfghjklzxcvbnm12345";
+pub const CAM2_CLIENT_ID: &str = "cam2.demo";
+pub const CAM2_CLIENT_SECRET: &str = "cam2-demo-secret-0123456789";
 
 /// What the demo created, for the printed instructions.
 pub struct DemoInfo {
@@ -69,6 +71,18 @@ pub async fn seed(core: &Core) -> Result<Option<DemoInfo>, ApiError> {
         profile: Some("cameramanager".into()),
         client_id: Some(CM_CLIENT_ID.into()),
         client_secret: Some(CM_CLIENT_SECRET.into()),
+    })
+    .await?;
+    core.register_client(ClientInput {
+        name: "CAM2API demo app".into(),
+        owner_id: Some(user.id),
+        kind: ClientKind::Confidential,
+        redirect_uris: Vec::new(),
+        grants: vec![GrantType::ClientCredentials],
+        scopes: None,
+        profile: Some("cam2".into()),
+        client_id: Some(CAM2_CLIENT_ID.into()),
+        client_secret: Some(CAM2_CLIENT_SECRET.into()),
     })
     .await?;
     let (_, pat) = core
@@ -140,6 +154,7 @@ camgate demo is ready at {base}
   demo user:      {DEMO_EMAIL} / {DEMO_PASSWORD}
   Angelcam app:   client_id {ANGELCAM_CLIENT_ID} (public, password grant)
   CameraManager:  {CM_CLIENT_ID} / {CM_CLIENT_SECRET} (HTTP Basic)
+  CAM2API app:    {CAM2_CLIENT_ID} / {CAM2_CLIENT_SECRET} (client credentials, JWT)
   personal token: {pat}
 
 Try (spec 001, Angelcam quick start):
@@ -148,6 +163,11 @@ Try (spec 001, Angelcam quick start):
   curl -H "Authorization: Bearer ACCESS_TOKEN" -X GET "{base}/v1/cameras/?limit=5"
   curl -X POST {base}/oauth/token/ -F grant_type=refresh_token -F client_id={ANGELCAM_CLIENT_ID} -F refresh_token=REFRESH_TOKEN
   curl -H "Authorization: PersonalAccessToken {pat}" -X GET "{base}/v1/me/"
+
+CAM2API (spec 002):
+  curl -X POST {base}/token.json -d client_id={CAM2_CLIENT_ID} -d client_secret={CAM2_CLIENT_SECRET}
+  curl -X GET -H "Authorization: JWT TOKEN" "{base}/cameras.json?country=JP"
+  curl -X POST {base}/refresh_token.json -d token="TOKEN"
 
 CameraManager (spec 003):
   curl -X POST -H "Accept: application/json" -u {CM_CLIENT_ID}:{CM_CLIENT_SECRET} "{base}/oauth/token?grant_type=password&scope=write&username=user%40example.com&password=secret"

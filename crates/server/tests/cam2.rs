@@ -1270,3 +1270,26 @@ async fn keys_rotate_command() {
     assert_eq!(text.lines().count(), 2, "{text}");
     assert!(text.contains("retired, verifies until"), "{text}");
 }
+
+#[tokio::test]
+async fn demo_seeds_a_cam2_client_for_the_spec_commands() {
+    use camgate_server::demo::{seed, CAM2_CLIENT_ID, CAM2_CLIENT_SECRET};
+    let app = spawn_app().await;
+    seed(&app.core).await.unwrap().unwrap();
+    let token = cam2_token(&app, CAM2_CLIENT_ID, CAM2_CLIENT_SECRET).await;
+    let v: Value = get_jwt(&app, "/cameras.json", &token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v.as_array().unwrap().len(), 20);
+    assert_eq!(v[0]["city"], "Shinjuku-ku");
+    let v: Value = get_jwt(&app, "/cameras.json?country=JP", &token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v.as_array().unwrap().len(), 4);
+    let r = refresh(&app, &token).await;
+    assert_eq!(r.status(), 200);
+}
