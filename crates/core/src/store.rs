@@ -165,4 +165,6 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<Vec<Camera>>;
     /// Inserts `rows` for `owner` in one transaction (multi-row INSERTs). Returns the count.
     async fn import_cameras(&self, owner: UserId, rows: &[NewCamera]) -> StoreResult<u64>;
+    /// Refreshes the planner's statistics of the cameras table (after a bulk import).
+    async fn analyze_cameras(&self) -> StoreResult<()>;
 }

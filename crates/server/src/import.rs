@@ -37,7 +37,7 @@ pub struct ImportOptions {
 impl Default for ImportOptions {
     fn default() -> Self {
         Self {
-            batch_size: 5000,
+            batch_size: 25_000,
             public: false,
             progress: true,
         }
@@ -364,6 +364,14 @@ pub async fn import_file(
         ));
     }
     let parsed = parsed?;
+    // Fresh statistics, so the planner picks the selective index for the CAM2 filters.
+    if imported > 0 {
+        pb.set_message("analyzing");
+        core.store
+            .analyze_cameras()
+            .await
+            .map_err(|e| anyhow!("ANALYZE after import: {e}"))?;
+    }
     Ok(ImportSummary {
         imported,
         skipped: parsed.skipped,

@@ -91,8 +91,8 @@ enum CameraCmd {
         /// Mark the cameras public (unless a row has an `is_public` column).
         #[arg(long)]
         public: bool,
-        /// Rows per transaction.
-        #[arg(long, default_value_t = 5000)]
+        /// Rows per transaction (larger batches rewrite fewer index pages per row).
+        #[arg(long, default_value_t = 25_000)]
         batch_size: usize,
         /// Print the summary as JSON (every skipped row).
         #[arg(long)]

@@ -1930,6 +1930,7 @@ async fn check_import_and_search_cameras(store: Arc<dyn Store>) {
         })
         .collect();
     assert_eq!(store.import_cameras(u.id, &rows).await.unwrap(), 1_234);
+    store.analyze_cameras().await.unwrap();
     let mut fv = full_fields();
     fv.is_public = false;
     let hidden = store.create_camera(v.id, &fv, T0).await.unwrap();

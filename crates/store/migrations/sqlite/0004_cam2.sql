@@ -20,12 +20,12 @@ CREATE TABLE jwt_denylist (
 ) WITHOUT ROWID;
 CREATE INDEX jwt_denylist_expires ON jwt_denylist(expires_at);
 
--- CAM2 filters at a million cameras: equality filters, latitude (ranges and the radius
--- search's bounding box), dates; public cameras for the visibility rule.
+-- CAM2 filters at a million cameras. Results are in id order with LIMIT, so an index only pays
+-- for a *selective* filter: city, country/state, and latitude (ranges and the radius search's
+-- bounding box); public cameras for the visibility rule. Low-cardinality columns (source,
+-- camera_type, booleans) and dates are served by the id-order scan, which stops after one page;
+-- each extra index with random keys costs the bulk import dearly (measured, issue 7 note).
 CREATE INDEX cameras_city ON cameras(city);
 CREATE INDEX cameras_country_state ON cameras(country, state);
-CREATE INDEX cameras_source ON cameras(source);
 CREATE INDEX cameras_lat ON cameras(lat);
-CREATE INDEX cameras_created ON cameras(created_at);
-CREATE INDEX cameras_updated ON cameras(updated_at);
 CREATE INDEX cameras_public ON cameras(id) WHERE is_public;
