@@ -4,10 +4,13 @@
 //! parses requests, calls one function of [`Core`], and renders the answer in its dialect.
 
 pub mod authorize;
+pub mod cam2;
 pub mod cameras;
+pub mod client_credentials;
 pub mod clients;
 pub mod clock;
 pub mod error;
+pub mod jwt;
 pub mod lifecycle;
 pub mod model;
 pub mod oauth;
@@ -39,6 +42,11 @@ pub struct Settings {
     pub pat_touch_interval_secs: i64,
     /// The browser flow: code lifetime, session timeouts, login throttling (issue 3).
     pub authz: authorize::AuthzSettings,
+    /// Configured public base URL: the `iss` (and `aud`) of JWT access tokens. `None`: the
+    /// request's base URL (see [`jwt`]).
+    pub issuer: Option<String>,
+    /// Algorithm of new JWT signing keys.
+    pub jwt_alg: jwt::JwtAlg,
 }
 
 impl Default for Settings {
@@ -47,6 +55,8 @@ impl Default for Settings {
             refresh_grace_secs: 10,
             pat_touch_interval_secs: 60,
             authz: authorize::AuthzSettings::default(),
+            issuer: None,
+            jwt_alg: jwt::JwtAlg::default(),
         }
     }
 }
@@ -61,6 +71,8 @@ pub struct Core {
     /// Server-wide key for deriving refresh successors; kept in the database so every node
     /// shares it.
     rotation_key: Vec<u8>,
+    /// JWT signing keys cached in memory (see [`jwt`]).
+    keys: jwt::KeyRing,
 }
 
 const ROTATION_KEY_SETTING: &str = "refresh_rotation_key";
@@ -76,14 +88,17 @@ impl Core {
         let rotation_key = store
             .setting_get_or_insert(ROTATION_KEY_SETTING, &secret::random_key())
             .await?;
-        Ok(Self {
+        let core = Self {
             store,
             clock,
             hasher,
             profiles,
             settings,
             rotation_key,
-        })
+            keys: jwt::KeyRing::default(),
+        };
+        core.init_signing_keys().await?;
+        Ok(core)
     }
 
     pub fn now(&self) -> clock::Timestamp {

@@ -52,6 +52,9 @@ impl Core {
         if token.len() > 4096 {
             return Ok(());
         }
+        if crate::jwt::looks_like_jwt(token) {
+            return self.revoke_jwt(client, token, ip).await;
+        }
         let hash = secret::digest(token);
         let now = self.now();
         let order = match hint {
@@ -121,6 +124,9 @@ impl Core {
     ) -> Result<Option<Introspection>, OAuthError> {
         if token.is_empty() || token.len() > 4096 {
             return Ok(None);
+        }
+        if crate::jwt::looks_like_jwt(token) {
+            return self.introspect_jwt(token).await;
         }
         let hash = secret::digest(token);
         let now = self.now();
@@ -196,6 +202,17 @@ impl Core {
                     p.client.as_ref().map(|c| c.client_id.as_str()),
                     ip,
                     format!("logout; family {family_id}"),
+                )
+                .await;
+            }
+            CredentialKind::Jwt { jti, expires_at } => {
+                self.deny_principal_jwt(p, jti, *expires_at).await?;
+                self.audit(
+                    AuditKind::TokenRevoked,
+                    user_id,
+                    p.client.as_ref().map(|c| c.client_id.as_str()),
+                    ip,
+                    "logout; jwt denylisted",
                 )
                 .await;
             }

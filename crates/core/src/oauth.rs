@@ -184,6 +184,7 @@ impl Core {
             Some(GrantType::Password) => GrantType::Password,
             Some(GrantType::RefreshToken) => GrantType::RefreshToken,
             Some(GrantType::AuthorizationCode) => GrantType::AuthorizationCode,
+            Some(GrantType::ClientCredentials) => GrantType::ClientCredentials,
             _ => {
                 let shown: String = grant.chars().take(40).collect();
                 return Err(OAuthError::new(
@@ -213,13 +214,17 @@ impl Core {
                 self.authorization_code_grant(&client, &params, caller)
                     .await
             }
+            GrantType::ClientCredentials => {
+                self.client_credentials(&client, params.get("scope"), caller)
+                    .await
+            }
             _ => self.refresh_grant(&client, &params, caller).await,
         }
     }
 
     /// The scope to grant: the requested one (which must lie within the client's allowed
     /// scopes, RFC 6749 §3.3) or the client's default.
-    fn grant_scope(
+    pub(crate) fn grant_scope(
         &self,
         client: &Client,
         requested: Option<&str>,
@@ -303,11 +308,10 @@ impl Core {
         caller: &Caller,
     ) -> Result<TokenResponse, OAuthError> {
         let profile = self.profile_of(client)?;
-        if profile.access != AccessKind::Opaque {
-            return Err(OAuthError::new(
-                OAuthErrorCode::UnauthorizedClient,
-                "This client's token profile issues JWTs, which this grant does not support yet.",
-            ));
+        if profile.access == AccessKind::Jwt {
+            return self
+                .issue_jwt(client, user_id, grant, scope, caller, &profile.clone())
+                .await;
         }
         let now = self.now();
         let access = secret::generate(profile.access_format());

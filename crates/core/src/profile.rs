@@ -136,6 +136,12 @@ impl Profiles {
                 "profile `{name}`: refresh_ttl_secs must be positive"
             ));
         }
+        // JWT access tokens are refreshed by re-signing (CAM2), opaque ones by refresh tokens.
+        if (p.access == AccessKind::Jwt) != (p.refresh == RefreshMode::Resign) {
+            return Err(format!(
+                "profile `{name}`: access = \"jwt\" goes with refresh = \"resign\", and only it"
+            ));
+        }
         p.name = name.to_string();
         self.0.insert(name.to_string(), p);
         Ok(())

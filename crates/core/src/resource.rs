@@ -41,6 +41,11 @@ pub enum CredentialKind {
     Pat {
         id: i64,
     },
+    /// A JWT access token (RFC 9068), by `jti` (for logout through the denylist).
+    Jwt {
+        jti: String,
+        expires_at: i64,
+    },
 }
 
 /// An authenticated caller.
@@ -90,6 +95,9 @@ impl Core {
         }
         let now = self.now();
         match scheme {
+            Scheme::Bearer | Scheme::Jwt if crate::jwt::looks_like_jwt(token) => {
+                self.authenticate_jwt(token).await
+            }
             Scheme::Bearer | Scheme::Jwt => {
                 let hash = secret::digest(token);
                 let info = self

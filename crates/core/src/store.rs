@@ -5,8 +5,10 @@
 
 use async_trait::async_trait;
 
+use crate::cam2::{CameraQuery, NewCamera};
 use crate::clock::Timestamp;
 use crate::error::StoreError;
+use crate::jwt::{JwtSubject, SigningKeyRecord};
 use crate::model::*;
 
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -196,4 +198,45 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes at most `batch` rows per table of codes, parked requests, sessions and throttle
     /// windows that ended before `cutoff`. Returns the number of rows deleted.
     async fn purge_authorize(&self, cutoff: Timestamp, batch: i64) -> StoreResult<u64>;
+    // ---- signing keys, JWT denylist, camera search (issue 7)
+    /// Signing keys that still verify at `now`: active ones, and retired ones whose
+    /// `verify_until` is later than `now`.
+    async fn signing_keys(&self, now: Timestamp) -> StoreResult<Vec<SigningKeyRecord>>;
+    /// The kid of the newest active (unretired) key, if any.
+    async fn active_signing_kid(&self) -> StoreResult<Option<String>>;
+    /// Inserts `key` (unretired) only if no key is active. Returns whether it did.
+    async fn insert_signing_key_if_none(&self, key: &SigningKeyRecord) -> StoreResult<bool>;
+    /// Atomically: retires every active key (`retired_at = now`, `verify_until`) and inserts
+    /// `key` as the active one.
+    async fn rotate_signing_key(
+        &self,
+        key: &SigningKeyRecord,
+        now: Timestamp,
+        verify_until: Timestamp,
+    ) -> StoreResult<()>;
+    /// Puts `jti` on the denylist until `until` (idempotent; the later time wins).
+    async fn deny_jwt(&self, jti: &str, until: Timestamp) -> StoreResult<()>;
+    /// One query for a JWT's holder: the client by `client_id` (`None` if it is gone), the
+    /// user if `user_id` is given and exists, and whether `jti` is denylisted.
+    async fn jwt_subject(
+        &self,
+        client_id: &str,
+        user_id: Option<UserId>,
+        jti: &str,
+    ) -> StoreResult<Option<JwtSubject>>;
+    /// Deletes at most `batch` denylist entries and at most `batch` signing keys that stopped
+    /// mattering before `cutoff`. Returns how many rows went.
+    async fn purge_jwt_state(&self, cutoff: Timestamp, batch: i64) -> StoreResult<u64>;
+    /// Cameras matching `q` with `id > after_id`, in id order, skipping `offset`, at most `limit`.
+    async fn search_cameras(
+        &self,
+        q: &CameraQuery,
+        after_id: CameraId,
+        offset: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<Camera>>;
+    /// Inserts `rows` for `owner` in one transaction (multi-row INSERTs). Returns the count.
+    async fn import_cameras(&self, owner: UserId, rows: &[NewCamera]) -> StoreResult<u64>;
+    /// Refreshes the planner's statistics of the cameras table (after a bulk import).
+    async fn analyze_cameras(&self) -> StoreResult<()>;
 }

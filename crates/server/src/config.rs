@@ -7,6 +7,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use camgate_core::authorize::{AuthzSettings, MAX_CODE_TTL_SECS};
+use camgate_core::jwt::JwtAlg;
 use camgate_core::profile::{Profile, Profiles};
 use camgate_store::StoreOptions;
 use serde::Deserialize;
@@ -50,6 +51,8 @@ pub struct FileConfig {
     pub login_max_failures_per_ip: Option<i64>,
     /// The login-failure window in seconds (default 3600).
     pub login_failure_window_secs: Option<i64>,
+    /// Algorithm of new JWT signing keys: `EdDSA` (default) or `ES256`.
+    pub jwt_alg: Option<String>,
 }
 
 impl FileConfig {
@@ -79,6 +82,7 @@ pub struct Config {
     pub profiles: Profiles,
     /// Code lifetime, session timeouts and login throttling (issue 3).
     pub authz: AuthzSettings,
+    pub jwt_alg: JwtAlg,
 }
 
 fn cores() -> usize {
@@ -116,7 +120,13 @@ impl Config {
                 anyhow::bail!("config: issuer must not have a query or fragment (RFC 8414 §2)");
             }
         }
+        let jwt_alg = match file.jwt_alg.as_deref() {
+            None => JwtAlg::default(),
+            Some(a) => JwtAlg::parse(a)
+                .ok_or_else(|| anyhow::anyhow!("config: jwt_alg must be `EdDSA` or `ES256`"))?,
+        };
         Ok(Self {
+            jwt_alg,
             bind: bind.or(file.bind).unwrap_or_else(|| DEFAULT_BIND.into()),
             database_url: database_url
                 .or(file.database_url)

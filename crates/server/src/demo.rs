@@ -15,6 +15,8 @@ pub const DEMO_PASSWORD: &str = "secret";
 pub const ANGELCAM_CLIENT_ID: &str = "DBaJcGbAT2Tbvbrz0fLh1uRmYURprJAQPxwFsgoo";
 pub const CM_CLIENT_ID: &str = "cameramanager.test";
 pub const CM_CLIENT_SECRET: &str = "qwertyuiopasdfghjklzxcvbnm12345";
+pub const CAM2_CLIENT_ID: &str = "cam2.demo";
+pub const CAM2_CLIENT_SECRET: &str = "cam2-demo-secret-0123456789";
 
 /// What the demo created, for the printed instructions.
 pub struct DemoInfo {
@@ -92,6 +94,18 @@ pub async fn seed(core: &Core) -> Result<Option<DemoInfo>, ApiError> {
             client_secret: None,
         })
         .await?;
+    core.register_client(ClientInput {
+        name: "CAM2API demo app".into(),
+        owner_id: Some(user.id),
+        kind: ClientKind::Confidential,
+        redirect_uris: Vec::new(),
+        grants: vec![GrantType::ClientCredentials],
+        scopes: None,
+        profile: Some("cam2".into()),
+        client_id: Some(CAM2_CLIENT_ID.into()),
+        client_secret: Some(CAM2_CLIENT_SECRET.into()),
+    })
+    .await?;
     let (_, pat) = core
         .create_pat(user.id, "demo", ScopeSet::READ_WRITE, None)
         .await?;
@@ -166,6 +180,7 @@ camgate demo is ready at {base}
   Angelcam app:   client_id {ANGELCAM_CLIENT_ID} (public, password grant)
   Angelcam web:   {web_id} / {web_secret} (confidential, authorization code)
   CameraManager:  {CM_CLIENT_ID} / {CM_CLIENT_SECRET} (HTTP Basic)
+  CAM2API app:    {CAM2_CLIENT_ID} / {CAM2_CLIENT_SECRET} (client credentials, JWT)
   personal token: {pat}
 
 Try (spec 001, Angelcam quick start):
@@ -178,6 +193,10 @@ Try (spec 001, Angelcam quick start):
 Authorization code (spec 000): open in a browser, sign in, approve, copy `code` from the address bar
   {base}/oauth/authorize/?response_type=code&client_id={web_id}&redirect_uri=https://yourapp.com/callback&scope=user_access&state=CSRF_TOKEN
   curl -X POST {base}/oauth/token/ -F grant_type=authorization_code -F client_id={web_id} -F client_secret={web_secret} -F code=AUTH_CODE -F redirect_uri=https://yourapp.com/callback
+CAM2API (spec 002):
+  curl -X POST {base}/token.json -d client_id={CAM2_CLIENT_ID} -d client_secret={CAM2_CLIENT_SECRET}
+  curl -X GET -H "Authorization: JWT TOKEN" "{base}/cameras.json?country=JP"
+  curl -X POST {base}/refresh_token.json -d token="TOKEN"
 
 CameraManager (spec 003):
   curl -X POST -H "Accept: application/json" -u {CM_CLIENT_ID}:{CM_CLIENT_SECRET} "{base}/oauth/token?grant_type=password&scope=write&username=user%40example.com&password=secret"

@@ -5,6 +5,7 @@
 pub mod config;
 pub mod demo;
 pub mod http;
+pub mod import;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -46,6 +47,8 @@ pub async fn build_core(
     let settings = Settings {
         refresh_grace_secs: cfg.refresh_grace_secs,
         authz: cfg.authz.clone(),
+        issuer: cfg.issuer.clone(),
+        jwt_alg: cfg.jwt_alg,
         ..Settings::default()
     };
     let core = Core::new(store, clock, hasher, cfg.profiles.clone(), settings)
@@ -88,6 +91,18 @@ pub async fn sweep_once(
     batch: i64,
 ) -> anyhow::Result<SweepReport> {
     let mut report = SweepReport::default();
+    // JWT denylist entries past their time and signing keys that no longer verify (issue 7).
+    loop {
+        let n = core
+            .store
+            .purge_jwt_state(core.now(), batch)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        report.deleted += n;
+        if n < batch as u64 {
+            break;
+        }
+    }
     loop {
         let cutoff = core.now() - retention_secs;
         let started = std::time::Instant::now();

@@ -66,6 +66,56 @@ enum Cmd {
         #[command(subcommand)]
         cmd: AuditCmd,
     },
+    /// Manage cameras.
+    Camera {
+        #[command(subcommand)]
+        cmd: CameraCmd,
+    },
+    /// Manage the JWT signing keys.
+    Keys {
+        #[command(subcommand)]
+        cmd: KeysCmd,
+    },
+}
+
+#[derive(Subcommand)]
+enum CameraCmd {
+    /// Import cameras from a CSV file (header row of CAM2 field names) or JSON lines. Bad rows
+    /// are reported with their line numbers and skipped.
+    Import {
+        /// The file (`.csv`, or `.jsonl` / `.ndjson`; other names are sniffed).
+        file: PathBuf,
+        /// Email of the user who will own the cameras.
+        #[arg(long)]
+        owner: String,
+        /// Mark the cameras public (unless a row has an `is_public` column).
+        #[arg(long)]
+        public: bool,
+        /// Rows per transaction (larger batches rewrite fewer index pages per row).
+        #[arg(long, default_value_t = 25_000)]
+        batch_size: usize,
+        /// Print the summary as JSON (every skipped row).
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCmd {
+    /// Make a new signing key active. The previous key stops signing and keeps verifying until
+    /// every token it signed has expired.
+    Rotate {
+        /// `EdDSA` or `ES256` (default: the configured `jwt_alg`).
+        #[arg(long)]
+        alg: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the keys that still verify.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Args)]
@@ -510,6 +560,110 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                         e.client_id.as_deref().unwrap_or("-"),
                         e.ip.as_deref().unwrap_or("-"),
                         e.detail
+                    );
+                }
+            }
+        }
+        Cmd::Camera {
+            cmd:
+                CameraCmd::Import {
+                    file,
+                    owner,
+                    public,
+                    batch_size,
+                    json,
+                },
+        } => {
+            let core = core_for(&cfg).await?;
+            let owner_id = user_id(&core, &owner).await?;
+            let opts = camgate_server::import::ImportOptions {
+                batch_size,
+                public,
+                progress: !json,
+            };
+            let sum = camgate_server::import::import_file(core, &file, owner_id, opts).await?;
+            if json {
+                println!(
+                    "{}",
+                    json!({
+                        "imported": sum.imported,
+                        "skipped": sum.skipped.iter().map(|s| json!({"line": s.line, "reason": s.reason})).collect::<Vec<_>>(),
+                        "warnings": sum.warnings,
+                        "seconds": (sum.seconds * 1000.0).round() / 1000.0,
+                    })
+                );
+            } else {
+                for w in &sum.warnings {
+                    println!("warning: {w}");
+                }
+                let rate = sum.imported as f64 / sum.seconds.max(0.001);
+                println!(
+                    "imported {} cameras in {:.1} s ({:.0} rows/s)",
+                    sum.imported, sum.seconds, rate
+                );
+                if !sum.skipped.is_empty() {
+                    println!("skipped {} rows:", sum.skipped.len());
+                    const SHOWN: usize = 50;
+                    for s in sum.skipped.iter().take(SHOWN) {
+                        println!("  line {}: {}", s.line, s.reason);
+                    }
+                    if sum.skipped.len() > SHOWN {
+                        println!(
+                            "  … and {} more (--json lists them all)",
+                            sum.skipped.len() - SHOWN
+                        );
+                    }
+                }
+            }
+        }
+        Cmd::Keys {
+            cmd: KeysCmd::Rotate { alg, json },
+        } => {
+            let alg = match alg {
+                None => None,
+                Some(a) => Some(
+                    camgate_core::jwt::JwtAlg::parse(&a)
+                        .ok_or_else(|| anyhow!("--alg must be EdDSA or ES256"))?,
+                ),
+            };
+            let core = core_for(&cfg).await?;
+            let kid = core
+                .rotate_signing_key(alg)
+                .await
+                .map_err(|e| anyhow!("{e}"))?;
+            if json {
+                println!("{}", json!({"kid": kid}));
+            } else {
+                println!("new signing key {kid} is active; previous keys verify until their tokens have expired");
+            }
+        }
+        Cmd::Keys {
+            cmd: KeysCmd::List { json },
+        } => {
+            let core = core_for(&cfg).await?;
+            let keys = core
+                .store
+                .signing_keys(core.now())
+                .await
+                .map_err(|e| anyhow!("{e}"))?;
+            for k in keys {
+                if json {
+                    println!(
+                        "{}",
+                        json!({"kid": k.kid, "alg": k.alg, "created_at": k.created_at, "retired_at": k.retired_at, "verify_until": k.verify_until})
+                    );
+                } else {
+                    let state = match k.verify_until {
+                        None => "active".to_string(),
+                        Some(u) => {
+                            format!("retired, verifies until {}", camgate_server::http::iso(u))
+                        }
+                    };
+                    println!(
+                        "{} {:<5} created {}  {state}",
+                        k.kid,
+                        k.alg,
+                        camgate_server::http::iso(k.created_at)
                     );
                 }
             }

@@ -81,6 +81,162 @@ pub(crate) fn json_err(e: serde_json::Error) -> sqlx::Error {
     sqlx::Error::Decode(Box::new(e))
 }
 
+/// A bound value of a dynamically built query.
+pub(crate) enum Arg {
+    I(i64),
+    F(f64),
+    S(String),
+}
+
+/// WHERE clauses with `$n` parameters numbered in order of appearance.
+#[derive(Default)]
+pub(crate) struct Where {
+    pub clauses: Vec<String>,
+    pub args: Vec<Arg>,
+}
+
+impl Where {
+    pub fn arg(&mut self, a: Arg) -> String {
+        self.args.push(a);
+        format!("${}", self.args.len())
+    }
+    pub fn cond(&mut self, expr: &str, op: &str, a: Arg) {
+        let p = self.arg(a);
+        self.clauses.push(format!("{expr} {op} {p}"));
+    }
+}
+
+/// The SQL of `Store::search_cameras` and its arguments (CAM2 filters, issue 7).
+pub(crate) fn camera_search_sql(
+    q: &camgate_core::cam2::CameraQuery,
+    after_id: i64,
+    offset: i64,
+    limit: i64,
+) -> (String, Vec<Arg>) {
+    let mut w = Where::default();
+    match q.owner {
+        Some(o) => {
+            let p = w.arg(Arg::I(o));
+            w.clauses.push(format!("(owner_id = {p} OR is_public)"));
+        }
+        None => w.clauses.push("is_public".into()),
+    }
+    if after_id > 0 {
+        w.cond("id", ">", Arg::I(after_id));
+    }
+    for (col, v) in [
+        ("city", &q.city),
+        ("state", &q.state),
+        ("country", &q.country),
+        ("camera_type", &q.camera_type),
+        ("source", &q.source),
+    ] {
+        if let Some(v) = v {
+            w.cond(col, "=", Arg::S(v.clone()));
+        }
+    }
+    for (col, op, v) in [
+        ("lat", ">=", q.lat_min),
+        ("lat", "<=", q.lat_max),
+        ("lng", ">=", q.lng_min),
+        ("lng", "<=", q.lng_max),
+        ("framerate", ">=", q.framerate_min),
+        ("framerate", "<=", q.framerate_max),
+    ] {
+        if let Some(v) = v {
+            w.cond(col, op, Arg::F(v));
+        }
+    }
+    for (col, op, v) in [
+        ("resolution_w", ">=", q.resolution_w_min),
+        ("resolution_w", "<=", q.resolution_w_max),
+        ("resolution_h", ">=", q.resolution_h_min),
+        ("resolution_h", "<=", q.resolution_h_max),
+        ("created_at", "<", q.added_before),
+        ("created_at", ">=", q.added_after),
+        ("updated_at", "<", q.updated_before),
+        ("updated_at", ">=", q.updated_after),
+    ] {
+        if let Some(v) = v {
+            w.cond(col, op, Arg::I(v));
+        }
+    }
+    for (col, v) in [
+        ("is_video", q.is_video),
+        ("outdoors", q.outdoors),
+        ("traffic", q.traffic),
+        ("inactive", q.inactive),
+    ] {
+        // A literal, not a parameter: SQLite stores booleans as 0/1, PostgreSQL as boolean,
+        // and both read TRUE/FALSE.
+        if let Some(v) = v {
+            w.clauses
+                .push(format!("{col} = {}", if v { "TRUE" } else { "FALSE" }));
+        }
+    }
+    if let Some(b) = &q.bbox {
+        w.cond("lat", ">=", Arg::F(b.lat_min));
+        w.cond("lat", "<=", Arg::F(b.lat_max));
+        if !b.lng_ranges.is_empty() {
+            let mut ors = Vec::new();
+            for (lo, hi) in &b.lng_ranges {
+                let (a, z) = (w.arg(Arg::F(*lo)), w.arg(Arg::F(*hi)));
+                ors.push(format!("(lng >= {a} AND lng <= {z})"));
+            }
+            w.clauses.push(format!("({})", ors.join(" OR ")));
+        }
+    }
+    let l = w.arg(Arg::I(limit));
+    let o = w.arg(Arg::I(offset));
+    let sql = format!(
+        "SELECT {CAMERA_COLS} FROM cameras WHERE {} ORDER BY id LIMIT {l} OFFSET {o}",
+        w.clauses.join(" AND ")
+    );
+    (sql, w.args)
+}
+
+/// Columns written by `Store::import_cameras`, in bind order.
+pub(crate) const IMPORT_COLS: &str = "owner_id, name, codec, status, streams, snapshot, city, \
+     state, country, lat, lng, source, source_url, camera_type, description, is_video, framerate, \
+     outdoors, traffic, inactive, resolution_w, resolution_h, tags, is_public, created_at, updated_at";
+pub(crate) const IMPORT_NCOLS: usize = 26;
+/// Rows per multi-row INSERT: 500 × 26 = 13,000 parameters, under SQLite's 32,766 and
+/// PostgreSQL's 65,535.
+pub(crate) const IMPORT_CHUNK: usize = 500;
+
+/// `INSERT INTO cameras (…) VALUES (…), (…)` for `rows` rows. PostgreSQL gets `$n`
+/// parameters; SQLite gets anonymous `?` ones (`numbered = false`): SQLite looks each named
+/// parameter up in a linear list, which makes binding 13,000 `$n` parameters quadratic
+/// (~1 s per statement), while `?` parameters bind in order. The only place the two backends
+/// get different SQL text.
+pub(crate) fn import_sql(rows: usize, numbered: bool) -> String {
+    let mut s = String::with_capacity(80 + rows * IMPORT_NCOLS * 6);
+    s.push_str("INSERT INTO cameras (");
+    s.push_str(IMPORT_COLS);
+    s.push_str(") VALUES ");
+    let mut n = 0;
+    for r in 0..rows {
+        if r > 0 {
+            s.push(',');
+        }
+        s.push('(');
+        for c in 0..IMPORT_NCOLS {
+            if c > 0 {
+                s.push(',');
+            }
+            n += 1;
+            if numbered {
+                s.push('$');
+                s.push_str(&n.to_string());
+            } else {
+                s.push('?');
+            }
+        }
+        s.push(')');
+    }
+    s
+}
+
 macro_rules! store_impl {
     ($Store:ident, $Db:ty, $Row:ty) => {
         mod store_impl {
@@ -89,6 +245,7 @@ macro_rules! store_impl {
 
             use camgate_core::clock::Timestamp;
             use camgate_core::error::StoreError;
+            use camgate_core::jwt::{JwtSubject, SigningKeyRecord};
             use camgate_core::model::*;
             use camgate_core::store::{PurgeCounts, Store, StoreResult};
 
@@ -1195,6 +1352,242 @@ macro_rules! store_impl {
                             .rows_affected();
                     }
                     Ok(total)
+                }
+
+                // ---- signing keys, JWT denylist, camera search (issue 7)
+
+                async fn signing_keys(&self, now: Timestamp) -> StoreResult<Vec<SigningKeyRecord>> {
+                    let rows = sqlx::query(
+                        "SELECT kid, alg, private_key, created_at, retired_at, verify_until FROM signing_keys \
+                         WHERE verify_until IS NULL OR verify_until > $1 ORDER BY created_at, kid",
+                    )
+                    .bind(now)
+                    .fetch_all(&self.read)
+                    .await
+                    .map_err(map_err)?;
+                    rows.iter()
+                        .map(|r| {
+                            Ok(SigningKeyRecord {
+                                kid: r.try_get("kid")?,
+                                alg: r.try_get("alg")?,
+                                private_key: r.try_get("private_key")?,
+                                created_at: r.try_get("created_at")?,
+                                retired_at: r.try_get("retired_at")?,
+                                verify_until: r.try_get("verify_until")?,
+                            })
+                        })
+                        .collect::<Result<Vec<_>, sqlx::Error>>()
+                        .map_err(map_err)
+                }
+
+                async fn active_signing_kid(&self) -> StoreResult<Option<String>> {
+                    sqlx::query_scalar::<_, String>(
+                        "SELECT kid FROM signing_keys WHERE retired_at IS NULL ORDER BY created_at DESC, kid DESC LIMIT 1",
+                    )
+                    .fetch_optional(&self.read)
+                    .await
+                    .map_err(map_err)
+                }
+
+                async fn insert_signing_key_if_none(&self, key: &SigningKeyRecord) -> StoreResult<bool> {
+                    let r = sqlx::query(
+                        "INSERT INTO signing_keys (kid, alg, private_key, created_at) \
+                         SELECT $1, $2, $3, $4 WHERE NOT EXISTS (SELECT 1 FROM signing_keys WHERE retired_at IS NULL)",
+                    )
+                    .bind(&key.kid)
+                    .bind(&key.alg)
+                    .bind(&key.private_key)
+                    .bind(key.created_at)
+                    .execute(&self.write)
+                    .await
+                    .map_err(map_err)?;
+                    Ok(r.rows_affected() == 1)
+                }
+
+                async fn rotate_signing_key(
+                    &self,
+                    key: &SigningKeyRecord,
+                    now: Timestamp,
+                    verify_until: Timestamp,
+                ) -> StoreResult<()> {
+                    let mut tx = self.write.begin().await.map_err(map_err)?;
+                    sqlx::query("UPDATE signing_keys SET retired_at = $1, verify_until = $2 WHERE retired_at IS NULL")
+                        .bind(now)
+                        .bind(verify_until)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(map_err)?;
+                    sqlx::query("INSERT INTO signing_keys (kid, alg, private_key, created_at) VALUES ($1, $2, $3, $4)")
+                        .bind(&key.kid)
+                        .bind(&key.alg)
+                        .bind(&key.private_key)
+                        .bind(key.created_at)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(map_err)?;
+                    tx.commit().await.map_err(map_err)?;
+                    Ok(())
+                }
+
+                async fn deny_jwt(&self, jti: &str, until: Timestamp) -> StoreResult<()> {
+                    sqlx::query(
+                        "INSERT INTO jwt_denylist (jti, expires_at) VALUES ($1, $2) \
+                         ON CONFLICT (jti) DO UPDATE SET expires_at = excluded.expires_at \
+                         WHERE jwt_denylist.expires_at < excluded.expires_at",
+                    )
+                    .bind(jti)
+                    .bind(until)
+                    .execute(&self.write)
+                    .await
+                    .map_err(map_err)?;
+                    Ok(())
+                }
+
+                async fn jwt_subject(
+                    &self,
+                    client_id: &str,
+                    user_id: Option<UserId>,
+                    jti: &str,
+                ) -> StoreResult<Option<JwtSubject>> {
+                    let sql = "SELECT c.id AS c_pk, c.client_id AS c_client_id, c.owner_id AS c_owner_id, \
+                         c.profile AS c_profile, \
+                         EXISTS (SELECT 1 FROM jwt_denylist d WHERE d.jti = $1) AS denied, \
+                         u.id AS u_id, u.email AS u_email, u.password_hash AS u_password_hash, \
+                         u.first_name AS u_first_name, u.last_name AS u_last_name, u.phone AS u_phone, \
+                         u.is_admin AS u_is_admin, u.disabled AS u_disabled, u.created_at AS u_created_at, \
+                         u.password_changed_at AS u_password_changed_at \
+                         FROM clients c LEFT JOIN users u ON u.id = $2 \
+                         WHERE c.client_id = $3";
+                    let row = sqlx::query(sql)
+                        .bind(jti)
+                        .bind(user_id)
+                        .bind(client_id)
+                        .fetch_optional(&self.read)
+                        .await
+                        .map_err(map_err)?;
+                    let Some(r) = row else { return Ok(None) };
+                    let conv = || -> Result<JwtSubject, sqlx::Error> {
+                        let uid: Option<i64> = r.try_get("u_id")?;
+                        Ok(JwtSubject {
+                            client: ClientRef {
+                                pk: r.try_get("c_pk")?,
+                                client_id: r.try_get("c_client_id")?,
+                                owner_id: r.try_get("c_owner_id")?,
+                                profile: r.try_get("c_profile")?,
+                            },
+                            user: match uid {
+                                Some(_) => Some(user_from(&r, "u_")?),
+                                None => None,
+                            },
+                            denied: r.try_get("denied")?,
+                        })
+                    };
+                    conv().map(Some).map_err(map_err)
+                }
+
+                async fn purge_jwt_state(&self, cutoff: Timestamp, batch: i64) -> StoreResult<u64> {
+                    let mut n = 0;
+                    for sql in [
+                        "DELETE FROM jwt_denylist WHERE jti IN (SELECT jti FROM jwt_denylist WHERE expires_at < $1 LIMIT $2)",
+                        "DELETE FROM signing_keys WHERE kid IN (SELECT kid FROM signing_keys \
+                         WHERE verify_until IS NOT NULL AND verify_until < $1 LIMIT $2)",
+                    ] {
+                        n += sqlx::query(sql)
+                            .bind(cutoff)
+                            .bind(batch)
+                            .execute(&self.write)
+                            .await
+                            .map_err(map_err)?
+                            .rows_affected();
+                    }
+                    Ok(n)
+                }
+
+                async fn search_cameras(
+                    &self,
+                    q: &camgate_core::cam2::CameraQuery,
+                    after_id: CameraId,
+                    offset: i64,
+                    limit: i64,
+                ) -> StoreResult<Vec<Camera>> {
+                    let (sql, args) = camera_search_sql(q, after_id, offset, limit);
+                    let mut query = sqlx::query(&sql);
+                    for a in args {
+                        query = match a {
+                            Arg::I(v) => query.bind(v),
+                            Arg::F(v) => query.bind(v),
+                            Arg::S(v) => query.bind(v),
+                        };
+                    }
+                    let rows = query.fetch_all(&self.read).await.map_err(map_err)?;
+                    rows.iter().map(camera_from).collect::<Result<Vec<_>, _>>().map_err(map_err)
+                }
+
+                async fn import_cameras(
+                    &self,
+                    owner: UserId,
+                    rows: &[camgate_core::cam2::NewCamera],
+                ) -> StoreResult<u64> {
+                    if rows.is_empty() {
+                        return Ok(0);
+                    }
+                    let numbered = <$Db as sqlx::Database>::NAME != "SQLite";
+                    let full = import_sql(IMPORT_CHUNK.min(rows.len()), numbered);
+                    let mut tx = self.write.begin().await.map_err(map_err)?;
+                    for chunk in rows.chunks(IMPORT_CHUNK) {
+                        let partial;
+                        let sql = if chunk.len() == IMPORT_CHUNK.min(rows.len()) {
+                            &full
+                        } else {
+                            partial = import_sql(chunk.len(), numbered);
+                            &partial
+                        };
+                        let mut q = sqlx::query(sql);
+                        for r in chunk {
+                            let f = &r.fields;
+                            q = q
+                                .bind(owner)
+                                .bind(&f.name)
+                                .bind(f.codec.as_str())
+                                .bind(f.status.as_str())
+                                .bind(json(&f.streams)?)
+                                .bind(snapshot_json(f)?)
+                                .bind(&f.city)
+                                .bind(&f.state)
+                                .bind(&f.country)
+                                .bind(f.lat)
+                                .bind(f.lng)
+                                .bind(&f.source)
+                                .bind(&f.source_url)
+                                .bind(&f.camera_type)
+                                .bind(&f.description)
+                                .bind(f.is_video)
+                                .bind(f.framerate)
+                                .bind(f.outdoors)
+                                .bind(f.traffic)
+                                .bind(f.inactive)
+                                .bind(f.resolution_w)
+                                .bind(f.resolution_h)
+                                .bind(json(&f.tags)?)
+                                .bind(f.is_public)
+                                .bind(r.created_at)
+                                .bind(r.updated_at);
+                        }
+                        q.execute(&mut *tx).await.map_err(map_err)?;
+                    }
+                    tx.commit().await.map_err(map_err)?;
+                    Ok(rows.len() as u64)
+                }
+
+                async fn analyze_cameras(&self) -> StoreResult<()> {
+                    let mut conn = self.write.acquire().await.map_err(map_err)?;
+                    if <$Db as sqlx::Database>::NAME == "SQLite" {
+                        // Sampled statistics (PostgreSQL samples by itself): seconds, not minutes,
+                        // at a million rows.
+                        sqlx::query("PRAGMA analysis_limit = 1000").execute(&mut *conn).await.map_err(map_err)?;
+                    }
+                    sqlx::query("ANALYZE cameras").execute(&mut *conn).await.map_err(map_err)?;
+                    Ok(())
                 }
             }
         }

@@ -39,7 +39,9 @@ impl SqliteStore {
             .max_connections(1)
             .acquire_timeout(opts.acquire_timeout)
             .test_before_acquire(false)
-            .connect_with(base.clone())
+            // The single writer gets a larger page cache (128 MiB, allocated only as used):
+            // bulk imports maintain several indexes with random keys (issue 7).
+            .connect_with(base.clone().pragma("cache_size", "-131072"))
             .await
             .map_err(map_err)?;
         let filename = base.get_filename().to_path_buf();

@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use camgate_core::error::StoreError;
+use camgate_core::jwt::SigningKeyRecord;
 use camgate_core::model::*;
 use camgate_core::scope::ScopeSet;
 use camgate_core::store::{PurgeCounts, Store};
@@ -174,6 +175,9 @@ conformance! {
     check_purge_expired => sqlite_purge_expired, postgres_purge_expired;
     check_purge_batch_every_table => sqlite_purge_batch_every_table, postgres_purge_batch_every_table;
     check_purge_revoked_by_password_change => sqlite_purge_revoked_by_password_change, postgres_purge_revoked_by_password_change;
+    check_signing_keys => sqlite_signing_keys, postgres_signing_keys;
+    check_jwt_denylist_and_subject => sqlite_jwt_denylist_and_subject, postgres_jwt_denylist_and_subject;
+    check_import_and_search_cameras => sqlite_import_and_search_cameras, postgres_import_and_search_cameras;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1771,4 +1775,272 @@ async fn check_purge_revoked_by_password_change(store: Arc<dyn Store>) {
     assert_eq!(total.pats, 0);
     assert!(store.access_token(&h("pw-a")).await.unwrap().is_none());
     assert!(store.refresh_token(&h("pw-r")).await.unwrap().is_none());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Signing keys, JWT denylist, camera search and import (issue 7)
+// ---------------------------------------------------------------------------------------------
+
+fn key(kid: &str, created_at: i64) -> SigningKeyRecord {
+    SigningKeyRecord {
+        kid: kid.into(),
+        alg: "EdDSA".into(),
+        private_key: vec![0x00, 0xff, 7, 42],
+        created_at,
+        retired_at: None,
+        verify_until: None,
+    }
+}
+
+async fn check_signing_keys(store: Arc<dyn Store>) {
+    assert_eq!(store.active_signing_kid().await.unwrap(), None);
+    assert!(store.signing_keys(T0).await.unwrap().is_empty());
+    assert!(store
+        .insert_signing_key_if_none(&key("k1", T0 - 100))
+        .await
+        .unwrap());
+    // A second "first" key is refused while one is active.
+    assert!(!store
+        .insert_signing_key_if_none(&key("k0", T0 - 50))
+        .await
+        .unwrap());
+    assert_eq!(
+        store.active_signing_kid().await.unwrap().as_deref(),
+        Some("k1")
+    );
+    assert_eq!(
+        store.signing_keys(T0).await.unwrap(),
+        vec![key("k1", T0 - 100)]
+    );
+
+    store
+        .rotate_signing_key(&key("k2", T0), T0, T0 + 1_000)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.active_signing_kid().await.unwrap().as_deref(),
+        Some("k2")
+    );
+    let keys = store.signing_keys(T0).await.unwrap();
+    assert_eq!(keys.len(), 2);
+    assert_eq!(keys[0].kid, "k1");
+    assert_eq!(keys[0].retired_at, Some(T0));
+    assert_eq!(keys[0].verify_until, Some(T0 + 1_000));
+    assert_eq!(keys[0].private_key, vec![0x00, 0xff, 7, 42]);
+    assert_eq!(keys[1], key("k2", T0));
+    // After verify_until the retired key is no longer listed, then purged; the active stays.
+    let later = store.signing_keys(T0 + 1_000).await.unwrap();
+    assert_eq!(
+        later.iter().map(|k| k.kid.as_str()).collect::<Vec<_>>(),
+        ["k2"]
+    );
+    assert_eq!(store.purge_jwt_state(T0 + 999, 10).await.unwrap(), 0);
+    assert_eq!(store.purge_jwt_state(T0 + 1_001, 10).await.unwrap(), 1);
+    assert_eq!(store.signing_keys(0).await.unwrap().len(), 1);
+    // A duplicate kid is a conflict.
+    assert_conflict(
+        store
+            .rotate_signing_key(&key("k2", T0 + 5), T0 + 5, T0 + 10)
+            .await,
+        "duplicate kid",
+    );
+    // …and the failed rotation changed nothing.
+    assert_eq!(
+        store.active_signing_kid().await.unwrap().as_deref(),
+        Some("k2")
+    );
+}
+
+async fn check_jwt_denylist_and_subject(store: Arc<dyn Store>) {
+    let u = mk_user(&store, "jill@example.com").await;
+    let c = mk_client(&store, "cam2-client", Some(u.id)).await;
+    assert!(store
+        .jwt_subject("nope", None, "j1")
+        .await
+        .unwrap()
+        .is_none());
+    let s = store
+        .jwt_subject("cam2-client", None, "j1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(s.client.pk, c.pk);
+    assert_eq!(s.client.owner_id, Some(u.id));
+    assert_eq!(s.client.profile, "default");
+    assert!(s.user.is_none());
+    assert!(!s.denied);
+    let s = store
+        .jwt_subject("cam2-client", Some(u.id), "j1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(s.user.as_ref().map(|x| x.id), Some(u.id));
+    // An unknown user id: the client is found, the user is not.
+    let s = store
+        .jwt_subject("cam2-client", Some(u.id + 100), "j1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(s.user.is_none());
+
+    store.deny_jwt("j1", T0 + 100).await.unwrap();
+    // Idempotent; the later time wins, an earlier one does not shorten it.
+    store.deny_jwt("j1", T0 + 50).await.unwrap();
+    store.deny_jwt("j1", T0 + 200).await.unwrap();
+    assert!(
+        store
+            .jwt_subject("cam2-client", None, "j1")
+            .await
+            .unwrap()
+            .unwrap()
+            .denied
+    );
+    assert!(
+        !store
+            .jwt_subject("cam2-client", None, "j2")
+            .await
+            .unwrap()
+            .unwrap()
+            .denied
+    );
+    assert_eq!(
+        store.purge_jwt_state(T0 + 150, 10).await.unwrap(),
+        0,
+        "kept until T0+200"
+    );
+    store.deny_jwt("j3", T0 + 10).await.unwrap();
+    store.deny_jwt("j4", T0 + 20).await.unwrap();
+    assert_eq!(
+        store.purge_jwt_state(T0 + 300, 1).await.unwrap(),
+        1,
+        "batch of 1"
+    );
+    assert_eq!(store.purge_jwt_state(T0 + 300, 10).await.unwrap(), 2);
+    assert!(
+        !store
+            .jwt_subject("cam2-client", None, "j1")
+            .await
+            .unwrap()
+            .unwrap()
+            .denied
+    );
+}
+
+async fn check_import_and_search_cameras(store: Arc<dyn Store>) {
+    use camgate_core::cam2::{CameraQuery, GeoBox, NewCamera};
+    let u = mk_user(&store, "ivy@example.com").await;
+    let v = mk_user(&store, "vic@example.com").await;
+    assert_eq!(store.import_cameras(u.id, &[]).await.unwrap(), 0);
+    // More rows than one multi-row INSERT holds, so chunking is exercised.
+    let rows: Vec<NewCamera> = (0..1_234)
+        .map(|i| {
+            let mut f = full_fields();
+            f.name = format!("cam {i}");
+            f.city = Some(["Tokyo", "Lyon"][i % 2].into());
+            f.lat = Some(-80.0 + (i % 160) as f64);
+            f.lng = if i % 3 == 0 {
+                None
+            } else {
+                Some(-179.0 + (i % 358) as f64)
+            };
+            f.is_video = Some(i % 4 == 0);
+            f.resolution_w = Some(100 + i as i64);
+            f.framerate = Some(i as f64 / 10.0);
+            f.is_public = i % 10 == 0;
+            NewCamera {
+                fields: f,
+                created_at: T0 + i as i64,
+                updated_at: T0 + 2 * i as i64,
+            }
+        })
+        .collect();
+    assert_eq!(store.import_cameras(u.id, &rows).await.unwrap(), 1_234);
+    store.analyze_cameras().await.unwrap();
+    let mut fv = full_fields();
+    fv.is_public = false;
+    let hidden = store.create_camera(v.id, &fv, T0).await.unwrap();
+
+    // Everything of u, in id order, with every field kept.
+    let q = CameraQuery {
+        owner: Some(u.id),
+        ..Default::default()
+    };
+    let all = store.search_cameras(&q, 0, 0, 10_000).await.unwrap();
+    assert_eq!(all.len(), 1_234);
+    assert!(all.windows(2).all(|w| w[0].id < w[1].id));
+    for (c, r) in all.iter().zip(&rows) {
+        assert_eq!(c.fields, r.fields);
+        assert_eq!((c.created_at, c.updated_at), (r.created_at, r.updated_at));
+        assert_eq!(c.owner_id, u.id);
+    }
+    assert!(all.iter().all(|c| c.id != hidden.id));
+    // Keyset, offset and limit.
+    let page = store.search_cameras(&q, all[9].id, 5, 3).await.unwrap();
+    assert_eq!(
+        page.iter().map(|c| c.id).collect::<Vec<_>>(),
+        all[15..18].iter().map(|c| c.id).collect::<Vec<_>>()
+    );
+    // Without an owner: public cameras only (v's private one excluded).
+    let public = store
+        .search_cameras(&CameraQuery::default(), 0, 0, 10_000)
+        .await
+        .unwrap();
+    assert_eq!(public.len(), 124);
+    assert!(public.iter().all(|c| c.fields.is_public));
+
+    let count = |q: CameraQuery| {
+        let store = store.clone();
+        async move { store.search_cameras(&q, 0, 0, 10_000).await.unwrap() }
+    };
+    let brute = |p: &dyn Fn(usize, &NewCamera) -> bool| {
+        rows.iter().enumerate().filter(|(i, r)| p(*i, r)).count()
+    };
+    let got = count(CameraQuery {
+        owner: Some(u.id),
+        city: Some("Lyon".into()),
+        is_video: Some(false),
+        resolution_w_min: Some(500),
+        framerate_max: Some(100.0),
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(
+        got.len(),
+        brute(&|i, _| i % 2 == 1 && i % 4 != 0 && 100 + i >= 500 && i as f64 / 10.0 <= 100.0)
+    );
+    let got = count(CameraQuery {
+        owner: Some(u.id),
+        added_after: Some(T0 + 100),
+        added_before: Some(T0 + 200),
+        updated_after: Some(T0 + 250),
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(got.len(), brute(&|i, _| (125..200).contains(&i)));
+    // A bounding box split at the antimeridian; rows without lng never match.
+    let got = count(CameraQuery {
+        owner: Some(u.id),
+        bbox: Some(GeoBox {
+            lat_min: -10.0,
+            lat_max: 10.0,
+            lng_ranges: vec![(170.0, 180.0), (-180.0, -170.0)],
+        }),
+        ..Default::default()
+    })
+    .await;
+    let want = brute(&|_, r| {
+        let (la, lo) = (r.fields.lat.unwrap(), r.fields.lng);
+        (-10.0..=10.0).contains(&la)
+            && lo.is_some_and(|lo| (170.0..=180.0).contains(&lo) || (-180.0..=-170.0).contains(&lo))
+    });
+    assert_eq!(got.len(), want);
+    assert!(want > 0);
+    // Text filters are exact.
+    let got = count(CameraQuery {
+        owner: Some(u.id),
+        city: Some("tokyo".into()),
+        ..Default::default()
+    })
+    .await;
+    assert!(got.is_empty());
 }

@@ -4,6 +4,7 @@
 pub mod angelcam;
 pub mod auth;
 pub mod authorize;
+pub mod cam2;
 pub mod cameramanager;
 pub mod error;
 pub mod lifecycle;
@@ -89,7 +90,7 @@ async fn ready(State(s): State<AppState>) -> Response {
     }
 }
 
-fn with_405(m: MethodRouter<AppState>) -> MethodRouter<AppState> {
+pub(crate) fn with_405(m: MethodRouter<AppState>) -> MethodRouter<AppState> {
     m.fallback(method_not_allowed)
 }
 
@@ -159,8 +160,14 @@ pub fn router(state: AppState) -> Router {
         // Operations.
         .route("/health/alive", get(alive))
         .route("/health/ready", get(ready))
+        // CAM2API (spec 002) and the JWKS (issue 7).
+        .merge(cam2::routes())
         .fallback(not_found)
-        .with_state(state)
+        .with_state(state.clone())
+        .layer(axum::middleware::from_fn_with_state(
+            state,
+            cam2::issuer_scope,
+        ))
         .layer(axum::middleware::from_fn(middleware::security_headers))
         .layer(axum::middleware::from_fn(move |req, next| {
             middleware::size_guard(body_limit, req, next)

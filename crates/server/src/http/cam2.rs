@@ -1,0 +1,296 @@
+//! The CAM2API dialect (spec 002), each path also with a `.json` suffix:
+//! - `POST /token/`: client credentials (RFC 6749 §4.4) from a form or JSON body → a JWT,
+//!   answered `{"token", "expires in", "token_type": "JWT"}` as the spec shows, plus the
+//!   RFC 6749 §5.1 names (`access_token`, `expires_in`) so standard OAuth clients work too.
+//! - `POST /refresh_token/` with `{token}` → `{"token": …}` (re-signed, same original issue
+//!   time; see `camgate_core::jwt`).
+//! - `GET /cameras/`: a plain JSON array in CAM2 field names, filtered (`camgate_core::cam2`).
+//! - `GET /.well-known/jwks.json`: the public signing keys (RFC 7517 §5).
+//!
+//! Token-route errors carry the RFC 6749 §5.2 members and CAM2's `detail`; camera-route errors
+//! are `{detail}`.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{RawQuery, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::{json, Value};
+
+use camgate_core::cam2::Cam2Search;
+use camgate_core::error::{ApiError, OAuthError, OAuthErrorCode};
+use camgate_core::model::Camera;
+use camgate_core::oauth::{Caller, TokenResponse};
+use camgate_core::scope::Need;
+
+use super::auth::{Auth, ClientIp, Dialect};
+use super::error::{api_error_response, OAuthHttpError, Surface};
+use super::oauth::{no_store, read_body, read_params, split_client};
+use super::{base_url, iso, with_405, AppState};
+
+pub struct Cam2;
+impl Dialect for Cam2 {
+    type Error = Cam2Error;
+}
+
+/// A CAM2-shaped resource error: `{detail}`.
+#[derive(Debug)]
+pub struct Cam2Error(pub ApiError);
+
+impl From<ApiError> for Cam2Error {
+    fn from(e: ApiError) -> Self {
+        Self(e)
+    }
+}
+
+impl IntoResponse for Cam2Error {
+    fn into_response(self) -> Response {
+        api_error_response(Surface::Cam2, self.0)
+    }
+}
+
+/// A token-route error: RFC 6749 §5.2 `{error, error_description}` plus CAM2's `detail`.
+pub struct Cam2TokenError(OAuthHttpError);
+
+impl From<OAuthError> for Cam2TokenError {
+    fn from(e: OAuthError) -> Self {
+        Self(e.into())
+    }
+}
+
+impl From<OAuthHttpError> for Cam2TokenError {
+    fn from(e: OAuthHttpError) -> Self {
+        Self(e)
+    }
+}
+
+impl IntoResponse for Cam2TokenError {
+    fn into_response(self) -> Response {
+        let OAuthHttpError { error: e, status } = self.0;
+        let status = status.unwrap_or(match e.code {
+            OAuthErrorCode::InvalidClient => StatusCode::UNAUTHORIZED,
+            OAuthErrorCode::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
+            OAuthErrorCode::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            OAuthErrorCode::SlowDown => StatusCode::TOO_MANY_REQUESTS,
+            _ => StatusCode::BAD_REQUEST,
+        });
+        let mut r = (
+            status,
+            Json(json!({
+                "detail": e.description,
+                "error": e.code.as_str(),
+                "error_description": e.description,
+            })),
+        )
+            .into_response();
+        let h = r.headers_mut();
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+        if e.code == OAuthErrorCode::InvalidClient {
+            // RFC 6749 §5.2: 401 with a WWW-Authenticate challenge.
+            h.insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static(r#"Basic realm="camgate""#),
+            );
+        }
+        if let Some(s) = e.retry_after {
+            h.insert(header::RETRY_AFTER, HeaderValue::from(s));
+        }
+        r
+    }
+}
+
+/// The CAM2 routes (mounted by `http::router`).
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/token/", with_405(post(token)))
+        .route("/token.json", with_405(post(token)))
+        .route("/refresh_token/", with_405(post(refresh)))
+        .route("/refresh_token.json", with_405(post(refresh)))
+        .route("/cameras/", with_405(get(cameras)))
+        .route("/cameras.json", with_405(get(cameras)))
+        .route("/.well-known/jwks.json", get(jwks))
+}
+
+/// Wraps every request so the core knows the issuer of JWTs for it: the configured `issuer`,
+/// else `http://` + Host (`base_url`), derived here once, identically at issue and check time.
+pub async fn issuer_scope(State(s): State<AppState>, req: Request, next: Next) -> Response {
+    let iss: Arc<str> = Arc::from(base_url(&s, req.headers()));
+    camgate_core::jwt::with_request_issuer(iss, next.run(req)).await
+}
+
+const MAX_JSON_PARAMS: usize = 64;
+
+/// CAM2 bodies are JSON objects or forms (DESIGN.md §5). A JSON body's members become
+/// parameters: strings as they are, numbers and booleans as text; nested values are refused.
+fn json_pairs(body: &[u8]) -> Result<Vec<(String, String)>, OAuthError> {
+    let v: Value = serde_json::from_slice(body)
+        .map_err(|_| OAuthError::invalid_request("The body is not valid JSON."))?;
+    let Value::Object(m) = v else {
+        return Err(OAuthError::invalid_request(
+            "The JSON body must be an object.",
+        ));
+    };
+    if m.len() > MAX_JSON_PARAMS {
+        return Err(OAuthError::invalid_request("Too many parameters."));
+    }
+    m.into_iter()
+        .filter(|(_, v)| !v.is_null())
+        .map(|(k, v)| match v {
+            Value::String(s) => Ok((k, s)),
+            Value::Number(n) => Ok((k, n.to_string())),
+            Value::Bool(b) => Ok((k, b.to_string())),
+            _ => Err(OAuthError::invalid_request(format!(
+                "`{}` must be a string.",
+                k.chars().take(40).collect::<String>()
+            ))),
+        })
+        .collect()
+}
+
+/// Parameters of a CAM2 POST: a JSON body, or what the token endpoint accepts (query string,
+/// urlencoded or multipart body).
+async fn cam2_params(
+    headers: &HeaderMap,
+    query: Option<&str>,
+    body: Bytes,
+) -> Result<Vec<(String, String)>, OAuthError> {
+    let ct = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let essence = ct.split(';').next().unwrap_or("").trim();
+    if essence == "application/json" || essence.ends_with("+json") {
+        let mut pairs = read_params(headers, query, Bytes::new()).await?;
+        pairs.extend(json_pairs(&body)?);
+        Ok(pairs)
+    } else {
+        read_params(headers, query, body).await
+    }
+}
+
+fn cam2_token_json(t: TokenResponse) -> Response {
+    // Spec 002 spells the lifetime "expires in" (with a space); RFC 6749 §5.1 names follow.
+    no_store(
+        Json(json!({
+            "token": t.access_token,
+            "expires in": t.expires_in,
+            "token_type": t.token_type,
+            "access_token": t.access_token,
+            "expires_in": t.expires_in,
+            "scope": t.scope,
+        }))
+        .into_response(),
+    )
+}
+
+/// `POST /token/` (spec 002 §1): client credentials in the body (or HTTP Basic).
+pub async fn token(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    req: Request,
+) -> Result<Response, Cam2TokenError> {
+    let (parts, body) = read_body(req, state.body_limit).await?;
+    let pairs = cam2_params(&parts.headers, parts.uri.query(), body).await?;
+    let (params, creds) = split_client(&parts.headers, pairs)?;
+    if let Some(g) = params.get("grant_type") {
+        if g != "client_credentials" {
+            return Err(OAuthError::new(
+                OAuthErrorCode::UnsupportedGrantType,
+                "This endpoint issues tokens by client credentials only.",
+            )
+            .into());
+        }
+    }
+    let creds = creds
+        .ok_or_else(|| OAuthError::invalid_client("client_id and client_secret are required."))?;
+    let client = state.core.authenticate_client(&creds).await?;
+    let t = state
+        .core
+        .client_credentials(&client, params.get("scope"), &Caller { ip })
+        .await?;
+    Ok(cam2_token_json(t))
+}
+
+/// `POST /refresh_token/` (spec 002 §3): `{token}` → `{"token": …}`.
+pub async fn refresh(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    req: Request,
+) -> Result<Response, Cam2TokenError> {
+    let (parts, body) = read_body(req, state.body_limit).await?;
+    let pairs = cam2_params(&parts.headers, parts.uri.query(), body).await?;
+    let params = camgate_core::oauth::Params::from_pairs(pairs)?;
+    let token = params.require("token")?;
+    let t = state.core.cam2_refresh(token, &Caller { ip }).await?;
+    Ok(cam2_token_json(t))
+}
+
+/// A camera in CAM2 field names.
+pub fn cam2_json(c: &Camera) -> Value {
+    let f = &c.fields;
+    json!({
+        "camera_id": c.id,
+        "city": f.city,
+        "state": f.state,
+        "country": f.country,
+        "lat": f.lat,
+        "lng": f.lng,
+        "source": f.source,
+        "source_url": f.source_url,
+        "camera_type": f.camera_type,
+        "description": f.description,
+        "is_video": f.is_video,
+        "framerate": f.framerate,
+        "outdoors": f.outdoors,
+        "traffic": f.traffic,
+        "inactive": f.inactive,
+        "resolution_w": f.resolution_w,
+        "resolution_h": f.resolution_h,
+        "date_added": iso(c.created_at),
+        "last_updated": iso(c.updated_at),
+    })
+}
+
+/// `GET /cameras/`: the caller's and the public cameras, filtered, as a plain array.
+pub async fn cameras(
+    State(s): State<AppState>,
+    RawQuery(query): RawQuery,
+    auth: Auth<Cam2>,
+) -> Result<Json<Value>, Cam2Error> {
+    auth.require(Need::Read)?;
+    let pairs: Vec<(String, String)> = query
+        .as_deref()
+        .map(|q| {
+            form_urlencoded::parse(q.as_bytes())
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect()
+        })
+        .unwrap_or_default();
+    if pairs.len() > 64 {
+        return Err(ApiError::invalid("query", "Too many query parameters.").into());
+    }
+    let search = Cam2Search::parse(&pairs)?;
+    let cams = s.core.cam2_cameras(&auth, search).await?;
+    Ok(Json(Value::Array(cams.iter().map(cam2_json).collect())))
+}
+
+/// `GET /.well-known/jwks.json` (RFC 7517 §5): public keys that still verify tokens.
+pub async fn jwks(State(s): State<AppState>) -> Response {
+    match s.core.jwks().await {
+        Ok(v) => {
+            let mut r = Json(v).into_response();
+            r.headers_mut().insert(
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("public, max-age=300"),
+            );
+            r
+        }
+        Err(e) => api_error_response(Surface::Angelcam, e.into()),
+    }
+}
