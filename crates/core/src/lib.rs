@@ -7,6 +7,7 @@ pub mod authorize;
 pub mod cameras;
 pub mod clients;
 pub mod clock;
+pub mod dashboard;
 pub mod error;
 pub mod lifecycle;
 pub mod model;
@@ -39,6 +40,9 @@ pub struct Settings {
     pub pat_touch_interval_secs: i64,
     /// The browser flow: code lifetime, session timeouts, login throttling (issue 3).
     pub authz: authorize::AuthzSettings,
+    /// After a client secret is rotated, the old one keeps working this many seconds (issue 8;
+    /// 0: it stops at once).
+    pub client_secret_overlap_secs: i64,
 }
 
 impl Default for Settings {
@@ -47,6 +51,7 @@ impl Default for Settings {
             refresh_grace_secs: 10,
             pat_touch_interval_secs: 60,
             authz: authorize::AuthzSettings::default(),
+            client_secret_overlap_secs: 0,
         }
     }
 }

@@ -50,6 +50,9 @@ pub struct FileConfig {
     pub login_max_failures_per_ip: Option<i64>,
     /// The login-failure window in seconds (default 3600).
     pub login_failure_window_secs: Option<i64>,
+    /// After a client secret is rotated on the dashboard, the old secret keeps working this
+    /// many seconds (default 0: it stops at once; at most 30 days).
+    pub client_secret_overlap_secs: Option<i64>,
 }
 
 impl FileConfig {
@@ -79,6 +82,8 @@ pub struct Config {
     pub profiles: Profiles,
     /// Code lifetime, session timeouts and login throttling (issue 3).
     pub authz: AuthzSettings,
+    /// Seconds a rotated client secret keeps working (issue 8).
+    pub client_secret_overlap_secs: i64,
 }
 
 fn cores() -> usize {
@@ -104,6 +109,12 @@ impl Config {
         let grace = file.refresh_grace_secs.unwrap_or(10);
         if !(0..=3600).contains(&grace) {
             anyhow::bail!("config: refresh_grace_secs must be between 0 and 3600");
+        }
+        let client_secret_overlap_secs = file.client_secret_overlap_secs.unwrap_or(0);
+        if !(0..=30 * 86_400).contains(&client_secret_overlap_secs) {
+            anyhow::bail!(
+                "config: client_secret_overlap_secs must be between 0 and 2592000 (30 days)"
+            );
         }
         let log_format = file.log_format.unwrap_or_else(|| "text".into());
         if log_format != "text" && log_format != "json" {
@@ -138,6 +149,7 @@ impl Config {
             log_format,
             profiles,
             authz,
+            client_secret_overlap_secs,
         })
     }
 }

@@ -46,6 +46,7 @@ pub async fn build_core(
     let settings = Settings {
         refresh_grace_secs: cfg.refresh_grace_secs,
         authz: cfg.authz.clone(),
+        client_secret_overlap_secs: cfg.client_secret_overlap_secs,
         ..Settings::default()
     };
     let core = Core::new(store, clock, hasher, cfg.profiles.clone(), settings)

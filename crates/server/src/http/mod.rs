@@ -5,6 +5,7 @@ pub mod angelcam;
 pub mod auth;
 pub mod authorize;
 pub mod cameramanager;
+pub mod dashboard;
 pub mod error;
 pub mod lifecycle;
 pub mod middleware;
@@ -159,6 +160,8 @@ pub fn router(state: AppState) -> Router {
         // Operations.
         .route("/health/alive", get(alive))
         .route("/health/ready", get(ready))
+        // The developer dashboard (issue 8).
+        .merge(dashboard::routes())
         .fallback(not_found)
         .with_state(state)
         .layer(axum::middleware::from_fn(middleware::security_headers))
