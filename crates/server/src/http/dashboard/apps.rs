@@ -85,6 +85,13 @@ fn kind_str(k: ClientKind) -> &'static str {
     }
 }
 
+fn first_uri(c: &Client) -> String {
+    c.redirect_uris
+        .first()
+        .cloned()
+        .unwrap_or_else(|| "https://yourapp.example.com/callback".into())
+}
+
 fn profiles(s: &AppState) -> Vec<String> {
     s.core.profiles.names().map(str::to_string).collect()
 }
@@ -220,6 +227,8 @@ pub struct SecretPage {
     pub rotated: bool,
     pub overlap: Option<When>,
     pub base: String,
+    /// For the example: the first registered redirect URI.
+    pub redirect_uri: String,
 }
 
 pub async fn create(State(s): State<AppState>, headers: HeaderMap, d: Dash, req: Request) -> Res {
@@ -250,6 +259,7 @@ pub async fn create(State(s): State<AppState>, headers: HeaderMap, d: Dash, req:
     match s.core.create_app(d.user(), input).await {
         Ok(reg) => Ok(ok(&SecretPage {
             nav: d.nav("apps", None),
+            redirect_uri: first_uri(&reg.client),
             name: reg.client.name,
             client_id: reg.client.client_id,
             secret: reg.secret,
@@ -418,6 +428,7 @@ pub async fn rotate(
     let now = s.core.now();
     Ok(ok(&SecretPage {
         nav: d.nav("apps", None),
+        redirect_uri: first_uri(&app.client),
         name: app.client.name,
         client_id: app.client.client_id,
         secret: Some(secret),

@@ -322,8 +322,8 @@ impl Errs {
         match e {
             ApiError::Invalid { field, message } => Ok(match field {
                 Some(f) if fields.contains(&f.as_str()) => Self {
+                    message: Some(humane(&f, &message)),
                     field: Some(f),
-                    message: Some(message),
                 },
                 _ => Self {
                     field: None,
@@ -357,6 +357,33 @@ impl Errs {
     pub fn any(&self) -> bool {
         self.message.is_some()
     }
+}
+
+/// Core messages name fields and values in backticks (API style). Beside a form field,
+/// "`streams` must be …" reads "Must be …", and other quoted values get typographic quotes.
+pub fn humane(field: &str, message: &str) -> String {
+    let prefix = format!("`{field}` ");
+    let m = match message.strip_prefix(&prefix) {
+        Some(rest) => {
+            let mut c = rest.chars();
+            match c.next() {
+                Some(first) => first.to_uppercase().chain(c).collect(),
+                None => String::new(),
+            }
+        }
+        None => message.to_string(),
+    };
+    let mut out = String::with_capacity(m.len());
+    let mut open = true;
+    for ch in m.chars() {
+        if ch == '`' {
+            out.push(if open { '“' } else { '”' });
+            open = !open;
+        } else {
+            out.push(ch);
+        }
+    }
+    out
 }
 
 // ---- rendering
@@ -689,6 +716,25 @@ mod tests {
         assert_eq!(duration(3600), "1 hour");
         assert_eq!(duration(2 * 86_400 + 5), "2 days");
         assert_eq!(duration(30), "30 seconds");
+    }
+
+    #[test]
+    fn messages_read_well_beside_their_field() {
+        assert_eq!(
+            humane(
+                "streams",
+                "`streams` must be an absolute http(s)/rtsp/rtmp URL."
+            ),
+            "Must be an absolute http(s)/rtsp/rtmp URL."
+        );
+        assert_eq!(
+            humane(
+                "redirect_uris",
+                "`http://a.example/cb`: plain http is allowed only on a loopback host."
+            ),
+            "“http://a.example/cb”: plain http is allowed only on a loopback host."
+        );
+        assert_eq!(humane("name", "Choose a name."), "Choose a name.");
     }
 
     #[test]
