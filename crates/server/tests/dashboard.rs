@@ -15,6 +15,13 @@ use serde_json::{json, Value};
 
 const CB: &str = "https://app.example.com/callback";
 
+/// A form, the field its error must be shown beside, and a part of the message.
+type FormCase = (
+    Vec<(&'static str, &'static str)>,
+    &'static str,
+    &'static str,
+);
+
 /// An answer with its body read.
 struct Resp {
     status: u16,
@@ -655,7 +662,7 @@ async fn app_settings_are_checked_and_errors_shown_beside_their_field() {
             ("profile", "angelcam"),
         ]
     };
-    let cases: Vec<(Vec<(&str, &str)>, &str, &str)> = vec![
+    let cases: Vec<FormCase> = vec![
         (
             {
                 let mut f = base("", "confidential", CB);
@@ -1875,7 +1882,7 @@ async fn changing_the_password_ends_other_sessions_and_every_token() {
         .has("Sign out everywhere");
     let new = "a much longer new password";
     let path = "/dashboard/account/password";
-    let cases: Vec<(Vec<(&str, &str)>, &str, &str)> = vec![
+    let cases: Vec<FormCase> = vec![
         (
             vec![
                 ("current_password", "wrong"),
@@ -2051,7 +2058,7 @@ async fn an_admin_creates_users_with_errors_beside_their_field() {
         .has("Create a user")
         .has("/dashboard/admin/users/")
         .has(">You<");
-    let cases: Vec<(Vec<(&str, &str)>, &str, &str)> = vec![
+    let cases: Vec<FormCase> = vec![
         (
             vec![
                 ("email", "not-an-email"),
