@@ -263,6 +263,9 @@ async fn create_app(
     let r = b.post("/dashboard/apps/new", &form).await;
     r.ok().has("is ready");
     assert_dashboard_headers(&r);
+    // Without JavaScript the values sit in read-only inputs and the copy buttons stay hidden.
+    r.has("id=\"client-id\" class=\"secret-value\" type=\"text\" value=\"")
+        .has("data-copy=\"client-id\" hidden>");
     let id = input_value(&r.body, "client-id");
     let secret = r
         .body
