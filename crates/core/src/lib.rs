@@ -9,6 +9,7 @@ pub mod cameras;
 pub mod client_credentials;
 pub mod clients;
 pub mod clock;
+pub mod dashboard;
 pub mod error;
 pub mod jwt;
 pub mod lifecycle;
@@ -47,6 +48,9 @@ pub struct Settings {
     pub issuer: Option<String>,
     /// Algorithm of new JWT signing keys.
     pub jwt_alg: jwt::JwtAlg,
+    /// After a client secret is rotated, the old one keeps working this many seconds (issue 8;
+    /// 0: it stops at once).
+    pub client_secret_overlap_secs: i64,
 }
 
 impl Default for Settings {
@@ -57,6 +61,7 @@ impl Default for Settings {
             authz: authorize::AuthzSettings::default(),
             issuer: None,
             jwt_alg: jwt::JwtAlg::default(),
+            client_secret_overlap_secs: 0,
         }
     }
 }

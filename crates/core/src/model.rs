@@ -355,6 +355,15 @@ pub enum AuditKind {
     PatCreated,
     PatRevoked,
     PasswordChanged,
+    // dashboard (issue 8)
+    ClientUpdated,
+    ClientSecretRotated,
+    ClientDeleted,
+    AppRevoked,
+    UserCreated,
+    UserDisabled,
+    UserEnabled,
+    SessionsEnded,
 }
 
 impl AuditKind {
@@ -370,6 +379,14 @@ impl AuditKind {
             Self::PatCreated => "pat_created",
             Self::PatRevoked => "pat_revoked",
             Self::PasswordChanged => "password_changed",
+            Self::ClientUpdated => "client_updated",
+            Self::ClientSecretRotated => "client_secret_rotated",
+            Self::ClientDeleted => "client_deleted",
+            Self::AppRevoked => "app_revoked",
+            Self::UserCreated => "user_created",
+            Self::UserDisabled => "user_disabled",
+            Self::UserEnabled => "user_enabled",
+            Self::SessionsEnded => "sessions_ended",
         }
     }
 }

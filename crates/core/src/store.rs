@@ -239,4 +239,56 @@ pub trait Store: Send + Sync + 'static {
     async fn import_cameras(&self, owner: UserId, rows: &[NewCamera]) -> StoreResult<u64>;
     /// Refreshes the planner's statistics of the cameras table (after a bulk import).
     async fn analyze_cameras(&self) -> StoreResult<()>;
+
+    // ---- dashboard (issue 8)
+    /// The clients a user registered, oldest first.
+    async fn clients_by_owner(&self, owner: UserId) -> StoreResult<Vec<Client>>;
+    /// Changes the editable settings of a client of `owner`. False if there is no such client.
+    async fn update_client(
+        &self,
+        pk: ClientPk,
+        owner: UserId,
+        u: &crate::dashboard::ClientUpdate,
+    ) -> StoreResult<bool>;
+    /// Deletes a client of `owner`; its token families, tokens, codes, consents and parked
+    /// requests go with it (ON DELETE CASCADE). False if there is no such client.
+    async fn delete_client(&self, pk: ClientPk, owner: UserId) -> StoreResult<bool>;
+    /// Replaces the secret of a confidential client of `owner` by `new_sha256`, in one
+    /// statement. With `previous_until`, the replaced secret stays valid until then; without,
+    /// any previous secret is forgotten. False if there is no such confidential client.
+    async fn rotate_client_secret(
+        &self,
+        pk: ClientPk,
+        owner: UserId,
+        new_sha256: &[u8],
+        previous_until: Option<Timestamp>,
+    ) -> StoreResult<bool>;
+    /// The previous secret of a client and until when it is valid, if one was kept.
+    async fn client_previous_secret(
+        &self,
+        pk: ClientPk,
+    ) -> StoreResult<Option<(SecretHash, Timestamp)>>;
+    /// A user's personal access tokens that are not revoked (expired ones included), newest
+    /// first.
+    async fn pats_by_user(&self, user_id: UserId) -> StoreResult<Vec<Pat>>;
+    /// The clients a user approved (a consent) or that hold a live token family of the user.
+    async fn authorized_apps(
+        &self,
+        user_id: UserId,
+        now: Timestamp,
+    ) -> StoreResult<Vec<crate::dashboard::AuthorizedApp>>;
+    /// Atomically: forgets the user's consent for the client, revokes every token family (and
+    /// token) of the user at the client, and closes their authorization codes (marked used and
+    /// replayed, so an exchange in flight revokes what it mints). True if a consent or a live
+    /// family was there.
+    async fn revoke_client_for_user(
+        &self,
+        user_id: UserId,
+        client_pk: ClientPk,
+        now: Timestamp,
+    ) -> StoreResult<bool>;
+    /// Ends every browser session of a user. Returns how many there were.
+    async fn delete_user_sessions(&self, user_id: UserId) -> StoreResult<u64>;
+    /// One page of users by id, and the total count.
+    async fn list_users(&self, limit: i64, offset: i64) -> StoreResult<(i64, Vec<User>)>;
 }

@@ -53,6 +53,9 @@ pub struct FileConfig {
     pub login_failure_window_secs: Option<i64>,
     /// Algorithm of new JWT signing keys: `EdDSA` (default) or `ES256`.
     pub jwt_alg: Option<String>,
+    /// After a client secret is rotated on the dashboard, the old secret keeps working this
+    /// many seconds (default 0: it stops at once; at most 30 days).
+    pub client_secret_overlap_secs: Option<i64>,
 }
 
 impl FileConfig {
@@ -83,6 +86,8 @@ pub struct Config {
     /// Code lifetime, session timeouts and login throttling (issue 3).
     pub authz: AuthzSettings,
     pub jwt_alg: JwtAlg,
+    /// Seconds a rotated client secret keeps working (issue 8).
+    pub client_secret_overlap_secs: i64,
 }
 
 fn cores() -> usize {
@@ -108,6 +113,12 @@ impl Config {
         let grace = file.refresh_grace_secs.unwrap_or(10);
         if !(0..=3600).contains(&grace) {
             anyhow::bail!("config: refresh_grace_secs must be between 0 and 3600");
+        }
+        let client_secret_overlap_secs = file.client_secret_overlap_secs.unwrap_or(0);
+        if !(0..=30 * 86_400).contains(&client_secret_overlap_secs) {
+            anyhow::bail!(
+                "config: client_secret_overlap_secs must be between 0 and 2592000 (30 days)"
+            );
         }
         let log_format = file.log_format.unwrap_or_else(|| "text".into());
         if log_format != "text" && log_format != "json" {
@@ -148,6 +159,7 @@ impl Config {
             log_format,
             profiles,
             authz,
+            client_secret_overlap_secs,
         })
     }
 }

@@ -182,6 +182,7 @@ camgate demo is ready at {base}
   CameraManager:  {CM_CLIENT_ID} / {CM_CLIENT_SECRET} (HTTP Basic)
   CAM2API app:    {CAM2_CLIENT_ID} / {CAM2_CLIENT_SECRET} (client credentials, JWT)
   personal token: {pat}
+  dashboard:      {base}/dashboard/ (sign in as the demo user)
 
 Try (spec 001, Angelcam quick start):
   curl -X POST {base}/oauth/token/ -d "client_id={ANGELCAM_CLIENT_ID}&grant_type=password&username=user%40example.com&password=secret"

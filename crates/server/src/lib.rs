@@ -49,6 +49,7 @@ pub async fn build_core(
         authz: cfg.authz.clone(),
         issuer: cfg.issuer.clone(),
         jwt_alg: cfg.jwt_alg,
+        client_secret_overlap_secs: cfg.client_secret_overlap_secs,
         ..Settings::default()
     };
     let core = Core::new(store, clock, hasher, cfg.profiles.clone(), settings)

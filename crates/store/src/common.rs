@@ -1589,6 +1589,250 @@ macro_rules! store_impl {
                     sqlx::query("ANALYZE cameras").execute(&mut *conn).await.map_err(map_err)?;
                     Ok(())
                 }
+
+                // ---- dashboard (issue 8)
+                async fn clients_by_owner(&self, owner: UserId) -> StoreResult<Vec<Client>> {
+                    let sql = format!("SELECT {CLIENT_COLS} FROM clients WHERE owner_id = $1 ORDER BY id");
+                    let rows = sqlx::query(&sql).bind(owner).fetch_all(&self.read).await.map_err(map_err)?;
+                    rows.iter().map(client_from).collect::<Result<Vec<_>, _>>().map_err(map_err)
+                }
+
+                async fn update_client(
+                    &self,
+                    pk: ClientPk,
+                    owner: UserId,
+                    u: &camgate_core::dashboard::ClientUpdate,
+                ) -> StoreResult<bool> {
+                    let r = sqlx::query(
+                        "UPDATE clients SET name = $1, redirect_uris = $2, grants = $3, scopes = $4, profile = $5 \
+                         WHERE id = $6 AND owner_id = $7",
+                    )
+                    .bind(&u.name)
+                    .bind(json(&u.redirect_uris)?)
+                    .bind(grants_str(&u.grants))
+                    .bind(u.scopes.to_scope_string())
+                    .bind(&u.profile)
+                    .bind(pk)
+                    .bind(owner)
+                    .execute(&self.write)
+                    .await
+                    .map_err(map_err)?;
+                    Ok(r.rows_affected() == 1)
+                }
+
+                async fn delete_client(&self, pk: ClientPk, owner: UserId) -> StoreResult<bool> {
+                    let r = sqlx::query("DELETE FROM clients WHERE id = $1 AND owner_id = $2")
+                        .bind(pk)
+                        .bind(owner)
+                        .execute(&self.write)
+                        .await
+                        .map_err(map_err)?;
+                    Ok(r.rows_affected() == 1)
+                }
+
+                async fn rotate_client_secret(
+                    &self,
+                    pk: ClientPk,
+                    owner: UserId,
+                    new_sha256: &[u8],
+                    previous_until: Option<Timestamp>,
+                ) -> StoreResult<bool> {
+                    // One statement: the right-hand sides read the row as it was, so the
+                    // current secret moves to `previous_*` as the new one takes its place.
+                    let keep = previous_until.is_some();
+                    let r = sqlx::query(
+                        "UPDATE clients SET \
+                         previous_secret_sha256 = CASE WHEN $1 THEN secret_sha256 ELSE NULL END, \
+                         previous_secret_phc = CASE WHEN $2 THEN secret_phc ELSE NULL END, \
+                         previous_secret_expires_at = $3, \
+                         secret_sha256 = $4, secret_phc = NULL \
+                         WHERE id = $5 AND owner_id = $6 AND kind = 'confidential'",
+                    )
+                    .bind(keep)
+                    .bind(keep)
+                    .bind(previous_until)
+                    .bind(new_sha256)
+                    .bind(pk)
+                    .bind(owner)
+                    .execute(&self.write)
+                    .await
+                    .map_err(map_err)?;
+                    Ok(r.rows_affected() == 1)
+                }
+
+                async fn client_previous_secret(&self, pk: ClientPk) -> StoreResult<Option<(SecretHash, Timestamp)>> {
+                    let row = sqlx::query(
+                        "SELECT previous_secret_sha256, previous_secret_phc, previous_secret_expires_at \
+                         FROM clients WHERE id = $1",
+                    )
+                    .bind(pk)
+                    .fetch_optional(&self.write)
+                    .await
+                    .map_err(map_err)?;
+                    let Some(r) = row else { return Ok(None) };
+                    let sha: Option<Vec<u8>> = r.try_get("previous_secret_sha256").map_err(map_err)?;
+                    let phc: Option<String> = r.try_get("previous_secret_phc").map_err(map_err)?;
+                    let until: Option<i64> = r.try_get("previous_secret_expires_at").map_err(map_err)?;
+                    Ok(match (sha, phc, until) {
+                        (Some(h), _, Some(t)) => Some((SecretHash::Sha256(h), t)),
+                        (None, Some(p), Some(t)) => Some((SecretHash::Argon2(p), t)),
+                        _ => None,
+                    })
+                }
+
+                async fn pats_by_user(&self, user_id: UserId) -> StoreResult<Vec<Pat>> {
+                    let rows = sqlx::query(
+                        "SELECT id AS p_id, user_id AS p_user_id, name AS p_name, prefix AS p_prefix, \
+                         scope AS p_scope, created_at AS p_created_at, expires_at AS p_expires_at, \
+                         last_used_at AS p_last_used_at, revoked_at AS p_revoked_at \
+                         FROM personal_access_tokens WHERE user_id = $1 AND revoked_at IS NULL ORDER BY id DESC",
+                    )
+                    .bind(user_id)
+                    .fetch_all(&self.read)
+                    .await
+                    .map_err(map_err)?;
+                    rows.iter().map(pat_from).collect::<Result<Vec<_>, _>>().map_err(map_err)
+                }
+
+                async fn authorized_apps(
+                    &self,
+                    user_id: UserId,
+                    now: Timestamp,
+                ) -> StoreResult<Vec<camgate_core::dashboard::AuthorizedApp>> {
+                    // Driven by the user's own rows (consents, families by the user index), never
+                    // by a scan of all clients.
+                    let rows = sqlx::query(
+                        "SELECT c.id, c.client_id, c.name, cs.scope AS consent_scope, cs.updated_at AS approved_at, \
+                         (SELECT MAX(a.created_at) FROM access_tokens a JOIN token_families f ON f.id = a.family_id \
+                          WHERE f.user_id = $1 AND f.client_pk = c.id) AS last_used_at, \
+                         (SELECT a.scope FROM access_tokens a JOIN token_families f ON f.id = a.family_id \
+                          WHERE f.user_id = $2 AND f.client_pk = c.id ORDER BY a.created_at DESC LIMIT 1) AS token_scope \
+                         FROM clients c LEFT JOIN consents cs ON cs.client_pk = c.id AND cs.user_id = $3 \
+                         WHERE c.id IN (SELECT client_pk FROM consents WHERE user_id = $4 \
+                           UNION SELECT client_pk FROM token_families WHERE user_id = $5 AND revoked_at IS NULL \
+                           AND (expires_at IS NULL OR expires_at > $6)) \
+                         ORDER BY c.name, c.id",
+                    )
+                    .bind(user_id)
+                    .bind(user_id)
+                    .bind(user_id)
+                    .bind(user_id)
+                    .bind(user_id)
+                    .bind(now)
+                    .fetch_all(&self.read)
+                    .await
+                    .map_err(map_err)?;
+                    rows.iter()
+                        .map(|r| {
+                            let consent: Option<String> = r.try_get("consent_scope")?;
+                            let token: Option<String> = r.try_get("token_scope")?;
+                            Ok(camgate_core::dashboard::AuthorizedApp {
+                                client_pk: r.try_get("id")?,
+                                client_id: r.try_get("client_id")?,
+                                name: r.try_get("name")?,
+                                scope: consent.or(token).map(|s| scope_of(&s)).unwrap_or_default(),
+                                approved_at: r.try_get("approved_at")?,
+                                last_used_at: r.try_get("last_used_at")?,
+                            })
+                        })
+                        .collect::<Result<Vec<_>, sqlx::Error>>()
+                        .map_err(map_err)
+                }
+
+                async fn revoke_client_for_user(
+                    &self,
+                    user_id: UserId,
+                    client_pk: ClientPk,
+                    now: Timestamp,
+                ) -> StoreResult<bool> {
+                    let mut tx = self.write.begin().await.map_err(map_err)?;
+                    let consents = sqlx::query("DELETE FROM consents WHERE user_id = $1 AND client_pk = $2")
+                        .bind(user_id)
+                        .bind(client_pk)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(map_err)?
+                        .rows_affected();
+                    // Tokens first, then their families (as set_password does), so the sweeper
+                    // can purge them and no concurrent claim slips through.
+                    for sql in [
+                        "UPDATE access_tokens SET revoked_at = $1 WHERE revoked_at IS NULL AND family_id IN \
+                         (SELECT id FROM token_families WHERE user_id = $2 AND client_pk = $3)",
+                        "UPDATE refresh_tokens SET revoked_at = $1 WHERE revoked_at IS NULL AND family_id IN \
+                         (SELECT id FROM token_families WHERE user_id = $2 AND client_pk = $3)",
+                    ] {
+                        sqlx::query(sql)
+                            .bind(now)
+                            .bind(user_id)
+                            .bind(client_pk)
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(map_err)?;
+                    }
+                    let families = sqlx::query(
+                        "UPDATE token_families SET revoked_at = $1 \
+                         WHERE user_id = $2 AND client_pk = $3 AND revoked_at IS NULL \
+                         AND (expires_at IS NULL OR expires_at > $4)",
+                    )
+                    .bind(now)
+                    .bind(user_id)
+                    .bind(client_pk)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?
+                    .rows_affected();
+                    // Expired families count as nothing to revoke, but are closed too.
+                    sqlx::query(
+                        "UPDATE token_families SET revoked_at = $1 WHERE user_id = $2 AND client_pk = $3 AND revoked_at IS NULL",
+                    )
+                    .bind(now)
+                    .bind(user_id)
+                    .bind(client_pk)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                    // Outstanding codes: marked used (no exchange can claim them) and replayed
+                    // (an exchange that claimed one already revokes what it mints on attach).
+                    sqlx::query(
+                        "UPDATE authorization_codes SET used_at = COALESCE(used_at, $1), \
+                         replayed_at = COALESCE(replayed_at, $2) WHERE user_id = $3 AND client_pk = $4",
+                    )
+                    .bind(now)
+                    .bind(now)
+                    .bind(user_id)
+                    .bind(client_pk)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                    tx.commit().await.map_err(map_err)?;
+                    Ok(consents + families > 0)
+                }
+
+                async fn delete_user_sessions(&self, user_id: UserId) -> StoreResult<u64> {
+                    let r = sqlx::query("DELETE FROM browser_sessions WHERE user_id = $1")
+                        .bind(user_id)
+                        .execute(&self.write)
+                        .await
+                        .map_err(map_err)?;
+                    Ok(r.rows_affected())
+                }
+
+                async fn list_users(&self, limit: i64, offset: i64) -> StoreResult<(i64, Vec<User>)> {
+                    let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users")
+                        .fetch_one(&self.read)
+                        .await
+                        .map_err(map_err)?;
+                    let sql = format!("SELECT {USER_COLS} FROM users ORDER BY id LIMIT $1 OFFSET $2");
+                    let rows = sqlx::query(&sql)
+                        .bind(limit)
+                        .bind(offset)
+                        .fetch_all(&self.read)
+                        .await
+                        .map_err(map_err)?;
+                    let users = rows.iter().map(|r| user_from(r, "")).collect::<Result<Vec<_>, _>>().map_err(map_err)?;
+                    Ok((count, users))
+                }
             }
         }
     };

@@ -6,6 +6,7 @@ pub mod auth;
 pub mod authorize;
 pub mod cam2;
 pub mod cameramanager;
+pub mod dashboard;
 pub mod error;
 pub mod lifecycle;
 pub mod middleware;
@@ -162,6 +163,8 @@ pub fn router(state: AppState) -> Router {
         .route("/health/ready", get(ready))
         // CAM2API (spec 002) and the JWKS (issue 7).
         .merge(cam2::routes())
+        // The developer dashboard (issue 8).
+        .merge(dashboard::routes())
         .fallback(not_found)
         .with_state(state.clone())
         .layer(axum::middleware::from_fn_with_state(

@@ -43,6 +43,8 @@ pub struct LoginPage<'a> {
     pub csrf_token: &'a str,
     pub email: &'a str,
     pub error: Option<String>,
+    /// A dashboard page to go to after signing in.
+    pub next: Option<&'a str>,
 }
 
 #[derive(Template)]
@@ -354,6 +356,21 @@ pub async fn stylesheet() -> Response {
 #[derive(Debug, Deserialize, Default)]
 pub struct RequestQuery {
     pub request_id: Option<String>,
+    /// Where to go after signing in (a dashboard path; see [`safe_next`]).
+    pub next: Option<String>,
+}
+
+/// A `next` location we will redirect to after login: a path on the dashboard, nothing else
+/// (OWASP Unvalidated Redirects and Forwards Cheat Sheet: allow-list the destinations). No
+/// scheme, no `//` (protocol-relative), no backslash, no control characters.
+pub fn safe_next(next: Option<&str>) -> Option<&str> {
+    next.filter(|n| {
+        n.len() <= 512
+            && n.starts_with("/dashboard/")
+            && !n.contains("//")
+            && !n.contains('\\')
+            && n.bytes().all(|b| b.is_ascii_graphic())
+    })
 }
 
 struct LoginForm<'a> {
@@ -363,6 +380,7 @@ struct LoginForm<'a> {
     status: StatusCode,
     /// A reusable double-submit value the browser already holds.
     existing_token: Option<String>,
+    next: Option<&'a str>,
 }
 
 fn login_form(f: LoginForm<'_>) -> Response {
@@ -384,6 +402,7 @@ fn login_form(f: LoginForm<'_>) -> Response {
         csrf_token: &token,
         email: f.email,
         error: f.error,
+        next: safe_next(f.next),
     });
     let mut r = page_response(f.status, html, origin.as_deref());
     set_cookie(&mut r, LOGIN_COOKIE, &token, 3600, "Strict");
@@ -424,7 +443,10 @@ pub async fn login_page(
                 return Ok(redirect(StatusCode::SEE_OTHER, &consent_location(id)));
             }
             Some(_) => {}
-            None => return Ok(signed_in_page(&sess)),
+            None => match safe_next(q.next.as_deref()) {
+                Some(next) => return Ok(redirect(StatusCode::SEE_OTHER, next)),
+                None => return Ok(signed_in_page(&sess)),
+            },
         }
     }
     Ok(login_form(LoginForm {
@@ -433,6 +455,7 @@ pub async fn login_page(
         error: None,
         status: StatusCode::OK,
         existing_token: cookie(&headers, LOGIN_COOKIE),
+        next: q.next.as_deref(),
     }))
 }
 
@@ -445,7 +468,7 @@ fn signed_in_page(sess: &BrowserSession) -> Response {
         hint: Some("You can close this window, or sign out below."),
         signout_csrf: Some(&sess.csrf_token),
         request_id: None,
-        link: None,
+        link: Some(("/dashboard/".to_string(), "Open your dashboard")),
     });
     page_response(StatusCode::OK, html, None)
 }
@@ -462,6 +485,7 @@ pub async fn login_submit(
     let email = field(&pairs, "email").unwrap_or("");
     let password = field(&pairs, "password").unwrap_or("");
     let request = parked(&s, field(&pairs, "request_id")).await?;
+    let next = field(&pairs, "next");
     let cookie_token = cookie(&headers, LOGIN_COOKIE);
     let csrf_ok = match (&cookie_token, field(&pairs, "csrf_token")) {
         (Some(c), Some(f)) => secret::ct_eq(c.as_bytes(), f.as_bytes()),
@@ -474,6 +498,7 @@ pub async fn login_submit(
             error: Some("Your sign-in form expired. Please try again.".into()),
             status: StatusCode::BAD_REQUEST,
             existing_token: None,
+            next,
         }));
     }
     if !secure_enough(&s, &headers) {
@@ -491,6 +516,7 @@ pub async fn login_submit(
                 error: Some("The email address or password is incorrect.".into()),
                 status: StatusCode::OK,
                 existing_token: cookie_token,
+                next,
             }))
         }
         Err(SignInError::Throttled { retry_after }) => {
@@ -504,6 +530,7 @@ pub async fn login_submit(
                 )),
                 status: StatusCode::TOO_MANY_REQUESTS,
                 existing_token: cookie_token,
+                next,
             });
             r.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
@@ -516,7 +543,8 @@ pub async fn login_submit(
     let id = s.core.start_session(&user, previous.as_deref()).await?;
     let location = match &request {
         Some((rid, _)) => consent_location(rid),
-        None => "/login".to_string(),
+        // Without a parked request: where the dashboard sent us, else the dashboard.
+        None => safe_next(next).unwrap_or("/dashboard/").to_string(),
     };
     let mut r = redirect(StatusCode::SEE_OTHER, &location);
     set_cookie(
