@@ -35,6 +35,13 @@ pub struct FileConfig {
     /// Seconds revoked or used tokens are kept before the sweeper deletes them.
     pub token_retention_secs: Option<i64>,
     pub log_format: Option<String>,
+    /// Resource limits (see `limits.rs`).
+    pub max_connections: Option<usize>,
+    pub header_read_timeout_secs: Option<u64>,
+    pub max_header_bytes: Option<usize>,
+    pub request_timeout_secs: Option<u64>,
+    pub token_rate_limit_per_minute: Option<u32>,
+    pub token_rate_limit_burst: Option<u32>,
     #[serde(default)]
     pub profiles: BTreeMap<String, Profile>,
 }
@@ -64,6 +71,7 @@ pub struct Config {
     pub token_retention_secs: i64,
     pub log_format: String,
     pub profiles: Profiles,
+    pub limits: crate::limits::Limits,
 }
 
 fn cores() -> usize {
@@ -79,6 +87,7 @@ impl Config {
         database_url: Option<String>,
         file: FileConfig,
     ) -> anyhow::Result<Self> {
+        let limits = crate::limits::Limits::from_file(&file)?;
         let mut profiles = Profiles::builtin();
         for (name, p) in file.profiles {
             profiles
@@ -121,6 +130,7 @@ impl Config {
             token_retention_secs: file.token_retention_secs.unwrap_or(86_400).max(0),
             log_format,
             profiles,
+            limits,
         })
     }
 }

@@ -8,6 +8,8 @@ pub mod error;
 pub mod lifecycle;
 pub mod middleware;
 pub mod oauth;
+pub mod ratelimit;
+pub mod rejections;
 
 use std::sync::Arc;
 
