@@ -131,7 +131,8 @@ impl Core {
         creds: &ClientCredentials,
     ) -> Result<Client, OAuthError> {
         let fail = || OAuthError::invalid_client("Client authentication failed.");
-        if creds.client_id.len() > 256 {
+        // A NUL cannot be in any client id (PostgreSQL text cannot even compare one).
+        if creds.client_id.len() > 256 || creds.client_id.contains('\0') {
             return Err(fail());
         }
         let client = self
@@ -242,7 +243,13 @@ impl Core {
         if username.len() > 254 || password.len() > 1024 {
             return Err(OAuthError::invalid_grant("Invalid credentials given."));
         }
-        let user = self.store.user_by_email(&normalize_email(username)).await?;
+        // No account can have a NUL in its email: such a name is an unknown user (and still
+        // costs a hash below, like any unknown user).
+        let user = if username.contains('\0') {
+            None
+        } else {
+            self.store.user_by_email(&normalize_email(username)).await?
+        };
         let ok = self
             .hasher
             .verify(

@@ -442,6 +442,12 @@ async fn sql_looking_input_in_every_field_is_just_data() {
                 .unwrap(),
         )
         .await;
+        if evil.contains('\0') {
+            // PostgreSQL text cannot hold NUL: refused on both backends alike.
+            assert_eq!(got.0, 400, "{}", got.2);
+            assert_eq!(got.2["title"], "invalid");
+            continue;
+        }
         assert_eq!(got.0, 201, "{evil}: {}", got.2);
         assert_eq!(got.2["name"], evil.trim());
         assert_eq!(got.2["description"], *evil);
@@ -464,7 +470,8 @@ async fn sql_looking_input_in_every_field_is_just_data() {
     // Nothing slept on an injected pg_sleep, and everything is intact.
     assert!(started.elapsed() < Duration::from_secs(60));
     let list = parts(app.get_bearer("/v1/cameras/", &token).await).await;
-    assert_eq!(list.2["count"], SQLISH.len());
+    let stored = SQLISH.iter().filter(|e| !e.contains('\0')).count();
+    assert_eq!(list.2["count"], stored);
     app.password_token(&public, EMAIL, PASSWORD).await;
     assert_eq!(app.get_bearer("/v1/me/", &token).await.status(), 200);
 }
