@@ -131,9 +131,11 @@ async fn worker(
     stop: Arc<AtomicBool>,
 ) {
     let mut i = 0usize;
+    let mut refresh_turn = false;
     while !stop.load(Ordering::Relaxed) {
         i += 1;
-        if i % 2 == 0 {
+        refresh_turn = !refresh_turn;
+        if refresh_turn {
             let rt = &creds.refresh[n % creds.refresh.len()];
             let r = http
                 .post(format!("{base}/oauth/token"))
