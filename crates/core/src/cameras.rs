@@ -104,8 +104,44 @@ fn url_ok(field: &str, u: &str) -> Result<(), ApiError> {
     }
 }
 
+/// No text field may hold a NUL character: PostgreSQL's `text` cannot store one (it would be
+/// a 500 there and a silently different value elsewhere).
+fn no_nul(f: &CameraFields) -> Result<(), ApiError> {
+    let optional = [
+        ("city", &f.city),
+        ("state", &f.state),
+        ("country", &f.country),
+        ("source", &f.source),
+        ("source_url", &f.source_url),
+        ("camera_type", &f.camera_type),
+        ("description", &f.description),
+    ];
+    let mut texts: Vec<(&str, &str)> = vec![("name", f.name.as_str())];
+    texts.extend(
+        optional
+            .iter()
+            .filter_map(|(k, v)| v.as_deref().map(|v| (*k, v))),
+    );
+    texts.extend(f.tags.iter().map(|t| ("tags", t.as_str())));
+    for s in &f.streams {
+        texts.push(("streams", s.format.as_str()));
+        texts.push(("streams", s.url.as_str()));
+    }
+    if let Some(s) = &f.snapshot {
+        texts.push(("snapshot", s.url.as_str()));
+    }
+    match texts.into_iter().find(|(_, v)| v.contains('\0')) {
+        Some((field, _)) => Err(ApiError::invalid(
+            field,
+            format!("`{field}` must not contain NUL characters."),
+        )),
+        None => Ok(()),
+    }
+}
+
 /// Checks every field of a camera.
 pub fn validate(f: &CameraFields) -> Result<(), ApiError> {
+    no_nul(f)?;
     let name = f.name.trim();
     if name.is_empty() || name.chars().count() > 255 {
         return Err(ApiError::invalid(

@@ -41,7 +41,12 @@ pub fn validate_redirect_uri(uri: &str) -> Result<(), String> {
     if parsed.fragment().is_some() || uri.contains('#') {
         return Err(format!("`{uri}` must not contain a fragment"));
     }
-    if !parsed.username().is_empty() || parsed.password().is_some() {
+    // `https://@host/` has an empty userinfo the parser drops: look at the raw authority too.
+    let authority = uri
+        .split_once("://")
+        .map(|(_, rest)| rest.split(['/', '?', '#']).next().unwrap_or(""))
+        .unwrap_or("");
+    if !parsed.username().is_empty() || parsed.password().is_some() || authority.contains('@') {
         return Err(format!("`{uri}` must not contain userinfo"));
     }
     match parsed.scheme() {
@@ -195,6 +200,8 @@ mod tests {
         assert!(v("http://example.com/cb").is_err());
         assert!(v("https://a.com/cb#frag").is_err());
         assert!(v("https://user@a.com/cb").is_err());
+        assert!(v("https://@a.com/cb").is_err());
+        assert!(v("https://a.com/cb?u=a@b").is_ok());
         assert!(v("/relative").is_err());
         assert!(v("javascript:alert(1)").is_err());
     }

@@ -131,7 +131,8 @@ impl Core {
         creds: &ClientCredentials,
     ) -> Result<Client, OAuthError> {
         let fail = || OAuthError::invalid_client("Client authentication failed.");
-        if creds.client_id.len() > 256 {
+        // A NUL cannot be in any client id (PostgreSQL text cannot even compare one).
+        if creds.client_id.len() > 256 || creds.client_id.contains('\0') {
             return Err(fail());
         }
         let client = self
@@ -264,7 +265,13 @@ impl Core {
         if let Some(wait) = self.login_throttled(username, caller.ip.as_deref()).await? {
             return Err(crate::throttle::too_many_attempts(wait));
         }
-        let user = self.store.user_by_email(&normalize_email(username)).await?;
+        // No account can have a NUL in its email: such a name is an unknown user (and still
+        // costs a hash below, like any unknown user).
+        let user = if username.contains('\0') {
+            None
+        } else {
+            self.store.user_by_email(&normalize_email(username)).await?
+        };
         let ok = self
             .hasher
             .verify(

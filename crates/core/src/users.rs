@@ -55,6 +55,9 @@ impl Core {
             if v.chars().count() > 150 {
                 return Err(ApiError::invalid(field, "At most 150 characters."));
             }
+            if v.contains('\0') {
+                return Err(ApiError::invalid(field, "Must not contain NUL characters."));
+            }
         }
         let hash = self
             .hasher

@@ -37,6 +37,13 @@ pub struct FileConfig {
     /// Seconds revoked or used tokens are kept before the sweeper deletes them.
     pub token_retention_secs: Option<i64>,
     pub log_format: Option<String>,
+    /// Resource limits (see `limits.rs`).
+    pub max_connections: Option<usize>,
+    pub header_read_timeout_secs: Option<u64>,
+    pub max_header_bytes: Option<usize>,
+    pub request_timeout_secs: Option<u64>,
+    pub token_rate_limit_per_minute: Option<u32>,
+    pub token_rate_limit_burst: Option<u32>,
     #[serde(default)]
     pub profiles: BTreeMap<String, Profile>,
     /// Browser sessions end after this many seconds without activity (default 1800).
@@ -88,6 +95,7 @@ pub struct Config {
     pub jwt_alg: JwtAlg,
     /// Seconds a rotated client secret keeps working (issue 8).
     pub client_secret_overlap_secs: i64,
+    pub limits: crate::limits::Limits,
 }
 
 fn cores() -> usize {
@@ -104,6 +112,7 @@ impl Config {
         file: FileConfig,
     ) -> anyhow::Result<Self> {
         let authz = authz_settings(&file)?;
+        let limits = crate::limits::Limits::from_file(&file)?;
         let mut profiles = Profiles::builtin();
         for (name, p) in file.profiles {
             profiles
@@ -160,6 +169,7 @@ impl Config {
             profiles,
             authz,
             client_secret_overlap_secs,
+            limits,
         })
     }
 }

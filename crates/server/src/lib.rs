@@ -6,8 +6,8 @@ pub mod config;
 pub mod demo;
 pub mod http;
 pub mod import;
+pub mod limits;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use camgate_core::clock::Clock;
@@ -59,11 +59,12 @@ pub async fn build_core(
 }
 
 pub fn build_router(cfg: &Config, core: Arc<Core>) -> axum::Router {
-    http::router(http::AppState {
+    let router = http::router(http::AppState {
         core,
         body_limit: cfg.body_limit_bytes,
         issuer: cfg.issuer.as_deref().map(Arc::from),
-    })
+    });
+    limits::apply(router, &cfg.limits)
 }
 
 pub async fn build(
@@ -168,19 +169,7 @@ pub fn spawn_sweeper(core: Arc<Core>, cfg: &Config) -> tokio::task::JoinHandle<(
     })
 }
 
-/// Serves `router` on `listener` until `shutdown` resolves, finishing in-flight requests.
-pub async fn serve(
-    listener: tokio::net::TcpListener,
-    router: axum::Router,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
-}
+pub use limits::{serve, serve_with};
 
 /// Resolves on SIGINT or SIGTERM.
 pub async fn shutdown_signal() {

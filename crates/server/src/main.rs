@@ -18,7 +18,8 @@ use camgate_core::users::UserInput;
 use camgate_core::Core;
 use camgate_server::config::{Config, FileConfig};
 use camgate_server::{
-    build_core, build_router, demo, open_store, serve, shutdown_signal, spawn_sweeper, sweep_once,
+    build_core, build_router, demo, open_store, serve_with, shutdown_signal, spawn_sweeper,
+    sweep_once,
 };
 
 #[derive(Parser)]
@@ -326,7 +327,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             let _sweeper = spawn_sweeper(core.clone(), &cfg);
             tracing::info!(%local, database = %redact_url(&cfg.database_url), "listening");
-            serve(listener, build_router(&cfg, core), shutdown_signal()).await?;
+            serve_with(
+                listener,
+                build_router(&cfg, core),
+                &cfg.limits,
+                shutdown_signal(),
+            )
+            .await?;
         }
         Cmd::Migrate => {
             open_store(&cfg).await?;

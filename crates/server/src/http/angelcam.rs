@@ -50,7 +50,17 @@ impl<T: DeserializeOwned> FromRequest<AppState> for AngelJson<T> {
         }
         let body = axum::body::to_bytes(req.into_body(), state.body_limit)
             .await
-            .map_err(|_| super::error::too_large("/v1/", state.body_limit))?;
+            .map_err(|e| {
+                if super::rejections::is_too_large(&e) {
+                    super::error::too_large("/v1/", state.body_limit)
+                } else {
+                    angel_body(
+                        StatusCode::BAD_REQUEST,
+                        "invalid",
+                        "The request body could not be read.",
+                    )
+                }
+            })?;
         serde_json::from_slice(&body).map(AngelJson).map_err(|e| {
             angel_body(
                 StatusCode::BAD_REQUEST,

@@ -56,13 +56,17 @@ impl<D: Dialect> FromRequestParts<AppState> for Auth<D> {
             )
             .into());
         }
-        let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
+        let mut values = parts.headers.get_all(header::AUTHORIZATION).iter();
+        let Some(value) = values.next() else {
             return Err(ApiError::Unauthenticated(
                 "Authentication credentials were not provided.".into(),
             )
             .into());
         };
         let bad = || ApiError::Unauthenticated("Invalid token header.".into());
+        if values.next().is_some() {
+            return Err(bad().into());
+        }
         let value = value.to_str().map_err(|_| bad())?;
         let (scheme, token) = parse_authorization(value).ok_or_else(bad)?;
         let scheme = Scheme::parse(scheme).ok_or_else(bad)?;

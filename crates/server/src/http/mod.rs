@@ -12,6 +12,8 @@ pub mod lifecycle;
 pub mod middleware;
 pub mod oauth;
 pub mod pages;
+pub mod ratelimit;
+pub mod rejections;
 
 use std::sync::Arc;
 

@@ -24,9 +24,16 @@ const MAX_PARAMS: usize = 64;
 /// Decodes `Authorization: Basic` into (client_id, secret), each form-urldecoded
 /// (RFC 6749 §2.3.1). `Ok(None)` when there is no Authorization header.
 pub fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, OAuthError> {
-    let Some(v) = headers.get(header::AUTHORIZATION) else {
+    let mut all = headers.get_all(header::AUTHORIZATION).iter();
+    let Some(v) = all.next() else {
         return Ok(None);
     };
+    if all.next().is_some() {
+        // Ambiguous: a proxy in front may have read the other one.
+        return Err(OAuthError::invalid_request(
+            "The Authorization header is given more than once.",
+        ));
+    }
     let bad = || OAuthError::invalid_client("Malformed HTTP Basic client credentials.");
     let v = v.to_str().map_err(|_| bad())?;
     let (scheme, rest) = v.trim().split_once(' ').ok_or_else(bad)?;
@@ -125,6 +132,10 @@ pub async fn read_body(
     let (parts, body) = req.into_parts();
     match axum::body::to_bytes(body, limit).await {
         Ok(b) => Ok((parts, b)),
+        Err(e) if !super::rejections::is_too_large(&e) => Err(OAuthError::invalid_request(
+            "The request body could not be read (malformed chunked encoding or a broken connection).",
+        )
+        .into()),
         Err(_) => Err(OAuthHttpError {
             error: OAuthError::invalid_request(format!(
                 "The request body exceeds the limit of {limit} bytes."

@@ -159,8 +159,9 @@ pub async fn spawn_on_with_clock(db: TestDb, config: Config, clock: Arc<ManualCl
     let addr = listener.local_addr().unwrap();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let router = app.router.clone();
+    let limits = config.limits.clone();
     tokio::spawn(async move {
-        let _ = camgate_server::serve(listener, router, async move {
+        let _ = camgate_server::serve_with(listener, router, &limits, async move {
             let _ = rx.await;
         })
         .await;
