@@ -9,6 +9,7 @@ pub mod clients;
 pub mod clock;
 pub mod error;
 pub mod lifecycle;
+pub mod metrics;
 pub mod model;
 pub mod oauth;
 pub mod password;
@@ -107,6 +108,7 @@ impl Core {
             ip: ip.map(str::to_string),
             detail: detail.into(),
         };
+        metrics::audit_event(kind);
         if let Err(err) = self.store.audit(&e).await {
             tracing::warn!(error = %err, kind = kind.as_str(), "audit write failed");
         }

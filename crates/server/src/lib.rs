@@ -99,6 +99,7 @@ pub async fn sweep_once(
         report.longest_batch = report.longest_batch.max(started.elapsed());
         report.batches += 1;
         report.deleted += n.total();
+        record_sweep(n.total());
         if n.access_tokens < batch as u64
             && n.refresh_tokens < batch as u64
             && n.families < batch as u64
@@ -115,6 +116,7 @@ pub async fn sweep_once(
                 report.longest_batch = report.longest_batch.max(started.elapsed());
                 report.batches += 1;
                 report.deleted += n;
+                record_sweep(n);
                 if n < batch as u64 {
                     return Ok(report);
                 }
@@ -124,6 +126,15 @@ pub async fn sweep_once(
         // Let waiting requests at the writer between batches.
         tokio::task::yield_now().await;
     }
+}
+
+fn record_sweep(n: u64) {
+    camgate_core::metrics::counter_add(
+        "camgate_sweeper_deleted_rows_total",
+        "Rows the sweeper deleted (expired or revoked tokens, codes, sessions, ...).",
+        &[],
+        n,
+    );
 }
 
 /// Runs the sweeper forever at the configured interval.

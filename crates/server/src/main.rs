@@ -76,6 +76,9 @@ struct ServeArgs {
     /// Fill an empty database with demo data (loopback binds only).
     #[arg(long, env = "CAMGATE_DEMO")]
     demo: bool,
+    /// Log format: `text` (default) or `json` (one object per line, with the request id).
+    #[arg(long, env = "CAMGATE_LOG_FORMAT", value_parser = ["text", "json"])]
+    log_format: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -237,10 +240,17 @@ async fn user_id(core: &Core, email: &str) -> anyhow::Result<i64> {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
-    let file = match &cli.config {
+    let mut file = match &cli.config {
         Some(p) => FileConfig::load(p)?,
         None => FileConfig::default(),
     };
+    if let Cmd::Serve(ServeArgs {
+        log_format: Some(f),
+        ..
+    }) = &cli.cmd
+    {
+        file.log_format = Some(f.clone());
+    }
     let bind = match &cli.cmd {
         Cmd::Serve(a) => a.bind.clone(),
         _ => None,

@@ -9,6 +9,7 @@ pub mod error;
 pub mod lifecycle;
 pub mod middleware;
 pub mod oauth;
+pub mod ops;
 pub mod pages;
 
 use std::sync::Arc;
@@ -159,6 +160,8 @@ pub fn router(state: AppState) -> Router {
         // Operations.
         .route("/health/alive", get(alive))
         .route("/health/ready", get(ready))
+        .route("/metrics", get(ops::metrics_endpoint))
+        .route_layer(axum::middleware::from_fn(ops::mark_route))
         .fallback(not_found)
         .with_state(state)
         .layer(axum::middleware::from_fn(middleware::security_headers))
@@ -166,4 +169,6 @@ pub fn router(state: AppState) -> Router {
             middleware::size_guard(body_limit, req, next)
         }))
         .layer(axum::middleware::from_fn(middleware::access_log))
+        .layer(axum::middleware::from_fn(ops::record))
+        .layer(axum::middleware::from_fn(ops::request_id))
 }
