@@ -3,6 +3,7 @@
 //! tests call it directly to run the real app on port 0.
 
 pub mod config;
+pub mod config_check;
 pub mod demo;
 pub mod http;
 

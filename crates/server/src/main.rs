@@ -66,6 +66,18 @@ enum Cmd {
         #[command(subcommand)]
         cmd: AuditCmd,
     },
+    /// Inspect the configuration.
+    Config {
+        #[command(subcommand)]
+        cmd: ConfigCmd,
+    },
+}
+
+#[derive(Subcommand)]
+enum ConfigCmd {
+    /// Validate the configuration (file, environment, flags) and print the resolved values,
+    /// secrets redacted. Exits non-zero naming an unknown or invalid key.
+    Check,
 }
 
 #[derive(Args)]
@@ -255,7 +267,19 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Cmd::Serve(a) => a.bind.clone(),
         _ => None,
     };
-    let cfg = Config::resolve(bind, cli.database_url.clone(), file)?;
+    let database_url = camgate_server::config_check::value_or_file(
+        "CAMGATE_DATABASE_URL",
+        cli.database_url.clone(),
+    )?;
+    let cfg = Config::resolve(bind, database_url, file)?;
+    if let Cmd::Config {
+        cmd: ConfigCmd::Check,
+    } = &cli.cmd
+    {
+        print!("{}", camgate_server::config_check::report(&cfg));
+        eprintln!("configuration ok");
+        return Ok(());
+    }
     init_logging(&cfg.log_format);
 
     match cli.cmd {
@@ -493,6 +517,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 started.elapsed().as_millis()
             );
         }
+        Cmd::Config { .. } => {}
         Cmd::Audit {
             cmd: AuditCmd::Tail { limit, json },
         } => {
