@@ -50,6 +50,9 @@ pub struct FileConfig {
     pub login_max_failures_per_ip: Option<i64>,
     /// The login-failure window in seconds (default 3600).
     pub login_failure_window_secs: Option<i64>,
+    /// Reverse proxies (addresses or CIDR ranges) whose X-Forwarded-For / X-Forwarded-Proto
+    /// are believed (default: loopback only).
+    pub trusted_proxies: Option<Vec<String>>,
 }
 
 impl FileConfig {
@@ -79,6 +82,8 @@ pub struct Config {
     pub profiles: Profiles,
     /// Code lifetime, session timeouts and login throttling (issue 3).
     pub authz: AuthzSettings,
+    /// Proxies whose forwarding headers are believed.
+    pub trusted_proxies: Vec<crate::http::ops::ProxyNet>,
 }
 
 fn cores() -> usize {
@@ -116,6 +121,18 @@ impl Config {
                 anyhow::bail!("config: issuer must not have a query or fragment (RFC 8414 §2)");
             }
         }
+        let trusted_proxies = file
+            .trusted_proxies
+            .unwrap_or_else(|| vec!["127.0.0.1/8".into(), "::1".into()])
+            .iter()
+            .map(|p| {
+                crate::http::ops::ProxyNet::parse(p).ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "config: trusted_proxies: `{p}` is not an address or CIDR range"
+                    )
+                })
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
         Ok(Self {
             bind: bind.or(file.bind).unwrap_or_else(|| DEFAULT_BIND.into()),
             database_url: database_url
@@ -138,6 +155,7 @@ impl Config {
             log_format,
             profiles,
             authz,
+            trusted_proxies,
         })
     }
 }

@@ -109,6 +109,16 @@ pub fn report(c: &Config) -> String {
         c.authz.throttle.window_secs.to_string(),
     );
     line(
+        "trusted_proxies",
+        format!(
+            "{:?}",
+            c.trusted_proxies
+                .iter()
+                .map(|p| p.to_string())
+                .collect::<Vec<_>>()
+        ),
+    );
+    line(
         "# profiles",
         c.profiles.names().collect::<Vec<_>>().join(", "),
     );

@@ -56,11 +56,15 @@ pub async fn build_core(
 }
 
 pub fn build_router(cfg: &Config, core: Arc<Core>) -> axum::Router {
+    let trusted: Arc<[http::ops::ProxyNet]> = cfg.trusted_proxies.clone().into();
     http::router(http::AppState {
         core,
         body_limit: cfg.body_limit_bytes,
         issuer: cfg.issuer.as_deref().map(Arc::from),
     })
+    .layer(axum::middleware::from_fn(move |req, next| {
+        http::ops::forwarded(trusted.clone(), req, next)
+    }))
 }
 
 pub async fn build(

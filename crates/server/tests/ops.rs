@@ -265,3 +265,37 @@ async fn serve_log_format_json_carries_request_id() {
     assert_eq!(v["fields"]["status"], 200);
     assert_eq!(v["target"], "camgate::access");
 }
+
+/// X-Forwarded-For counts only from a trusted proxy (default: loopback).
+#[tokio::test]
+async fn forwarded_for_from_trusted_proxy_sets_the_client_address() {
+    for (trusted, expect) in [(true, "203.0.113.7"), (false, "127.0.0.1")] {
+        let app = spawn_app_with(|c| {
+            if !trusted {
+                c.trusted_proxies.clear();
+            }
+        })
+        .await;
+        let client = app.public_client("angelcam").await;
+        let r = app
+            .http
+            .post(app.url("/oauth/token/"))
+            .header("x-forwarded-for", "198.51.100.1, 203.0.113.7, 127.0.0.1")
+            .form(&[
+                ("client_id", client.as_str()),
+                ("grant_type", "password"),
+                ("username", "x@example.com"),
+                ("password", "wrong"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 400);
+        let events = app.core.store.recent_audit(10).await.unwrap();
+        let failed = events
+            .iter()
+            .find(|e| e.kind == "login_failed")
+            .expect("a login_failed event");
+        assert_eq!(failed.ip.as_deref(), Some(expect), "trusted={trusted}");
+    }
+}

@@ -132,6 +132,99 @@ pub async fn metrics_endpoint(State(s): State<AppState>) -> Response {
         .into_response()
 }
 
+/// An address range (`10.0.0.0/8`, `::1`) of reverse proxies whose forwarding headers count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProxyNet {
+    addr: std::net::IpAddr,
+    prefix: u8,
+}
+
+impl ProxyNet {
+    /// Parses `ADDR` or `ADDR/PREFIX`.
+    pub fn parse(s: &str) -> Option<Self> {
+        let (a, p) = match s.split_once('/') {
+            Some((a, p)) => (a, Some(p)),
+            None => (s, None),
+        };
+        let addr: std::net::IpAddr = a.trim().parse().ok()?;
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = match p {
+            Some(p) => p.trim().parse::<u8>().ok().filter(|p| *p <= max)?,
+            None => max,
+        };
+        Some(Self { addr, prefix })
+    }
+
+    pub fn contains(&self, ip: std::net::IpAddr) -> bool {
+        use std::net::IpAddr;
+        let bits = |ip: IpAddr| -> (u128, u8) {
+            match ip {
+                IpAddr::V4(v) => (u32::from(v) as u128, 32),
+                IpAddr::V6(v) => match v.to_ipv4_mapped() {
+                    Some(v4) => (u32::from(v4) as u128, 32),
+                    None => (u128::from(v), 128),
+                },
+            }
+        };
+        let ((net, w1), (x, w2)) = (bits(self.addr), bits(ip));
+        if w1 != w2 {
+            return false;
+        }
+        let shift = u32::from(w1 - self.prefix.min(w1));
+        net.checked_shr(shift).unwrap_or(0) == x.checked_shr(shift).unwrap_or(0)
+    }
+}
+
+impl std::fmt::Display for ProxyNet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.addr, self.prefix)
+    }
+}
+
+/// Outermost layer: when the TCP peer is a trusted proxy, the client address (audit log,
+/// per-address login throttling) becomes the right-most `X-Forwarded-For` entry that is not
+/// itself a trusted proxy. From any other peer `X-Forwarded-For` and `X-Forwarded-Proto` are
+/// removed, so no handler can be fooled by them.
+pub async fn forwarded(
+    trusted: std::sync::Arc<[ProxyNet]>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    use axum::extract::ConnectInfo;
+    use std::net::{IpAddr, SocketAddr};
+    let is_trusted = |ip: IpAddr| trusted.iter().any(|n| n.contains(ip));
+    let peer = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0);
+    match peer {
+        Some(peer) if is_trusted(peer.ip()) => {
+            let hops: Vec<IpAddr> = req
+                .headers()
+                .get_all("x-forwarded-for")
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .flat_map(|v| v.split(','))
+                .filter_map(|h| h.trim().parse::<IpAddr>().ok())
+                .collect();
+            if let Some(client) = hops
+                .iter()
+                .rev()
+                .find(|ip| !is_trusted(**ip))
+                .or(hops.first())
+            {
+                req.extensions_mut()
+                    .insert(ConnectInfo(SocketAddr::new(*client, peer.port())));
+            }
+        }
+        _ => {
+            req.headers_mut().remove("x-forwarded-for");
+            req.headers_mut().remove("x-forwarded-proto");
+        }
+    }
+    next.run(req).await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -144,5 +237,20 @@ mod tests {
         assert!(!sane_request_id("a\nb"));
         assert!(!sane_request_id(&"a".repeat(129)));
         assert_eq!(new_request_id().len(), 32);
+    }
+
+    #[test]
+    fn proxy_nets() {
+        let n = ProxyNet::parse("10.0.0.0/8").unwrap();
+        assert!(n.contains("10.1.2.3".parse().unwrap()));
+        assert!(!n.contains("11.0.0.1".parse().unwrap()));
+        assert!(n.contains("::ffff:10.0.0.1".parse().unwrap()));
+        let l = ProxyNet::parse("::1").unwrap();
+        assert!(l.contains("::1".parse().unwrap()));
+        assert!(!l.contains("::2".parse().unwrap()));
+        let all = ProxyNet::parse("0.0.0.0/0").unwrap();
+        assert!(all.contains("203.0.113.9".parse().unwrap()));
+        assert!(ProxyNet::parse("10.0.0.0/33").is_none());
+        assert!(ProxyNet::parse("nope").is_none());
     }
 }
