@@ -13,6 +13,7 @@ pub mod dashboard;
 pub mod error;
 pub mod jwt;
 pub mod lifecycle;
+pub mod metrics;
 pub mod model;
 pub mod oauth;
 pub mod password;
@@ -127,6 +128,7 @@ impl Core {
             ip: ip.map(str::to_string),
             detail: detail.into(),
         };
+        metrics::audit_event(kind);
         if let Err(err) = self.store.audit(&e).await {
             tracing::warn!(error = %err, kind = kind.as_str(), "audit write failed");
         }

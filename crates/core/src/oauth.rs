@@ -349,6 +349,7 @@ impl Core {
         self.store
             .create_family(&family, &new_access, new_refresh.as_ref())
             .await?;
+        crate::metrics::token_issued(grant.as_str(), &client.profile);
         self.audit(
             AuditKind::TokenIssued,
             user_id,
@@ -436,6 +437,7 @@ impl Core {
                     "reuse",
                 )
                 .await;
+                crate::metrics::token_issued("refresh_token", &client.profile);
                 Ok(TokenResponse {
                     access_token: access,
                     token_type: profile.token_type.clone(),
@@ -514,6 +516,7 @@ impl Core {
                     "rotate",
                 )
                 .await;
+                crate::metrics::token_issued("refresh_token", &client.profile);
                 return Ok(respond(profile.access_ttl_secs, scope));
             }
             // Lost the race: someone claimed it a moment ago. Re-read and treat as a replay.

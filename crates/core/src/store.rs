@@ -13,6 +13,17 @@ use crate::model::*;
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// Use of one connection pool, for metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolStats {
+    /// `read` / `write` (SQLite) or `main` (PostgreSQL).
+    pub name: &'static str,
+    /// Open connections (idle + in use).
+    pub size: u32,
+    pub idle: u32,
+    pub max: u32,
+}
+
 /// How many rows one call of [`Store::purge_expired`] removed, per table.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct PurgeCounts {
@@ -34,6 +45,10 @@ pub trait Store: Send + Sync + 'static {
     async fn migrate(&self) -> StoreResult<()>;
     /// Cheap liveness check of the database.
     async fn ping(&self) -> StoreResult<()>;
+    /// Connection pool use, for metrics (none by default).
+    fn pool_stats(&self) -> Vec<PoolStats> {
+        Vec::new()
+    }
     /// Returns the stored value of `key`, inserting `value` first if there is none (atomic;
     /// every node sees the same value).
     async fn setting_get_or_insert(&self, key: &str, value: &[u8]) -> StoreResult<Vec<u8>>;

@@ -63,6 +63,9 @@ pub struct FileConfig {
     /// After a client secret is rotated on the dashboard, the old secret keeps working this
     /// many seconds (default 0: it stops at once; at most 30 days).
     pub client_secret_overlap_secs: Option<i64>,
+    /// Reverse proxies (addresses or CIDR ranges) whose X-Forwarded-For / X-Forwarded-Proto
+    /// are believed (default: loopback only).
+    pub trusted_proxies: Option<Vec<String>>,
 }
 
 impl FileConfig {
@@ -96,6 +99,8 @@ pub struct Config {
     /// Seconds a rotated client secret keeps working (issue 8).
     pub client_secret_overlap_secs: i64,
     pub limits: crate::limits::Limits,
+    /// Proxies whose forwarding headers are believed.
+    pub trusted_proxies: Vec<crate::http::ops::ProxyNet>,
 }
 
 fn cores() -> usize {
@@ -145,6 +150,18 @@ impl Config {
             Some(a) => JwtAlg::parse(a)
                 .ok_or_else(|| anyhow::anyhow!("config: jwt_alg must be `EdDSA` or `ES256`"))?,
         };
+        let trusted_proxies = file
+            .trusted_proxies
+            .unwrap_or_else(|| vec!["127.0.0.1/8".into(), "::1".into()])
+            .iter()
+            .map(|p| {
+                crate::http::ops::ProxyNet::parse(p).ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "config: trusted_proxies: `{p}` is not an address or CIDR range"
+                    )
+                })
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
         Ok(Self {
             jwt_alg,
             bind: bind.or(file.bind).unwrap_or_else(|| DEFAULT_BIND.into()),
@@ -170,6 +187,7 @@ impl Config {
             authz,
             client_secret_overlap_secs,
             limits,
+            trusted_proxies,
         })
     }
 }

@@ -3,6 +3,7 @@
 //! tests call it directly to run the real app on port 0.
 
 pub mod config;
+pub mod config_check;
 pub mod demo;
 pub mod http;
 pub mod import;
@@ -59,11 +60,15 @@ pub async fn build_core(
 }
 
 pub fn build_router(cfg: &Config, core: Arc<Core>) -> axum::Router {
+    let trusted: Arc<[http::ops::ProxyNet]> = cfg.trusted_proxies.clone().into();
     let router = http::router(http::AppState {
         core,
         body_limit: cfg.body_limit_bytes,
         issuer: cfg.issuer.as_deref().map(Arc::from),
-    });
+    })
+    .layer(axum::middleware::from_fn(move |req, next| {
+        http::ops::forwarded(trusted.clone(), req, next)
+    }));
     limits::apply(router, &cfg.limits)
 }
 
@@ -116,6 +121,7 @@ pub async fn sweep_once(
         report.longest_batch = report.longest_batch.max(started.elapsed());
         report.batches += 1;
         report.deleted += n.total();
+        record_sweep(n.total());
         if n.access_tokens < batch as u64
             && n.refresh_tokens < batch as u64
             && n.families < batch as u64
@@ -132,6 +138,7 @@ pub async fn sweep_once(
                 report.longest_batch = report.longest_batch.max(started.elapsed());
                 report.batches += 1;
                 report.deleted += n;
+                record_sweep(n);
                 if n < batch as u64 {
                     return Ok(report);
                 }
@@ -141,6 +148,15 @@ pub async fn sweep_once(
         // Let waiting requests at the writer between batches.
         tokio::task::yield_now().await;
     }
+}
+
+fn record_sweep(n: u64) {
+    camgate_core::metrics::counter_add(
+        "camgate_sweeper_deleted_rows_total",
+        "Rows the sweeper deleted (expired or revoked tokens, codes, sessions, ...).",
+        &[],
+        n,
+    );
 }
 
 /// Runs the sweeper forever at the configured interval.

@@ -77,6 +77,11 @@ enum Cmd {
         #[command(subcommand)]
         cmd: KeysCmd,
     },
+    /// Inspect the configuration.
+    Config {
+        #[command(subcommand)]
+        cmd: ConfigCmd,
+    },
 }
 
 #[derive(Subcommand)]
@@ -119,6 +124,13 @@ enum KeysCmd {
     },
 }
 
+#[derive(Subcommand)]
+enum ConfigCmd {
+    /// Validate the configuration (file, environment, flags) and print the resolved values,
+    /// secrets redacted. Exits non-zero naming an unknown or invalid key.
+    Check,
+}
+
 #[derive(Args)]
 struct ServeArgs {
     /// Address to listen on.
@@ -127,6 +139,9 @@ struct ServeArgs {
     /// Fill an empty database with demo data (loopback binds only).
     #[arg(long, env = "CAMGATE_DEMO")]
     demo: bool,
+    /// Log format: `text` (default) or `json` (one object per line, with the request id).
+    #[arg(long, env = "CAMGATE_LOG_FORMAT", value_parser = ["text", "json"])]
+    log_format: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -288,15 +303,34 @@ async fn user_id(core: &Core, email: &str) -> anyhow::Result<i64> {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
-    let file = match &cli.config {
+    let mut file = match &cli.config {
         Some(p) => FileConfig::load(p)?,
         None => FileConfig::default(),
     };
+    if let Cmd::Serve(ServeArgs {
+        log_format: Some(f),
+        ..
+    }) = &cli.cmd
+    {
+        file.log_format = Some(f.clone());
+    }
     let bind = match &cli.cmd {
         Cmd::Serve(a) => a.bind.clone(),
         _ => None,
     };
-    let cfg = Config::resolve(bind, cli.database_url.clone(), file)?;
+    let database_url = camgate_server::config_check::value_or_file(
+        "CAMGATE_DATABASE_URL",
+        cli.database_url.clone(),
+    )?;
+    let cfg = Config::resolve(bind, database_url, file)?;
+    if let Cmd::Config {
+        cmd: ConfigCmd::Check,
+    } = &cli.cmd
+    {
+        print!("{}", camgate_server::config_check::report(&cfg));
+        eprintln!("configuration ok");
+        return Ok(());
+    }
     init_logging(&cfg.log_format);
 
     match cli.cmd {
@@ -540,6 +574,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 started.elapsed().as_millis()
             );
         }
+        Cmd::Config { .. } => {}
         Cmd::Audit {
             cmd: AuditCmd::Tail { limit, json },
         } => {

@@ -412,6 +412,18 @@ macro_rules! store_impl {
                     Ok(())
                 }
 
+                fn pool_stats(&self) -> Vec<camgate_core::store::PoolStats> {
+                    self.pools()
+                        .into_iter()
+                        .map(|(name, p)| camgate_core::store::PoolStats {
+                            name,
+                            size: p.size(),
+                            idle: p.num_idle() as u32,
+                            max: p.options().get_max_connections(),
+                        })
+                        .collect()
+                }
+
                 async fn setting_get_or_insert(&self, key: &str, value: &[u8]) -> StoreResult<Vec<u8>> {
                     sqlx::query("INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING")
                         .bind(key)

@@ -62,6 +62,11 @@ impl PgStore {
     pub fn pool(&self) -> &PgPool {
         &self.write
     }
+
+    /// The pool (reads and writes share it), for metrics.
+    pub(crate) fn pools(&self) -> Vec<(&'static str, &PgPool)> {
+        vec![("main", &self.write)]
+    }
 }
 
 impl PgStore {

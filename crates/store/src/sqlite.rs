@@ -57,6 +57,11 @@ impl SqliteStore {
         Ok(Self { read, write, fast })
     }
 
+    /// The pools, for metrics.
+    pub(crate) fn pools(&self) -> Vec<(&'static str, &SqlitePool)> {
+        vec![("read", &self.read), ("write", &self.write)]
+    }
+
     pub(crate) async fn run_migrations(&self) -> Result<(), StoreError> {
         MIGRATOR
             .run(&self.write)

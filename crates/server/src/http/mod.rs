@@ -11,6 +11,7 @@ pub mod error;
 pub mod lifecycle;
 pub mod middleware;
 pub mod oauth;
+pub mod ops;
 pub mod pages;
 pub mod ratelimit;
 pub mod rejections;
@@ -167,6 +168,8 @@ pub fn router(state: AppState) -> Router {
         .merge(cam2::routes())
         // The developer dashboard (issue 8).
         .merge(dashboard::routes())
+        .route("/metrics", get(ops::metrics_endpoint))
+        .route_layer(axum::middleware::from_fn(ops::mark_route))
         .fallback(not_found)
         .with_state(state.clone())
         .layer(axum::middleware::from_fn_with_state(
@@ -178,4 +181,6 @@ pub fn router(state: AppState) -> Router {
             middleware::size_guard(body_limit, req, next)
         }))
         .layer(axum::middleware::from_fn(middleware::access_log))
+        .layer(axum::middleware::from_fn(ops::record))
+        .layer(axum::middleware::from_fn(ops::request_id))
 }
