@@ -294,7 +294,15 @@ async fn dashboard_in_headless_chromium() {
             .unwrap();
         assert!(copy.is_displayed().await.unwrap());
         copy.click().await.unwrap();
-        let label = copy.text().await.unwrap();
+        // The script updates the label asynchronously (clipboard promise): wait for it.
+        let mut label = copy.text().await.unwrap();
+        for _ in 0..50 {
+            if label != "Copy" {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            label = copy.text().await.unwrap();
+        }
         assert!(label == "Copied" || label == "Press Ctrl+C", "{label}");
         shot(&c, "05-app-secret").await;
         phone_shot(&c, "05-app-secret").await;
