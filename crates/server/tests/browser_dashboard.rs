@@ -7,60 +7,17 @@
 //! Needs Debian's `chromium` and `chromium-driver`. Without them the test prints a notice and
 //! passes — unless `CAMGATE_REQUIRE_BROWSER=1`, when it fails.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+#[path = "common/browser.rs"]
+mod browser;
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
-
+use browser::{click, save_screenshot, type_into, value_of, wait_for_text, wait_for_url};
 use common::*;
-use fantoccini::{ClientBuilder, Locator};
-use serde_json::{json, Value};
-
-fn which(names: &[&str]) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    for dir in std::env::split_paths(&path) {
-        for n in names {
-            let p = dir.join(n);
-            if p.is_file() {
-                return Some(p);
-            }
-        }
-    }
-    None
-}
-
-/// Kills the child process when dropped (chromedriver must not outlive the test).
-struct ChildGuard(std::process::Child);
-impl Drop for ChildGuard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn screenshot_dir() -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"));
-    let dir = target.join("screenshots");
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
+use fantoccini::Locator;
+use serde_json::Value;
 
 async fn shot(c: &fantoccini::Client, name: &str) {
-    let png = c.screenshot().await.unwrap();
-    assert!(png.starts_with(b"\x89PNG"), "not a PNG");
-    let path = screenshot_dir().join(format!("dashboard-{name}.png"));
-    std::fs::write(&path, png).unwrap();
-    println!("screenshot: {}", path.display());
+    save_screenshot(c, &format!("dashboard-{name}.png")).await;
 }
 
 /// A full-page screenshot at phone width, then back to the desktop size.
@@ -68,86 +25,6 @@ async fn phone_shot(c: &fantoccini::Client, name: &str) {
     c.set_window_size(390, 844).await.unwrap();
     shot(c, &format!("{name}-phone")).await;
     c.set_window_size(1280, 900).await.unwrap();
-}
-
-async fn wait_for_driver(port: u16) {
-    let http = reqwest::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        if let Ok(r) = http
-            .get(format!("http://127.0.0.1:{port}/status"))
-            .send()
-            .await
-        {
-            if let Ok(v) = r.json::<Value>().await {
-                if v["value"]["ready"] == true {
-                    return;
-                }
-            }
-        }
-        assert!(Instant::now() < deadline, "chromedriver did not start");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-async fn type_into(c: &fantoccini::Client, id: &str, text: &str) {
-    c.find(Locator::Id(id))
-        .await
-        .unwrap()
-        .send_keys(text)
-        .await
-        .unwrap();
-}
-
-async fn click(c: &fantoccini::Client, id: &str) {
-    c.find(Locator::Id(id))
-        .await
-        .unwrap_or_else(|e| panic!("no #{id}: {e}"))
-        .click()
-        .await
-        .unwrap();
-}
-
-async fn value_of(c: &fantoccini::Client, id: &str) -> String {
-    c.find(Locator::Id(id))
-        .await
-        .unwrap()
-        .prop("value")
-        .await
-        .unwrap()
-        .unwrap_or_default()
-}
-
-async fn wait_for_url(c: &fantoccini::Client, prefix: &str) -> String {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        let u = c.current_url().await.unwrap().to_string();
-        if u.starts_with(prefix) {
-            return u;
-        }
-        assert!(Instant::now() < deadline, "never reached {prefix}; at {u}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-/// Waits until `main` contains `text`.
-async fn wait_for_text(c: &fantoccini::Client, text: &str) -> String {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        if let Ok(m) = c.find(Locator::Css("main")).await {
-            if let Ok(t) = m.text().await {
-                if t.contains(text) {
-                    return t;
-                }
-            }
-        }
-        assert!(
-            Instant::now() < deadline,
-            "never saw {text:?}; at {}",
-            c.current_url().await.unwrap()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 async fn pat_me(app: &TestApp, token: &str) -> u16 {
@@ -163,30 +40,6 @@ async fn pat_me(app: &TestApp, token: &str) -> u16 {
 
 #[tokio::test]
 async fn dashboard_in_headless_chromium() {
-    let required = std::env::var("CAMGATE_REQUIRE_BROWSER").is_ok_and(|v| v == "1");
-    let chrome = which(&["chromium", "chromium-browser", "google-chrome"]);
-    let driver = which(&["chromedriver"]);
-    let (chrome, driver) = match (chrome, driver) {
-        (Some(c), Some(d)) => (c, d),
-        (c, d) => {
-            let msg = format!(
-                "browser test needs chromium and chromedriver (found chromium: {}, chromedriver: {}); \
-                 install Debian's `chromium chromium-driver`",
-                c.is_some(),
-                d.is_some()
-            );
-            if required {
-                panic!("CAMGATE_REQUIRE_BROWSER=1: {msg}");
-            }
-            use std::io::Write;
-            let _ = writeln!(
-                std::io::stderr(),
-                "SKIPPED dashboard_in_headless_chromium: {msg}"
-            );
-            return;
-        }
-    };
-
     // An administrator (so the Users page can be shown too) and a second user.
     let app = spawn_app().await;
     app.core
@@ -202,68 +55,36 @@ async fn dashboard_in_headless_chromium() {
         .unwrap();
     app.create_user("user@example.com", PASSWORD).await;
 
-    let port = free_port();
-    let _driver = ChildGuard(
-        std::process::Command::new(&driver)
-            .arg(format!("--port={port}"))
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("start chromedriver"),
-    );
-    wait_for_driver(port).await;
-    let profile = tempfile::tempdir().unwrap();
-    let mut caps = serde_json::Map::new();
-    caps.insert(
-        "goog:chromeOptions".into(),
-        json!({
-            "binary": chrome.to_string_lossy(),
-            "args": [
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--disable-quic",
-                "--disable-dev-shm-usage",
-                "--window-size=1280,900",
-                format!("--user-data-dir={}", profile.path().display()),
-            ]
-        }),
-    );
-    let c = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
-        .capabilities(caps)
-        .connect(&format!("http://127.0.0.1:{port}"))
-        .await
-        .expect("connect to chromedriver");
+    let Some(browser) = browser::start("dashboard_in_headless_chromium").await else {
+        return;
+    };
+    let c = &browser.c;
 
     let result = futures_util::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(async {
         // ---- log in: the dashboard sends us to the login page and back.
         c.goto(&app.url("/dashboard/apps/")).await.unwrap();
-        wait_for_url(&c, &app.url("/login?next=")).await;
+        wait_for_url(c, &app.url("/login?next=")).await;
         c.wait().for_element(Locator::Id("email")).await.unwrap();
-        shot(&c, "01-login").await;
-        type_into(&c, "email", "dev@example.com").await;
-        type_into(&c, "password", PASSWORD).await;
-        click(&c, "sign-in").await;
-        wait_for_url(&c, &app.url("/dashboard/apps/")).await;
+        shot(c, "01-login").await;
+        type_into(c, "email", "dev@example.com").await;
+        type_into(c, "password", PASSWORD).await;
+        click(c, "sign-in").await;
+        wait_for_url(c, &app.url("/dashboard/apps/")).await;
 
         // ---- applications: empty state, form, a field error, the secret shown once.
-        let text = wait_for_text(&c, "No applications yet").await;
+        let text = wait_for_text(c, "No applications yet").await;
         assert!(text.contains("Create your first application"), "{text}");
-        shot(&c, "02-apps-empty").await;
-        click(&c, "new-app").await;
+        shot(c, "02-apps-empty").await;
+        click(c, "new-app").await;
         c.wait()
             .for_element(Locator::Id("create-app"))
             .await
             .unwrap();
-        type_into(&c, "name", "Camera Viewer").await;
-        type_into(&c, "redirect_uris", "http://viewer.example.com/callback").await;
-        click(&c, "grant-password").await;
-        shot(&c, "03-app-new").await;
-        click(&c, "create-app").await;
+        type_into(c, "name", "Camera Viewer").await;
+        type_into(c, "redirect_uris", "http://viewer.example.com/callback").await;
+        click(c, "grant-password").await;
+        shot(c, "03-app-new").await;
+        click(c, "create-app").await;
         let error = c
             .wait()
             .for_element(Locator::Id("redirect_uris-error"))
@@ -274,17 +95,17 @@ async fn dashboard_in_headless_chromium() {
             .unwrap();
         assert!(error.contains("loopback"), "{error}");
         // What was typed is still there.
-        assert_eq!(value_of(&c, "name").await, "Camera Viewer");
-        shot(&c, "04-app-new-error").await;
+        assert_eq!(value_of(c, "name").await, "Camera Viewer");
+        shot(c, "04-app-new-error").await;
         let uris = c.find(Locator::Id("redirect_uris")).await.unwrap();
         uris.clear().await.unwrap();
         uris.send_keys("https://viewer.example.com/callback")
             .await
             .unwrap();
-        click(&c, "create-app").await;
-        wait_for_text(&c, "Copy the client secret now").await;
-        let client_id = value_of(&c, "client-id").await;
-        let secret = value_of(&c, "client-secret").await;
+        click(c, "create-app").await;
+        wait_for_text(c, "Copy the client secret now").await;
+        let client_id = value_of(c, "client-id").await;
+        let secret = value_of(c, "client-secret").await;
         assert_eq!(client_id.len(), 40, "{client_id}");
         assert!(secret.starts_with("cgs_"), "{secret}");
         // The copy button is there with JavaScript (hidden without), and does something.
@@ -304,8 +125,8 @@ async fn dashboard_in_headless_chromium() {
             label = copy.text().await.unwrap();
         }
         assert!(label == "Copied" || label == "Press Ctrl+C", "{label}");
-        shot(&c, "05-app-secret").await;
-        phone_shot(&c, "05-app-secret").await;
+        shot(c, "05-app-secret").await;
+        phone_shot(c, "05-app-secret").await;
 
         // Use the secret at the token endpoint (password grant, ticked on the form).
         let r = app
@@ -335,77 +156,77 @@ async fn dashboard_in_headless_chromium() {
             .await;
         assert_eq!(r.status(), 200);
 
-        click(&c, "done").await;
-        let text = wait_for_text(&c, "Credentials").await;
+        click(c, "done").await;
+        let text = wait_for_text(c, "Credentials").await;
         assert!(!text.contains(&secret), "the secret is shown again");
         assert!(text.contains("https://viewer.example.com/callback"));
-        shot(&c, "06-app").await;
-        click(&c, "rotate-secret").await;
-        wait_for_text(&c, "Rotate the secret of Camera Viewer?").await;
-        shot(&c, "07-app-rotate-confirm").await;
-        click(&c, "cancel").await;
-        wait_for_text(&c, "Credentials").await;
-        click(&c, "edit-app").await;
+        shot(c, "06-app").await;
+        click(c, "rotate-secret").await;
+        wait_for_text(c, "Rotate the secret of Camera Viewer?").await;
+        shot(c, "07-app-rotate-confirm").await;
+        click(c, "cancel").await;
+        wait_for_text(c, "Credentials").await;
+        click(c, "edit-app").await;
         c.wait().for_element(Locator::Id("save-app")).await.unwrap();
-        shot(&c, "08-app-edit").await;
-        click(&c, "nav-apps").await;
-        wait_for_text(&c, "Camera Viewer").await;
-        shot(&c, "09-apps").await;
-        phone_shot(&c, "09-apps").await;
+        shot(c, "08-app-edit").await;
+        click(c, "nav-apps").await;
+        wait_for_text(c, "Camera Viewer").await;
+        shot(c, "09-apps").await;
+        phone_shot(c, "09-apps").await;
 
         // ---- personal access tokens: create, use, revoke, 401.
-        click(&c, "nav-tokens").await;
-        wait_for_text(&c, "No access tokens").await;
-        shot(&c, "10-tokens-empty").await;
-        click(&c, "new-token").await;
+        click(c, "nav-tokens").await;
+        wait_for_text(c, "No access tokens").await;
+        shot(c, "10-tokens-empty").await;
+        click(c, "new-token").await;
         c.wait()
             .for_element(Locator::Id("create-token"))
             .await
             .unwrap();
-        type_into(&c, "token-name", "backup script").await;
-        shot(&c, "11-token-new").await;
-        click(&c, "create-token").await;
-        wait_for_text(&c, "Copy the token now").await;
-        let token = value_of(&c, "token-value").await;
+        type_into(c, "token-name", "backup script").await;
+        shot(c, "11-token-new").await;
+        click(c, "create-token").await;
+        wait_for_text(c, "Copy the token now").await;
+        let token = value_of(c, "token-value").await;
         assert!(token.starts_with("cgpat_"), "{token}");
-        shot(&c, "12-token-created").await;
+        shot(c, "12-token-created").await;
         assert_eq!(pat_me(&app, &token).await, 200);
-        click(&c, "done").await;
-        let text = wait_for_text(&c, "backup script").await;
+        click(c, "done").await;
+        let text = wait_for_text(c, "backup script").await;
         assert!(text.contains(&token[..10]) && !text.contains(&token));
         assert!(text.contains("just now"), "{text}");
-        shot(&c, "13-tokens").await;
-        phone_shot(&c, "13-tokens").await;
+        shot(c, "13-tokens").await;
+        phone_shot(c, "13-tokens").await;
         c.find(Locator::Css("a[id^=\"revoke-\"]"))
             .await
             .unwrap()
             .click()
             .await
             .unwrap();
-        wait_for_text(&c, "Revoke the token “backup script”?").await;
-        shot(&c, "14-token-revoke-confirm").await;
+        wait_for_text(c, "Revoke the token “backup script”?").await;
+        shot(c, "14-token-revoke-confirm").await;
         // Until confirmed, nothing happened.
         assert_eq!(pat_me(&app, &token).await, 200);
-        click(&c, "confirm").await;
-        wait_for_text(&c, "Token revoked.").await;
-        shot(&c, "15-tokens-revoked").await;
+        click(c, "confirm").await;
+        wait_for_text(c, "Token revoked.").await;
+        shot(c, "15-tokens-revoked").await;
         assert_eq!(pat_me(&app, &token).await, 401);
 
         // ---- authorized apps.
-        click(&c, "nav-authorized").await;
-        wait_for_text(&c, "Signed in with password").await;
-        shot(&c, "16-authorized").await;
+        click(c, "nav-authorized").await;
+        wait_for_text(c, "Signed in with password").await;
+        shot(c, "16-authorized").await;
 
         // ---- cameras: empty, add (with a field error first), list, edit, delete confirmation.
-        click(&c, "nav-cameras").await;
-        wait_for_text(&c, "No cameras yet").await;
-        shot(&c, "17-cameras-empty").await;
-        click(&c, "new-camera").await;
+        click(c, "nav-cameras").await;
+        wait_for_text(c, "No cameras yet").await;
+        shot(c, "17-cameras-empty").await;
+        click(c, "new-camera").await;
         c.wait()
             .for_element(Locator::Id("save-camera"))
             .await
             .unwrap();
-        type_into(&c, "name", "Front door").await;
+        type_into(c, "name", "Front door").await;
         c.find(Locator::Css("input[name=\"stream_format_0\"]"))
             .await
             .unwrap()
@@ -418,14 +239,14 @@ async fn dashboard_in_headless_chromium() {
             .send_keys("not a url")
             .await
             .unwrap();
-        type_into(&c, "city", "Brno").await;
-        type_into(&c, "country", "Czechia").await;
-        click(&c, "save-camera").await;
+        type_into(c, "city", "Brno").await;
+        type_into(c, "country", "Czechia").await;
+        click(c, "save-camera").await;
         c.wait()
             .for_element(Locator::Id("streams-error"))
             .await
             .unwrap();
-        shot(&c, "18-camera-error").await;
+        shot(c, "18-camera-error").await;
         let url = c
             .find(Locator::Css("input[name=\"stream_url_0\"]"))
             .await
@@ -434,9 +255,9 @@ async fn dashboard_in_headless_chromium() {
         url.send_keys("https://cams.example.com/front.m3u8")
             .await
             .unwrap();
-        click(&c, "save-camera").await;
-        wait_for_text(&c, "Camera added.").await;
-        shot(&c, "19-cameras").await;
+        click(c, "save-camera").await;
+        wait_for_text(c, "Camera added.").await;
+        shot(c, "19-cameras").await;
         c.find(Locator::LinkText("Front door"))
             .await
             .unwrap()
@@ -447,23 +268,23 @@ async fn dashboard_in_headless_chromium() {
             .for_element(Locator::Id("delete-camera"))
             .await
             .unwrap();
-        shot(&c, "20-camera-edit").await;
-        click(&c, "delete-camera").await;
-        wait_for_text(&c, "Delete the camera “Front door”?").await;
-        shot(&c, "21-camera-delete-confirm").await;
-        click(&c, "cancel").await;
+        shot(c, "20-camera-edit").await;
+        click(c, "delete-camera").await;
+        wait_for_text(c, "Delete the camera “Front door”?").await;
+        shot(c, "21-camera-delete-confirm").await;
+        click(c, "cancel").await;
         c.wait()
             .for_element(Locator::Id("save-camera"))
             .await
             .unwrap();
 
         // ---- account and administration.
-        click(&c, "nav-account").await;
-        wait_for_text(&c, "Change password").await;
-        type_into(&c, "current_password", "not my password").await;
-        type_into(&c, "new_password", "a brand new long password").await;
-        type_into(&c, "confirm_password", "a brand new long password").await;
-        click(&c, "change-password").await;
+        click(c, "nav-account").await;
+        wait_for_text(c, "Change password").await;
+        type_into(c, "current_password", "not my password").await;
+        type_into(c, "new_password", "a brand new long password").await;
+        type_into(c, "confirm_password", "a brand new long password").await;
+        click(c, "change-password").await;
         let error = c
             .wait()
             .for_element(Locator::Id("current_password-error"))
@@ -473,22 +294,22 @@ async fn dashboard_in_headless_chromium() {
             .await
             .unwrap();
         assert!(error.contains("not correct"), "{error}");
-        shot(&c, "22-account").await;
-        click(&c, "nav-admin").await;
-        wait_for_text(&c, "Create a user").await;
-        shot(&c, "23-admin-users").await;
-        click(&c, "nav-apps").await;
-        wait_for_text(&c, "Camera Viewer").await;
+        shot(c, "22-account").await;
+        click(c, "nav-admin").await;
+        wait_for_text(c, "Create a user").await;
+        shot(c, "23-admin-users").await;
+        click(c, "nav-apps").await;
+        wait_for_text(c, "Camera Viewer").await;
         // The overview last (it counts what we made).
         c.goto(&app.url("/dashboard/")).await.unwrap();
-        wait_for_text(&c, "Welcome, Dana Developer").await;
-        shot(&c, "00-overview").await;
-        phone_shot(&c, "00-overview").await;
-        click(&c, "sign-out").await;
-        wait_for_text(&c, "You are signed out").await;
+        wait_for_text(c, "Welcome, Dana Developer").await;
+        shot(c, "00-overview").await;
+        phone_shot(c, "00-overview").await;
+        click(c, "sign-out").await;
+        wait_for_text(c, "You are signed out").await;
     }))
     .await;
-    let _ = c.close().await;
+    let _ = c.clone().close().await;
     if let Err(panic) = result {
         std::panic::resume_unwind(panic);
     }

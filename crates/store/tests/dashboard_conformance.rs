@@ -5,112 +5,15 @@
 //! `postgres://postgres@127.0.0.1:5432/postgres`; fails, never skips, when unreachable).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::sync::Arc;
-
 use camgate_core::authorize::NewAuthCode;
 use camgate_core::dashboard::ClientUpdate;
 use camgate_core::model::*;
 use camgate_core::scope::ScopeSet;
 use camgate_core::sessions::NewSession;
 use camgate_core::store::Store;
-use camgate_store::StoreOptions;
 
-/// Drops a throwaway PostgreSQL database when it goes out of scope (also on panic).
-struct PgDrop {
-    admin: String,
-    name: String,
-}
-
-impl Drop for PgDrop {
-    fn drop(&mut self) {
-        let (admin, name) = (self.admin.clone(), self.name.clone());
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async move {
-                use sqlx::Connection;
-                if let Ok(mut c) = sqlx::PgConnection::connect(&admin).await {
-                    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                        .execute(&mut c)
-                        .await;
-                }
-            });
-        })
-        .join();
-    }
-}
-
-struct Db {
-    store: Arc<dyn Store>,
-    _dir: Option<tempfile::TempDir>,
-    _pg: Option<PgDrop>,
-}
-
-async fn open(url: &str) -> Arc<dyn Store> {
-    let store = camgate_store::connect(url, &StoreOptions::default())
-        .await
-        .unwrap();
-    store.migrate().await.unwrap();
-    store
-}
-
-async fn sqlite_db() -> Db {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("t.db").display());
-    Db {
-        store: open(&url).await,
-        _dir: Some(dir),
-        _pg: None,
-    }
-}
-
-async fn postgres_db() -> Db {
-    use sqlx::Connection;
-    let admin = std::env::var("CAMGATE_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-    let name = format!(
-        "camgate_store_{}",
-        camgate_core::secret::generate_client_id().to_lowercase()
-    );
-    let mut c = sqlx::PgConnection::connect(&admin)
-        .await
-        .expect("PostgreSQL is unreachable");
-    sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(&mut c)
-        .await
-        .unwrap();
-    let _ = c.close().await;
-    let base = admin.rsplit_once('/').unwrap().0.to_string();
-    let guard = PgDrop {
-        admin: admin.clone(),
-        name: name.clone(),
-    };
-    Db {
-        store: open(&format!("{base}/{name}")).await,
-        _dir: None,
-        _pg: Some(guard),
-    }
-}
-
-/// Runs `check` once on each backend.
-macro_rules! on_both_backends {
-    ($($check:ident),* $(,)?) => {
-        $(
-            mod $check {
-                #[tokio::test]
-                async fn sqlite() {
-                    super::$check(&super::sqlite_db().await).await
-                }
-                #[tokio::test]
-                async fn postgres() {
-                    super::$check(&super::postgres_db().await).await
-                }
-            }
-        )*
-    };
-}
+mod support;
+use support::Db;
 
 on_both_backends!(
     clients_of_an_owner_are_listed_edited_rotated_and_deleted,
