@@ -58,6 +58,8 @@ use url::Url;
 use zeroize::Zeroizing;
 
 pub use error::{Error, StoreError};
+/// The HTTP client this crate is built on (for `Method`, `Response`, `RequestBuilder`).
+pub use reqwest;
 pub use store::{CredentialsFile, FileStore, MemoryStore, TokenStore, Tokens};
 
 /// The Angelcam token endpoint path (the default).
