@@ -318,6 +318,10 @@ async fn approve_in_browser(app: &TestApp, authorize_url: &str, email: &str) -> 
         .await;
     assert_eq!(r.status, 303, "{}", r.body);
     let consent = b.get(&r.location.unwrap()).await;
+    if consent.status == 303 {
+        // Consent remembered from an earlier approval: straight back to the client.
+        return consent.location.unwrap();
+    }
     assert_eq!(consent.status, 200, "{}", consent.body);
     let csrf = hidden(&consent.body, "csrf_token");
     let rid = hidden(&consent.body, "request_id");
