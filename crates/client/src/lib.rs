@@ -394,11 +394,10 @@ impl Client {
         if !status.is_success() {
             return Err(error::from_error_body(status.as_u16(), &body));
         }
-        let t: TokenResponse =
-            serde_json::from_slice(&body).map_err(|e| Error::BadResponse {
-                status: status.as_u16(),
-                detail: format!("not a token response: {e}"),
-            })?;
+        let t: TokenResponse = serde_json::from_slice(&body).map_err(|e| Error::BadResponse {
+            status: status.as_u16(),
+            detail: format!("not a token response: {e}"),
+        })?;
         let now = self.inner.clock.now();
         Ok(Tokens {
             access_token: t.access_token,
@@ -583,7 +582,10 @@ impl Client {
         let fresh = match (&current.refresh_token, current.grant.as_deref()) {
             (Some(rt), _) => {
                 let rt = Zeroizing::new(rt.clone());
-                let form = vec![("grant_type", "refresh_token"), ("refresh_token", rt.as_str())];
+                let form = vec![
+                    ("grant_type", "refresh_token"),
+                    ("refresh_token", rt.as_str()),
+                ];
                 let grant = current.grant.as_deref().unwrap_or("refresh_token");
                 self.token_request(form, grant, Some(&rt)).await?
             }
@@ -623,7 +625,12 @@ impl Client {
     /// absolute URL on the same origin), with `customize` adding a body, headers or a query.
     /// `customize` may run twice: on a `401` the client refreshes once and retries once.
     /// Any other status is returned as is; check it.
-    pub async fn request<F>(&self, method: Method, path: &str, customize: F) -> Result<Response, Error>
+    pub async fn request<F>(
+        &self,
+        method: Method,
+        path: &str,
+        customize: F,
+    ) -> Result<Response, Error>
     where
         F: Fn(RequestBuilder) -> RequestBuilder,
     {
@@ -812,9 +819,14 @@ mod tests {
     #[tokio::test]
     async fn a_wrong_state_or_issuer_or_error_never_reaches_the_server() {
         // The server does not exist: any request would fail with Error::Http.
-        let c = Client::builder("http://127.0.0.1:9").client_id("app").build().unwrap();
+        let c = Client::builder("http://127.0.0.1:9")
+            .client_id("app")
+            .build()
+            .unwrap();
         let a = c.authorization_request("http://127.0.0.1:9/cb").unwrap();
-        let e = c.exchange_code(a, "http://127.0.0.1:9/cb?code=x&state=nope").await;
+        let e = c
+            .exchange_code(a, "http://127.0.0.1:9/cb?code=x&state=nope")
+            .await;
         assert!(matches!(e, Err(Error::StateMismatch)), "{e:?}");
         let a = c.authorization_request("http://127.0.0.1:9/cb").unwrap();
         let e = c.exchange_code(a, "?code=x").await;
@@ -824,18 +836,27 @@ mod tests {
         let e = c.exchange_code(a, &cb).await;
         assert!(matches!(e, Err(Error::IssuerMismatch(_))), "{e:?}");
         let a = c.authorization_request("http://127.0.0.1:9/cb").unwrap();
-        let cb = format!("error=access_denied&error_description=no&state={}", a.state());
+        let cb = format!(
+            "error=access_denied&error_description=no&state={}",
+            a.state()
+        );
         let e = c.exchange_code(a, &cb).await.unwrap_err();
         assert_eq!(e.oauth_code(), Some("access_denied"));
         let a = c.authorization_request("http://127.0.0.1:9/cb").unwrap();
         let cb = format!("state={}", a.state());
-        assert!(matches!(c.exchange_code(a, &cb).await, Err(Error::MissingCode)));
+        assert!(matches!(
+            c.exchange_code(a, &cb).await,
+            Err(Error::MissingCode)
+        ));
     }
 
     #[tokio::test]
     async fn no_tokens_means_not_authenticated() {
         let c = client();
-        assert!(matches!(c.get("/v1/me/").await, Err(Error::NotAuthenticated)));
+        assert!(matches!(
+            c.get("/v1/me/").await,
+            Err(Error::NotAuthenticated)
+        ));
         assert!(matches!(c.refresh().await, Err(Error::NotAuthenticated)));
     }
 }

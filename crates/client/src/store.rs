@@ -311,7 +311,10 @@ mod tests {
         // A second store on the same file without identity keeps the recorded one.
         let again = FileStore::new(&path);
         again.save(&tokens("r3")).await.unwrap();
-        assert_eq!(again.read().unwrap().unwrap().client_id.as_deref(), Some("cid"));
+        assert_eq!(
+            again.read().unwrap().unwrap().client_id.as_deref(),
+            Some("cid")
+        );
         again.clear().await.unwrap();
         assert!(!path.exists());
         again.clear().await.unwrap();
@@ -329,6 +332,9 @@ mod tests {
     #[test]
     fn debug_never_shows_tokens() {
         let s = format!("{:?}", tokens("refresh-secret"));
-        assert!(!s.contains("access-secret") && !s.contains("refresh-secret"), "{s}");
+        assert!(
+            !s.contains("access-secret") && !s.contains("refresh-secret"),
+            "{s}"
+        );
     }
 }

@@ -77,7 +77,9 @@ fn credentials_path(given: Option<PathBuf>) -> anyhow::Result<PathBuf> {
         None => {
             let home = std::env::var_os("HOME")
                 .filter(|v| !v.is_empty())
-                .ok_or_else(|| anyhow!("neither XDG_CONFIG_HOME nor HOME is set; pass --credentials FILE"))?;
+                .ok_or_else(|| {
+                    anyhow!("neither XDG_CONFIG_HOME nor HOME is set; pass --credentials FILE")
+                })?;
             PathBuf::from(home).join(".config")
         }
     };
@@ -150,15 +152,24 @@ pub async fn login(a: LoginArgs) -> anyhow::Result<()> {
 /// A client for the session saved in `path`.
 fn saved_client(path: &std::path::Path, secret: Option<String>) -> anyhow::Result<Client> {
     let store = FileStore::new(path);
-    let doc = store
-        .read()?
-        .ok_or_else(|| anyhow!("not logged in: {} does not exist (run `camgate login`)", path.display()))?;
-    let server = doc
-        .server
-        .ok_or_else(|| anyhow!("{}: no server recorded; run `camgate login`", path.display()))?;
-    let client_id = doc
-        .client_id
-        .ok_or_else(|| anyhow!("{}: no client id recorded; run `camgate login`", path.display()))?;
+    let doc = store.read()?.ok_or_else(|| {
+        anyhow!(
+            "not logged in: {} does not exist (run `camgate login`)",
+            path.display()
+        )
+    })?;
+    let server = doc.server.ok_or_else(|| {
+        anyhow!(
+            "{}: no server recorded; run `camgate login`",
+            path.display()
+        )
+    })?;
+    let client_id = doc.client_id.ok_or_else(|| {
+        anyhow!(
+            "{}: no client id recorded; run `camgate login`",
+            path.display()
+        )
+    })?;
     let token_path = doc
         .token_path
         .unwrap_or_else(|| ANGELCAM_TOKEN_PATH.to_string());
@@ -174,8 +185,9 @@ fn saved_client(path: &std::path::Path, secret: Option<String>) -> anyhow::Resul
 
 pub async fn api(a: ApiArgs) -> anyhow::Result<()> {
     let path = credentials_path(a.credentials)?;
-    let method = camgate_client::reqwest::Method::from_bytes(a.method.to_ascii_uppercase().as_bytes())
-        .map_err(|_| anyhow!("`{}` is not an HTTP method", a.method))?;
+    let method =
+        camgate_client::reqwest::Method::from_bytes(a.method.to_ascii_uppercase().as_bytes())
+            .map_err(|_| anyhow!("`{}` is not an HTTP method", a.method))?;
     let body = match &a.data {
         None => None,
         Some(d) => Some(

@@ -417,8 +417,14 @@ async fn refresh_rotation_is_persisted_in_the_file_store() {
         .await
         .unwrap();
     let text = std::fs::read_to_string(&path).unwrap();
-    assert!(!text.contains(PASSWORD), "the password must never be stored");
-    assert!(!text.contains(&secret), "the client secret must never be stored");
+    assert!(
+        !text.contains(PASSWORD),
+        "the password must never be stored"
+    );
+    assert!(
+        !text.contains(&secret),
+        "the client secret must never be stored"
+    );
     assert!(text.contains(t1.refresh_token.as_deref().unwrap()));
     #[cfg(unix)]
     {
@@ -565,8 +571,16 @@ async fn strict_rotation_app() -> (TestApp, String, Client, Arc<CountingStore>) 
 
 /// After the storm: one refresh, no theft detection, and the family still alive (the current
 /// refresh token refreshes again).
-async fn assert_one_refresh_and_family_alive(app: &TestApp, client: &Client, store: &CountingStore) {
-    assert_eq!(audited(app, "token_refreshed").await, 1, "exactly one refresh");
+async fn assert_one_refresh_and_family_alive(
+    app: &TestApp,
+    client: &Client,
+    store: &CountingStore,
+) {
+    assert_eq!(
+        audited(app, "token_refreshed").await,
+        1,
+        "exactly one refresh"
+    );
     assert_eq!(store.saves(), 2, "one grant + one refresh");
     assert_eq!(audited(app, "theft_detected").await, 0);
     let before = client.tokens().await.unwrap().unwrap();
@@ -705,7 +719,13 @@ async fn cli_login_api_refresh_and_logout() {
     // A POST with a body, then errors: a 404 exits non-zero with the status on stderr.
     let o = camgate(
         home.path(),
-        &["api", "POST", "/v1/cameras/", "--data", r#"{"name": "Porch"}"#],
+        &[
+            "api",
+            "POST",
+            "/v1/cameras/",
+            "--data",
+            r#"{"name": "Porch"}"#,
+        ],
         "",
     )
     .await;
@@ -766,7 +786,10 @@ async fn cli_login_with_a_bad_password_fails_clearly_and_writes_nothing() {
     .await;
     assert_eq!(o.status.code(), Some(1), "{}", out(&o));
     let e = err(&o);
-    assert!(e.contains("login failed") && e.contains("invalid_grant"), "{e}");
+    assert!(
+        e.contains("login failed") && e.contains("invalid_grant"),
+        "{e}"
+    );
     assert!(!e.contains("not the password"), "{e}");
     assert!(!file.exists());
     assert!(!home.path().join("camgate").exists());
@@ -788,7 +811,11 @@ async fn cli_login_with_a_bad_password_fails_clearly_and_writes_nothing() {
     )
     .await;
     assert_eq!(o.status.code(), Some(1));
-    assert!(err(&o).contains("password read from stdin is empty"), "{}", err(&o));
+    assert!(
+        err(&o).contains("password read from stdin is empty"),
+        "{}",
+        err(&o)
+    );
     assert_eq!(audited(&app, "login_failed").await, 1);
 }
 
