@@ -157,7 +157,8 @@ impl ClientBuilder {
         self.clock = Some(clock);
         self
     }
-    /// An HTTP client to use (e.g. with a proxy or extra roots). It should not follow
+    /// An HTTP client to use (e.g. with a proxy, extra roots or other timeouts; the default
+    /// one gives up connecting after 10 s and on a whole request after 60 s). It should not follow
     /// redirects to other hosts with the Authorization header; reqwest's default strips it.
     pub fn http_client(mut self, http: reqwest::Client) -> Self {
         self.http = Some(http);
@@ -185,6 +186,8 @@ impl ClientBuilder {
             Some(h) => h,
             None => reqwest::Client::builder()
                 .user_agent(concat!("camgate-client/", env!("CARGO_PKG_VERSION")))
+                .connect_timeout(std::time::Duration::from_secs(10))
+                .timeout(std::time::Duration::from_secs(60))
                 .build()?,
         };
         Ok(Client {

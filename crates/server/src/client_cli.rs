@@ -199,7 +199,13 @@ pub async fn api(a: ApiArgs) -> anyhow::Result<()> {
         bail!("the path must start with `/` (e.g. /v1/cameras/)");
     }
     let client = saved_client(&path, client_secret(a.client_secret_stdin)?)?;
-    let r = client.send(method, &a.path, body.as_ref()).await?;
+    let r = match client.send(method, &a.path, body.as_ref()).await {
+        Ok(r) => r,
+        Err(e) if e.oauth_code() == Some("invalid_grant") => {
+            bail!("the saved session is no longer valid ({e}); run `camgate login` again")
+        }
+        Err(e) => return Err(e.into()),
+    };
     let status = r.status();
     let bytes = r.bytes().await.context("reading the answer")?;
     let mut out = std::io::stdout().lock();

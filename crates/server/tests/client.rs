@@ -758,6 +758,39 @@ async fn cli_login_api_refresh_and_logout() {
     let o = camgate(home.path(), &["api", "GET", "/v1/me/"], "").await;
     assert_eq!(o.status.code(), Some(1));
     assert!(err(&o).contains("camgate login"), "{}", err(&o));
+
+    // A session revoked at the server (say, from the dashboard): told to log in again.
+    let login = [
+        "login",
+        "--server",
+        &app.base,
+        "--client-id",
+        &id,
+        "--username",
+        "user@example.com",
+        "--password-stdin",
+    ];
+    let o = camgate(home.path(), &login, &format!("{PASSWORD}\n")).await;
+    assert!(o.status.success(), "{}", err(&o));
+    let doc: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    let r = app
+        .http
+        .post(app.url("/oauth/token-revoke/"))
+        .form(&[
+            ("token", doc["tokens"]["refresh_token"].as_str().unwrap()),
+            ("client_id", id.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let o = camgate(home.path(), &["api", "GET", "/v1/me/"], "").await;
+    assert_eq!(o.status.code(), Some(1));
+    let e = err(&o);
+    assert!(
+        e.contains("no longer valid") && e.contains("run `camgate login` again"),
+        "{e}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
