@@ -1,5 +1,7 @@
 //! The `camgate` command line (DESIGN.md §6 — a stable contract: scripts depend on it).
 
+mod client_cli;
+
 use std::io::{BufRead, IsTerminal};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -82,6 +84,14 @@ enum Cmd {
         #[command(subcommand)]
         cmd: ConfigCmd,
     },
+    /// Log in to a camgate server as an OAuth client (password grant); keeps the refresh
+    /// token (never the password) in a 0600 credentials file.
+    Login(client_cli::LoginArgs),
+    /// Call the server's API with the saved credentials (refreshing them as needed) and print
+    /// the answer; exits non-zero for a non-2xx status.
+    Api(client_cli::ApiArgs),
+    /// Revoke the saved credentials at the server and delete the credentials file.
+    Logout(client_cli::LogoutArgs),
 }
 
 #[derive(Subcommand)]
@@ -575,6 +585,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             );
         }
         Cmd::Config { .. } => {}
+        Cmd::Login(_) | Cmd::Api(_) | Cmd::Logout(_) => {}
         Cmd::Audit {
             cmd: AuditCmd::Tail { limit, json },
         } => {
@@ -727,8 +738,26 @@ fn redact_url(url: &str) -> String {
 
 #[tokio::main]
 async fn main() {
-    let cli = Cli::parse();
-    if let Err(e) = run(cli).await {
+    let Cli {
+        database_url,
+        config,
+        cmd,
+    } = Cli::parse();
+    // The client commands need no database and no server configuration.
+    let result = match cmd {
+        Cmd::Login(a) => client_cli::login(a).await,
+        Cmd::Api(a) => client_cli::api(a).await,
+        Cmd::Logout(a) => client_cli::logout(a).await,
+        cmd => {
+            run(Cli {
+                database_url,
+                config,
+                cmd,
+            })
+            .await
+        }
+    };
+    if let Err(e) = result {
         eprintln!("error: {e:#}");
         std::process::exit(1);
     }
