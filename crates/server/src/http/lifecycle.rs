@@ -86,7 +86,8 @@ pub async fn revoke(
         (status = 429, description = "Too many failed sign-ins, or requests from this address (`slow_down`, with `Retry-After`).", body = doc::OAuthErrorBody),
         (status = 503, description = "The database is unavailable (with `Retry-After`).", body = doc::OAuthErrorBody),
     ),
-    security(("ClientBasic" = [])),
+    // Client authentication is required (RFC 7662 §2.1), by HTTP Basic or body parameters.
+    security((), ("ClientBasic" = [])),
 )]
 pub async fn introspect(
     State(state): State<AppState>,

@@ -128,22 +128,46 @@ pub struct AngelCameraPage {
 /// A snapshot given with a camera.
 #[derive(ToSchema)]
 pub struct AngelSnapshotIn {
+    /// Absolute http(s), rtsp or rtmp URL, at most 2000 bytes.
+    #[schema(max_length = 2000, format = "uri")]
     pub url: String,
 }
 
-/// `POST /v1/cameras/` (`name` required) and `PUT /v1/cameras/{id}/` (a partial update: only
-/// the fields given change; `null` clears `snapshot` and `description`).
+/// A stream given with a camera.
 #[derive(ToSchema)]
+pub struct AngelStreamIn {
+    /// 1-32 bytes, e.g. `hls`.
+    #[schema(min_length = 1, max_length = 32)]
+    pub format: String,
+    /// Absolute http(s), rtsp or rtmp URL, at most 2000 bytes.
+    #[schema(max_length = 2000, format = "uri")]
+    pub url: String,
+}
+
+/// `POST /v1/cameras/` and `PUT /v1/cameras/{id}/` (a partial update: only the fields given
+/// change; `null` clears `snapshot` and `description`). POST requires `name`.
+#[derive(ToSchema)]
+#[schema(example = json!({
+    "name": "Front door", "type": "h264", "status": "online", "is_public": false,
+    "streams": [{"format": "hls", "url": "https://streams.example.com/front/index.m3u8"}],
+    "snapshot": {"url": "https://snapshots.example.com/front.jpg"},
+    "description": "Porch", "tags": ["home"]
+}))]
 pub struct AngelCameraIn {
+    /// 1-255 characters, not all blank.
+    #[schema(min_length = 1, max_length = 255)]
     pub name: Option<String>,
-    /// `h264`, `h265` or `mjpeg`.
-    #[schema(rename = "type")]
-    pub codec: Option<String>,
-    /// `online`, `offline` or `unknown`.
-    pub status: Option<String>,
-    pub streams: Option<Vec<StreamDoc>>,
+    #[schema(rename = "type", inline)]
+    pub codec: Option<Codec>,
+    #[schema(inline)]
+    pub status: Option<Status>,
+    #[schema(max_items = 16)]
+    pub streams: Option<Vec<AngelStreamIn>>,
     pub snapshot: Option<AngelSnapshotIn>,
+    #[schema(max_length = 2000)]
     pub description: Option<String>,
+    /// At most 32 tags of 1-50 characters.
+    #[schema(max_items = 32)]
     pub tags: Option<Vec<String>>,
     pub is_public: Option<bool>,
 }
@@ -152,10 +176,12 @@ pub struct AngelCameraIn {
 #[derive(utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct AngelPageQuery {
-    /// Page size (default 20, at most 100).
-    pub limit: Option<String>,
+    /// Page size (default and maximum 100; a larger one is clamped).
+    #[param(minimum = 1, example = 5)]
+    pub limit: Option<i64>,
     /// Offset of the first camera.
-    pub offset: Option<String>,
+    #[param(minimum = 0, example = 0)]
+    pub offset: Option<i64>,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -207,9 +233,11 @@ pub struct Empty {}
 #[derive(utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct CmPageQuery {
-    /// Page size (default all, at most 1000).
-    pub limit: Option<String>,
-    pub offset: Option<String>,
+    /// Page size (default and maximum 1000; a larger one is clamped).
+    #[param(minimum = 1, example = 5)]
+    pub limit: Option<i64>,
+    #[param(minimum = 0, example = 0)]
+    pub offset: Option<i64>,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -231,8 +259,10 @@ pub struct Cam2TokenErrorBody {
     pub error_description: String,
 }
 
-/// `POST /token/` parameters (a form or a JSON object; HTTP Basic works too).
+/// `POST /token/` parameters (a form or a JSON object; HTTP Basic works too). The example is
+/// the `serve --demo` CAM2 client.
 #[derive(ToSchema)]
+#[schema(example = json!({"client_id": "cam2.demo", "client_secret": "cam2-demo-secret-0123456789"}))]
 pub struct Cam2TokenRequest {
     /// Only `client_credentials` (may be omitted).
     pub grant_type: Option<String>,
@@ -395,8 +425,10 @@ pub struct OAuthErrorBody {
 }
 
 /// Token endpoint parameters (RFC 6749 §4.1.3, §4.3.2, §4.4.2, §6). They may also come in the
-/// query string (specs 003/004). Client credentials come here or in HTTP Basic (§2.3.1).
+/// query string (specs 003/004). Client credentials come here or in HTTP Basic (§2.3.1). The
+/// example is spec 001's password grant, which works against `serve --demo`.
 #[derive(ToSchema)]
+#[schema(example = json!({"client_id": "DBaJcGbAT2Tbvbrz0fLh1uRmYURprJAQPxwFsgoo", "grant_type": "password", "username": "user@example.com", "password": "secret"}))]
 pub struct TokenRequest {
     /// `authorization_code`, `password`, `refresh_token` or `client_credentials`.
     pub grant_type: String,
@@ -432,8 +464,10 @@ pub struct TokenResponse {
 }
 
 /// Revocation (RFC 7009 §2.1) and introspection (RFC 7662 §2.1) parameters; client
-/// authentication as at the token endpoint.
+/// authentication as at the token endpoint. The example uses the `serve --demo` CameraManager
+/// client (spec 003).
 #[derive(ToSchema)]
+#[schema(example = json!({"token": "an-unknown-token", "token_type_hint": "access_token", "client_id": "cameramanager.test", "client_secret": "qwertyuiopasdfghjklzxcvbnm12345"}))]
 pub struct TokenHintRequest {
     pub token: String,
     /// `access_token` or `refresh_token`.
@@ -615,8 +649,12 @@ const METHODS: &[&str] = &["get", "put", "post", "delete", "patch", "head", "opt
 pub fn document() -> Value {
     let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or(Value::Null);
     if let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) {
-        // `method(get, post)` gives both methods one operation id: suffix the method.
         for item in paths.values_mut() {
+            // `method(get, post)` shares the request body; a GET has none (RFC 9110 §9.3.1).
+            if let Some(op) = item.get_mut("get").and_then(Value::as_object_mut) {
+                op.remove("requestBody");
+            }
+            // ... and one operation id: suffix the method.
             let ids: Vec<&str> = METHODS
                 .iter()
                 .filter_map(|m| item.get(*m)?.get("operationId")?.as_str())
