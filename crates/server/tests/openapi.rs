@@ -484,3 +484,50 @@ async fn real_answers_match_their_schemas() {
     assert!(!v.is_valid(&bad));
     assert!(v.is_valid(&me));
 }
+
+/// Every example in the document (component schemas, request bodies) is valid against the
+/// schema it illustrates.
+#[tokio::test]
+async fn documented_examples_match_their_schemas() {
+    let app = spawn_app().await;
+    let doc = fetch_doc(&app).await;
+    let mut checked = 0;
+    let validate = |schema: &Value, example: &Value, what: &str| {
+        let mut root = json!({"$schema": "https://json-schema.org/draft/2020-12/schema"});
+        root["allOf"] = json!([schema]);
+        root["components"] = doc["components"].clone();
+        let v = jsonschema::draft202012::new(&root).unwrap();
+        let errors: Vec<String> = v.iter_errors(example).map(|e| e.to_string()).collect();
+        assert!(
+            errors.is_empty(),
+            "{what}: example {example} is invalid: {errors:?}"
+        );
+    };
+    for (name, schema) in doc["components"]["schemas"].as_object().unwrap() {
+        if let Some(example) = schema.get("example") {
+            let mut s = schema.clone();
+            s.as_object_mut().unwrap().remove("example");
+            validate(&s, example, name);
+            checked += 1;
+        }
+    }
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let Some(content) = op["requestBody"]["content"].as_object() else {
+                continue;
+            };
+            for (ct, media) in content {
+                let schema = &media["schema"];
+                let example = media.get("example").cloned().or_else(|| {
+                    let r = schema["$ref"].as_str()?.rsplit('/').next()?.to_string();
+                    doc["components"]["schemas"][r].get("example").cloned()
+                });
+                if let Some(example) = example {
+                    validate(schema, &example, &format!("{method} {path} {ct}"));
+                    checked += 1;
+                }
+            }
+        }
+    }
+    assert!(checked >= 10, "only {checked} examples checked");
+}
