@@ -18,6 +18,7 @@ use camgate_core::scope::Need;
 
 use super::auth::{Auth, Dialect};
 use super::error::{angel_body, AngelError};
+use super::openapi as doc;
 use super::{base_url, iso, AppState};
 
 pub struct Angelcam;
@@ -144,6 +145,20 @@ fn owner(auth: &A) -> Res<i64> {
 }
 
 /// `GET /v1/me/` → `{id, email, first_name, last_name, phone}` (spec 001).
+#[utoipa::path(
+    get,
+    path = "/v1/me/",
+    tag = "Angelcam",
+    operation_id = "angelcam_me",
+    responses(
+        (status = 200, description = "The caller's account.", body = doc::AngelUser),
+        (status = 400, description = "Invalid parameters, or a token in the query string.", body = doc::AngelErrorBody),
+        (status = 401, description = "No, unknown, expired or revoked credentials (with `WWW-Authenticate: Bearer`).", body = doc::AngelErrorBody),
+        (status = 403, description = "The token lacks the scope, or is not tied to a user.", body = doc::AngelErrorBody),
+        (status = 503, description = "The database is unavailable (with `Retry-After`).", body = doc::AngelErrorBody),
+    ),
+    security(("Bearer" = []), ("PersonalAccessToken" = []), ("JWT" = [])),
+)]
 pub async fn me(auth: A) -> Res<Json<Value>> {
     auth.require(Need::Read)?;
     let u = auth.user()?;
@@ -157,6 +172,20 @@ pub async fn me(auth: A) -> Res<Json<Value>> {
 }
 
 /// `DELETE /v1/me/` → 204: deletes the caller's account and everything it owns.
+#[utoipa::path(
+    delete,
+    path = "/v1/me/",
+    tag = "Angelcam",
+    operation_id = "angelcam_delete_me",
+    responses(
+        (status = 204, description = "The account and everything it owned are deleted."),
+        (status = 400, description = "Invalid parameters, or a token in the query string.", body = doc::AngelErrorBody),
+        (status = 401, description = "No, unknown, expired or revoked credentials (with `WWW-Authenticate: Bearer`).", body = doc::AngelErrorBody),
+        (status = 403, description = "The token lacks the scope, or is not tied to a user.", body = doc::AngelErrorBody),
+        (status = 503, description = "The database is unavailable (with `Retry-After`).", body = doc::AngelErrorBody),
+    ),
+    security(("Bearer" = []), ("PersonalAccessToken" = []), ("JWT" = [])),
+)]
 pub async fn delete_me(State(s): State<AppState>, auth: A) -> Res<StatusCode> {
     auth.require(Need::Write)?;
     let id = auth.user()?.id;
@@ -165,6 +194,21 @@ pub async fn delete_me(State(s): State<AppState>, auth: A) -> Res<StatusCode> {
 }
 
 /// `GET /v1/cameras/?limit=&offset=` → `{count, next, previous, results}`.
+#[utoipa::path(
+    get,
+    path = "/v1/cameras/",
+    tag = "Angelcam",
+    operation_id = "angelcam_list_cameras",
+    params(doc::AngelPageQuery),
+    responses(
+        (status = 200, description = "A page of the caller's cameras.", body = doc::AngelCameraPage),
+        (status = 400, description = "Invalid parameters, or a token in the query string.", body = doc::AngelErrorBody),
+        (status = 401, description = "No, unknown, expired or revoked credentials (with `WWW-Authenticate: Bearer`).", body = doc::AngelErrorBody),
+        (status = 403, description = "The token lacks the scope, or is not tied to a user.", body = doc::AngelErrorBody),
+        (status = 503, description = "The database is unavailable (with `Retry-After`).", body = doc::AngelErrorBody),
+    ),
+    security(("Bearer" = []), ("PersonalAccessToken" = []), ("JWT" = [])),
+)]
 pub async fn list_cameras(
     State(s): State<AppState>,
     headers: HeaderMap,
@@ -196,6 +240,23 @@ pub async fn list_cameras(
 }
 
 /// `POST /v1/cameras/` → 201 with the camera.
+#[utoipa::path(
+    post,
+    path = "/v1/cameras/",
+    tag = "Angelcam",
+    operation_id = "angelcam_create_camera",
+    request_body(content = doc::AngelCameraIn, content_type = "application/json"),
+    responses(
+        (status = 201, description = "The camera, created.", body = doc::AngelCamera),
+        (status = 400, description = "Invalid parameters, or a token in the query string.", body = doc::AngelErrorBody),
+        (status = 401, description = "No, unknown, expired or revoked credentials (with `WWW-Authenticate: Bearer`).", body = doc::AngelErrorBody),
+        (status = 403, description = "The token lacks the scope, or is not tied to a user.", body = doc::AngelErrorBody),
+        (status = 413, description = "The body exceeds the configured limit.", body = doc::AngelErrorBody),
+        (status = 415, description = "The body is not `application/json`.", body = doc::AngelErrorBody),
+        (status = 503, description = "The database is unavailable (with `Retry-After`).", body = doc::AngelErrorBody),
+    ),
+    security(("Bearer" = []), ("PersonalAccessToken" = []), ("JWT" = [])),
+)]
 pub async fn create_camera(
     State(s): State<AppState>,
     auth: A,
@@ -219,6 +280,23 @@ pub async fn create_camera(
     Ok((StatusCode::CREATED, Json(camera_json(&cam))).into_response())
 }
 
+/// `GET /v1/cameras/{id}/`.
+#[utoipa::path(
+    get,
+    path = "/v1/cameras/{id}/",
+    tag = "Angelcam",
+    operation_id = "angelcam_get_camera",
+    params(("id" = String, Path, description = "Camera id.")),
+    responses(
+        (status = 200, description = "The camera.", body = doc::AngelCamera),
+        (status = 400, description = "Invalid parameters, or a token in the query string.", body = doc::AngelErrorBody),
+        (status = 401, description = "No, unknown, expired or revoked credentials (with `WWW-Authenticate: Bearer`).", body = doc::AngelErrorBody),
+        (status = 403, description = "The token lacks the scope, or is not tied to a user.", body = doc::AngelErrorBody),
+        (status = 404, description = "No such camera of the caller's.", body = doc::AngelErrorBody),
+        (status = 503, description = "The database is unavailable (with `Retry-After`).", body = doc::AngelErrorBody),
+    ),
+    security(("Bearer" = []), ("PersonalAccessToken" = []), ("JWT" = [])),
+)]
 pub async fn get_camera(
     State(s): State<AppState>,
     auth: A,
@@ -231,6 +309,25 @@ pub async fn get_camera(
 }
 
 /// `PUT /v1/cameras/{id}/`: a partial update (only the fields given change).
+#[utoipa::path(
+    put,
+    path = "/v1/cameras/{id}/",
+    tag = "Angelcam",
+    operation_id = "angelcam_update_camera",
+    params(("id" = String, Path, description = "Camera id.")),
+    request_body(content = doc::AngelCameraIn, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The camera, updated.", body = doc::AngelCamera),
+        (status = 400, description = "Invalid parameters, or a token in the query string.", body = doc::AngelErrorBody),
+        (status = 401, description = "No, unknown, expired or revoked credentials (with `WWW-Authenticate: Bearer`).", body = doc::AngelErrorBody),
+        (status = 403, description = "The token lacks the scope, or is not tied to a user.", body = doc::AngelErrorBody),
+        (status = 404, description = "No such camera of the caller's.", body = doc::AngelErrorBody),
+        (status = 413, description = "The body exceeds the configured limit.", body = doc::AngelErrorBody),
+        (status = 415, description = "The body is not `application/json`.", body = doc::AngelErrorBody),
+        (status = 503, description = "The database is unavailable (with `Retry-After`).", body = doc::AngelErrorBody),
+    ),
+    security(("Bearer" = []), ("PersonalAccessToken" = []), ("JWT" = [])),
+)]
 pub async fn update_camera(
     State(s): State<AppState>,
     auth: A,
@@ -247,6 +344,23 @@ pub async fn update_camera(
     Ok(Json(camera_json(&cam)))
 }
 
+/// `DELETE /v1/cameras/{id}/`.
+#[utoipa::path(
+    delete,
+    path = "/v1/cameras/{id}/",
+    tag = "Angelcam",
+    operation_id = "angelcam_delete_camera",
+    params(("id" = String, Path, description = "Camera id.")),
+    responses(
+        (status = 204, description = "Deleted."),
+        (status = 400, description = "Invalid parameters, or a token in the query string.", body = doc::AngelErrorBody),
+        (status = 401, description = "No, unknown, expired or revoked credentials (with `WWW-Authenticate: Bearer`).", body = doc::AngelErrorBody),
+        (status = 403, description = "The token lacks the scope, or is not tied to a user.", body = doc::AngelErrorBody),
+        (status = 404, description = "No such camera of the caller's.", body = doc::AngelErrorBody),
+        (status = 503, description = "The database is unavailable (with `Retry-After`).", body = doc::AngelErrorBody),
+    ),
+    security(("Bearer" = []), ("PersonalAccessToken" = []), ("JWT" = [])),
+)]
 pub async fn delete_camera(
     State(s): State<AppState>,
     auth: A,

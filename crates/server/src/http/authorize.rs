@@ -19,6 +19,7 @@ use camgate_core::oauth::Caller;
 use camgate_core::sessions::{check_csrf, BrowserSession};
 
 use super::auth::ClientIp;
+use super::openapi as doc;
 use super::pages::{
     current_session, field, form_pairs, login_location, origin_of, page_response, redirect, render,
     ConsentPage, PageError, RequestQuery,
@@ -57,6 +58,24 @@ fn to_client(
 }
 
 /// `GET|POST /oauth/authorize[/]`.
+#[utoipa::path(
+    method(get, post),
+    path = "/oauth/authorize",
+    tag = "OAuth",
+    operation_id = "oauth_authorize",
+    params(doc::AuthorizeRequest),
+    request_body(content = Option<doc::AuthorizeRequest>, content_type = "application/x-www-form-urlencoded",
+        description = "POST only: the parameters as a form (the query string works too)."),
+    responses(
+        (status = 200, description = "The approval screen (signed in).", body = String, content_type = "text/html"),
+        (status = 302, description = "To `/login`, to the approval screen, or back to the client with `code` or `error`, `state` and `iss` (RFC 9207).",
+            headers(("Location" = String, description = "Where to go."))),
+        (status = 303, description = "As 302, after a form was posted.", headers(("Location" = String, description = "Where to go."))),
+        (status = 400, description = "An error page: unknown client or redirect URI, or a malformed request.", body = String, content_type = "text/html"),
+        (status = 413, description = "An error page: the body exceeds the configured limit.", body = String, content_type = "text/html"),
+        (status = 503, description = "An error page: the database is unavailable.", body = String, content_type = "text/html"),
+    ),
+)]
 pub async fn authorize(
     State(s): State<AppState>,
     ClientIp(ip): ClientIp,

@@ -30,6 +30,7 @@ use camgate_core::scope::Need;
 use super::auth::{Auth, ClientIp, Dialect};
 use super::error::{api_error_response, OAuthHttpError, Surface};
 use super::oauth::{no_store, read_body, read_params, split_client};
+use super::openapi as doc;
 use super::{base_url, iso, with_405, AppState};
 
 pub struct Cam2;
@@ -190,6 +191,26 @@ fn cam2_token_json(t: TokenResponse) -> Response {
 }
 
 /// `POST /token/` (spec 002 §1): client credentials in the body (or HTTP Basic).
+#[utoipa::path(
+    post,
+    path = "/token/",
+    tag = "CAM2API",
+    operation_id = "cam2_token",
+    request_body(content(
+        (doc::Cam2TokenRequest = "application/x-www-form-urlencoded"),
+        (doc::Cam2TokenRequest = "application/json"),
+        (doc::Cam2TokenRequest = "multipart/form-data"),
+    )),
+    responses(
+        (status = 200, description = "A JWT access token (`Cache-Control: no-store`).", body = doc::Cam2TokenResponse),
+        (status = 400, description = "Invalid request, grant or scope.", body = doc::Cam2TokenErrorBody),
+        (status = 401, description = "Client authentication failed (with `WWW-Authenticate: Basic`).", body = doc::Cam2TokenErrorBody),
+        (status = 413, description = "The body exceeds the configured limit.", body = doc::Cam2TokenErrorBody),
+        (status = 429, description = "Too many requests from this address (with `Retry-After`).", body = doc::Cam2TokenErrorBody),
+        (status = 503, description = "The database is unavailable (with `Retry-After`).", body = doc::Cam2TokenErrorBody),
+    ),
+    security((), ("ClientBasic" = [])),
+)]
 pub async fn token(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
@@ -218,6 +239,26 @@ pub async fn token(
 }
 
 /// `POST /refresh_token/` (spec 002 §3): `{token}` → `{"token": …}`.
+#[utoipa::path(
+    post,
+    path = "/refresh_token/",
+    tag = "CAM2API",
+    operation_id = "cam2_refresh_token",
+    request_body(content(
+        (doc::Cam2RefreshRequest = "application/x-www-form-urlencoded"),
+        (doc::Cam2RefreshRequest = "application/json"),
+        (doc::Cam2RefreshRequest = "multipart/form-data"),
+    )),
+    responses(
+        (status = 200, description = "The JWT re-signed with a new expiry.", body = doc::Cam2TokenResponse),
+        (status = 400, description = "Invalid request, grant or scope.", body = doc::Cam2TokenErrorBody),
+        (status = 401, description = "Client authentication failed (with `WWW-Authenticate: Basic`).", body = doc::Cam2TokenErrorBody),
+        (status = 413, description = "The body exceeds the configured limit.", body = doc::Cam2TokenErrorBody),
+        (status = 429, description = "Too many requests from this address (with `Retry-After`).", body = doc::Cam2TokenErrorBody),
+        (status = 503, description = "The database is unavailable (with `Retry-After`).", body = doc::Cam2TokenErrorBody),
+    ),
+    security(()),
+)]
 pub async fn refresh(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
@@ -258,6 +299,21 @@ pub fn cam2_json(c: &Camera) -> Value {
 }
 
 /// `GET /cameras/`: the caller's and the public cameras, filtered, as a plain array.
+#[utoipa::path(
+    get,
+    path = "/cameras/",
+    tag = "CAM2API",
+    operation_id = "cam2_cameras",
+    params(doc::Cam2Query),
+    responses(
+        (status = 200, description = "The matching cameras.", body = Vec<doc::Cam2Camera>),
+        (status = 400, description = "A filter does not parse, is given twice, or a token is in the query string.", body = doc::Cam2ErrorBody),
+        (status = 401, description = "No, unknown, expired or revoked credentials (with `WWW-Authenticate: Bearer`).", body = doc::Cam2ErrorBody),
+        (status = 403, description = "The token lacks the scope.", body = doc::Cam2ErrorBody),
+        (status = 503, description = "The database is unavailable (with `Retry-After`).", body = doc::Cam2ErrorBody),
+    ),
+    security(("Bearer" = []), ("PersonalAccessToken" = []), ("JWT" = [])),
+)]
 pub async fn cameras(
     State(s): State<AppState>,
     RawQuery(query): RawQuery,
@@ -281,6 +337,16 @@ pub async fn cameras(
 }
 
 /// `GET /.well-known/jwks.json` (RFC 7517 §5): public keys that still verify tokens.
+#[utoipa::path(
+    get,
+    path = "/.well-known/jwks.json",
+    tag = "CAM2API",
+    operation_id = "jwks",
+    responses(
+        (status = 200, description = "The public signing keys (`Cache-Control: public, max-age=300`).", body = doc::JwkSet),
+        (status = 503, description = "The database is unavailable.", body = doc::AngelErrorBody),
+    ),
+)]
 pub async fn jwks(State(s): State<AppState>) -> Response {
     match s.core.jwks().await {
         Ok(v) => {

@@ -12,6 +12,7 @@ use camgate_core::scope::Need;
 
 use super::auth::{Auth, ClientIp, Dialect};
 use super::error::CmError;
+use super::openapi as doc;
 use super::{iso, AppState};
 
 pub struct CameraManager;
@@ -22,6 +23,20 @@ impl Dialect for CameraManager {
 type A = Auth<CameraManager>;
 
 /// `GET /rest/v2.0/users/self`.
+#[utoipa::path(
+    get,
+    path = "/rest/v2.0/users/self",
+    tag = "CameraManager",
+    operation_id = "cm_user_self",
+    responses(
+        (status = 200, description = "The caller's account.", body = doc::CmUser),
+        (status = 400, description = "Invalid parameters, or a token in the query string.", body = doc::CmErrorBody),
+        (status = 401, description = "No, unknown, expired or revoked credentials (with `WWW-Authenticate: Bearer`).", body = doc::CmErrorBody),
+        (status = 403, description = "The token lacks the scope, or is not tied to a user.", body = doc::CmErrorBody),
+        (status = 503, description = "The database is unavailable (with `Retry-After`).", body = doc::CmErrorBody),
+    ),
+    security(("Bearer" = []), ("PersonalAccessToken" = []), ("JWT" = [])),
+)]
 pub async fn user_self(auth: A) -> Result<Json<Value>, CmError> {
     auth.require(Need::Read)?;
     let u = auth.user()?;
@@ -36,6 +51,20 @@ pub async fn user_self(auth: A) -> Result<Json<Value>, CmError> {
 
 /// `DELETE /rest/v2.0/users/self/tokens/current` (spec 003 §4): deletes the presented access
 /// token and its refresh token. 200.
+#[utoipa::path(
+    delete,
+    path = "/rest/v2.0/users/self/tokens/current",
+    tag = "CameraManager",
+    operation_id = "cm_logout",
+    responses(
+        (status = 200, description = "The presented token and its refresh token are deleted.", body = doc::Empty),
+        (status = 400, description = "Invalid parameters, or a token in the query string.", body = doc::CmErrorBody),
+        (status = 401, description = "No, unknown, expired or revoked credentials (with `WWW-Authenticate: Bearer`).", body = doc::CmErrorBody),
+        (status = 403, description = "The token lacks the scope, or is not tied to a user.", body = doc::CmErrorBody),
+        (status = 503, description = "The database is unavailable (with `Retry-After`).", body = doc::CmErrorBody),
+    ),
+    security(("Bearer" = []), ("PersonalAccessToken" = []), ("JWT" = [])),
+)]
 pub async fn logout(
     State(s): State<AppState>,
     ClientIp(ip): ClientIp,
@@ -46,6 +75,21 @@ pub async fn logout(
 }
 
 /// `GET /rest/v2.0/cameras`: a plain array; `limit`/`offset` optional (max 1000).
+#[utoipa::path(
+    get,
+    path = "/rest/v2.0/cameras",
+    tag = "CameraManager",
+    operation_id = "cm_cameras",
+    params(doc::CmPageQuery),
+    responses(
+        (status = 200, description = "The caller's cameras.", body = Vec<doc::CmCamera>),
+        (status = 400, description = "Invalid parameters, or a token in the query string.", body = doc::CmErrorBody),
+        (status = 401, description = "No, unknown, expired or revoked credentials (with `WWW-Authenticate: Bearer`).", body = doc::CmErrorBody),
+        (status = 403, description = "The token lacks the scope, or is not tied to a user.", body = doc::CmErrorBody),
+        (status = 503, description = "The database is unavailable (with `Retry-After`).", body = doc::CmErrorBody),
+    ),
+    security(("Bearer" = []), ("PersonalAccessToken" = []), ("JWT" = [])),
+)]
 pub async fn cameras(
     State(s): State<AppState>,
     Query(q): Query<HashMap<String, String>>,

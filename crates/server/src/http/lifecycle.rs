@@ -14,6 +14,7 @@ use camgate_core::Core;
 use super::auth::ClientIp;
 use super::error::OAuthHttpError;
 use super::oauth::{no_store, read_body, read_params, split_client};
+use super::openapi as doc;
 use super::{base_url, AppState};
 
 /// Parses an endpoint request the way the token endpoint does and authenticates the client
@@ -33,6 +34,25 @@ async fn authenticated(
 
 /// `POST /oauth/revoke` and `POST /oauth/token-revoke/` (RFC 7009 §2). 200 with an empty body
 /// whether or not the token was known (§2.2).
+#[utoipa::path(
+    post,
+    path = "/oauth/revoke",
+    tag = "OAuth",
+    operation_id = "oauth_revoke",
+    request_body(content(
+        (doc::TokenHintRequest = "application/x-www-form-urlencoded"),
+        (doc::TokenHintRequest = "multipart/form-data"),
+    )),
+    responses(
+        (status = 200, description = "Revoked, or unknown: an empty body (RFC 7009 §2.2)."),
+        (status = 400, description = "Invalid request, grant, scope or grant type.", body = doc::OAuthErrorBody),
+        (status = 401, description = "Client authentication failed (with `WWW-Authenticate: Basic`).", body = doc::OAuthErrorBody),
+        (status = 413, description = "The body exceeds the configured limit.", body = doc::OAuthErrorBody),
+        (status = 429, description = "Too many failed sign-ins, or requests from this address (`slow_down`, with `Retry-After`).", body = doc::OAuthErrorBody),
+        (status = 503, description = "The database is unavailable (with `Retry-After`).", body = doc::OAuthErrorBody),
+    ),
+    security((), ("ClientBasic" = [])),
+)]
 pub async fn revoke(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
@@ -49,6 +69,26 @@ pub async fn revoke(
 }
 
 /// `POST /oauth/introspect` (RFC 7662 §2).
+#[utoipa::path(
+    post,
+    path = "/oauth/introspect",
+    tag = "OAuth",
+    operation_id = "oauth_introspect",
+    request_body(content(
+        (doc::TokenHintRequest = "application/x-www-form-urlencoded"),
+        (doc::TokenHintRequest = "multipart/form-data"),
+    )),
+    responses(
+        (status = 200, description = "What the token is (`Cache-Control: no-store`).", body = doc::IntrospectResponse),
+        (status = 400, description = "Invalid request, grant, scope or grant type.", body = doc::OAuthErrorBody),
+        (status = 401, description = "Client authentication failed (with `WWW-Authenticate: Basic`).", body = doc::OAuthErrorBody),
+        (status = 413, description = "The body exceeds the configured limit.", body = doc::OAuthErrorBody),
+        (status = 429, description = "Too many failed sign-ins, or requests from this address (`slow_down`, with `Retry-After`).", body = doc::OAuthErrorBody),
+        (status = 503, description = "The database is unavailable (with `Retry-After`).", body = doc::OAuthErrorBody),
+    ),
+    // Client authentication is required (RFC 7662 §2.1), by HTTP Basic or body parameters.
+    security((), ("ClientBasic" = [])),
+)]
 pub async fn introspect(
     State(state): State<AppState>,
     req: Request,
@@ -77,6 +117,13 @@ pub async fn introspect(
 }
 
 /// RFC 8414 §2 / §3: `GET /.well-known/oauth-authorization-server`.
+#[utoipa::path(
+    get,
+    path = "/.well-known/oauth-authorization-server",
+    tag = "OAuth",
+    operation_id = "oauth_metadata",
+    responses((status = 200, description = "Authorization server metadata.", body = doc::ServerMetadata)),
+)]
 pub async fn metadata(State(state): State<AppState>, headers: HeaderMap) -> Json<Value> {
     let iss = base_url(&state, &headers);
     Json(json!({

@@ -11,6 +11,7 @@ pub mod error;
 pub mod lifecycle;
 pub mod middleware;
 pub mod oauth;
+pub mod openapi;
 pub mod ops;
 pub mod pages;
 pub mod ratelimit;
@@ -74,11 +75,30 @@ async fn not_found(req: Request) -> Response {
     Surface::for_path(req.uri().path()).error(StatusCode::NOT_FOUND, "not_found", "Not found.")
 }
 
-async fn alive() -> Json<serde_json::Value> {
+/// `GET /health/alive`: the process answers.
+#[utoipa::path(
+    get,
+    path = "/health/alive",
+    tag = "Operations",
+    operation_id = "health_alive",
+    responses((status = 200, description = "Alive.", body = openapi::HealthStatus)),
+)]
+pub async fn alive() -> Json<serde_json::Value> {
     Json(json!({"status": "ok"}))
 }
 
-async fn ready(State(s): State<AppState>) -> Response {
+/// `GET /health/ready`: the database answers.
+#[utoipa::path(
+    get,
+    path = "/health/ready",
+    tag = "Operations",
+    operation_id = "health_ready",
+    responses(
+        (status = 200, description = "Ready.", body = openapi::HealthStatus),
+        (status = 503, description = "The database does not answer (with `Retry-After`).", body = openapi::HealthStatus),
+    ),
+)]
+pub async fn ready(State(s): State<AppState>) -> Response {
     match s.core.store.ping().await {
         Ok(()) => Json(json!({"status": "ok"})).into_response(),
         Err(e) => {
@@ -169,6 +189,7 @@ pub fn router(state: AppState) -> Router {
         // The developer dashboard (issue 8).
         .merge(dashboard::routes())
         .route("/metrics", get(ops::metrics_endpoint))
+        .route("/openapi.json", get(openapi::openapi_json))
         .route_layer(axum::middleware::from_fn(ops::mark_route))
         .fallback(not_found)
         .with_state(state.clone())

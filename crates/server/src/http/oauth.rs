@@ -17,6 +17,7 @@ use camgate_core::oauth::{Caller, ClientCredentials, Params, TokenResponse};
 
 use super::auth::ClientIp;
 use super::error::OAuthHttpError;
+use super::openapi as doc;
 use super::AppState;
 
 const MAX_PARAMS: usize = 64;
@@ -182,6 +183,27 @@ pub fn no_store(mut r: Response) -> Response {
     r
 }
 
+/// `POST /oauth/token` (RFC 6749 §3.2): password, refresh, authorization-code and client
+/// credentials grants.
+#[utoipa::path(
+    post,
+    path = "/oauth/token",
+    tag = "OAuth",
+    operation_id = "oauth_token",
+    request_body(content(
+        (doc::TokenRequest = "application/x-www-form-urlencoded"),
+        (doc::TokenRequest = "multipart/form-data"),
+    )),
+    responses(
+        (status = 200, description = "Tokens (`Cache-Control: no-store`).", body = doc::TokenResponse),
+        (status = 400, description = "Invalid request, grant, scope or grant type.", body = doc::OAuthErrorBody),
+        (status = 401, description = "Client authentication failed (with `WWW-Authenticate: Basic`).", body = doc::OAuthErrorBody),
+        (status = 413, description = "The body exceeds the configured limit.", body = doc::OAuthErrorBody),
+        (status = 429, description = "Too many failed sign-ins, or requests from this address (`slow_down`, with `Retry-After`).", body = doc::OAuthErrorBody),
+        (status = 503, description = "The database is unavailable (with `Retry-After`).", body = doc::OAuthErrorBody),
+    ),
+    security((), ("ClientBasic" = [])),
+)]
 pub async fn token(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,

@@ -95,6 +95,13 @@ pub async fn record(req: Request, next: Next) -> Response {
 }
 
 /// `GET /metrics`: the process registry plus this server's gauges.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "Operations",
+    operation_id = "metrics",
+    responses((status = 200, description = "Prometheus text exposition format 0.0.4.", body = String, content_type = "text/plain")),
+)]
 pub async fn metrics_endpoint(State(s): State<AppState>) -> Response {
     use std::fmt::Write as _;
     let mut out = metrics::render();
