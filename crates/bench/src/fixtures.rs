@@ -188,12 +188,13 @@ fn check_columns(table: &str, cols: &[Column], supplied: &[&str]) -> anyhow::Res
     Ok(())
 }
 
-/// Fills a migrated SQLite database in one transaction with prepared statements.
+/// Fills a migrated SQLite database in one transaction with prepared statements. Foreign keys
+/// are not checked while it runs (every token's family is written just before it).
 pub fn fill_sqlite(path: &Path, plan: FillPlan) -> anyhow::Result<()> {
     let mut db = rusqlite::Connection::open(path)
         .with_context(|| format!("opening {}", path.display()))?;
     db.execute_batch(
-        "PRAGMA synchronous = OFF; PRAGMA cache_size = -262144; PRAGMA foreign_keys = ON;",
+        "PRAGMA synchronous = OFF; PRAGMA cache_size = -262144; PRAGMA foreign_keys = OFF;",
     )?;
     for (table, supplied) in [
         ("token_families", &FAMILY_COLUMNS[..]),
@@ -248,6 +249,9 @@ pub fn fill_sqlite(path: &Path, plan: FillPlan) -> anyhow::Result<()> {
 }
 
 /// Fills a migrated PostgreSQL database with `generate_series` (one INSERT … SELECT per table).
+/// The foreign-key triggers (a lookup per row) are off for the transaction
+/// (`session_replication_role = replica`, which needs a superuser such as the default admin
+/// URL's); the rows are consistent by construction: families first, tokens pointing at them.
 pub async fn fill_postgres(url: &str, plan: FillPlan) -> anyhow::Result<()> {
     let mut c = sqlx::PgConnection::connect(url).await?;
     for (table, supplied) in [
@@ -280,6 +284,10 @@ pub async fn fill_postgres(url: &str, plan: FillPlan) -> anyhow::Result<()> {
         .fetch_one(&mut c)
         .await?;
     let mut tx = c.begin().await?;
+    sqlx::raw_sql("SET LOCAL session_replication_role = replica")
+        .execute(&mut *tx)
+        .await
+        .context("turning off foreign-key triggers for the fill (needs a superuser)")?;
     sqlx::query(
         "INSERT INTO token_families (id, user_id, client_pk, grant_type, created_at, expires_at) \
          SELECT $1 + g, $2, $3, 'password', $4, $5 FROM generate_series(1::bigint, $6) g",
