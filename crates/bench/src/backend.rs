@@ -136,7 +136,10 @@ impl PgDatabase {
     pub async fn recreate_from(&self, template: &str) -> anyhow::Result<()> {
         exec(
             &self.admin,
-            &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", quote_ident(&self.name)),
+            &format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                quote_ident(&self.name)
+            ),
         )
         .await?;
         exec(
@@ -187,7 +190,10 @@ impl PgDatabase {
 impl Drop for PgDatabase {
     fn drop(&mut self) {
         let admin = self.admin.clone();
-        let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", quote_ident(&self.name));
+        let sql = format!(
+            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+            quote_ident(&self.name)
+        );
         // Drop cannot await; a short-lived thread with its own runtime runs the DROP (this may
         // be called on a runtime thread, which must not block_on).
         let dropped = std::thread::spawn(move || {

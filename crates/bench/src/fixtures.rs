@@ -63,7 +63,7 @@ pub fn camera_row(i: usize) -> [String; 17] {
     // Cities on a grid; cameras scattered around their city.
     let lat = -60.0 + (city as f64 * 0.117) % 120.0 + (i % 97) as f64 * 0.0001;
     let lng = -170.0 + (city as f64 * 0.337) % 340.0 + (i % 89) as f64 * 0.0001;
-    let hd = i % 2 == 0;
+    let hd = i.is_multiple_of(2);
     [
         (i + 1).to_string(),
         city_name(city),
@@ -71,14 +71,14 @@ pub fn camera_row(i: usize) -> [String; 17] {
         country.to_string(),
         format!("{lat:.6}"),
         format!("{lng:.6}"),
-        if i % 2 == 0 { "Google" } else { "DOT" }.to_string(),
+        if i.is_multiple_of(2) { "Google" } else { "DOT" }.to_string(),
         format!("www.example.com/cams/{}", i + 1),
-        if i % 4 == 0 { "Non_IP" } else { "IP" }.to_string(),
+        if i.is_multiple_of(4) { "Non_IP" } else { "IP" }.to_string(),
         format!("Bench camera {} in {}", i + 1, city_name(city)),
         is_video(i).to_string(),
         if is_video(i) { "25" } else { "1" }.to_string(),
-        (i % 2 == 0).to_string(),
-        (i % 5 == 0).to_string(),
+        i.is_multiple_of(2).to_string(),
+        i.is_multiple_of(5).to_string(),
         "false".to_string(),
         if hd { "1920" } else { "1280" }.to_string(),
         if hd { "1080" } else { "720" }.to_string(),
@@ -191,8 +191,8 @@ fn check_columns(table: &str, cols: &[Column], supplied: &[&str]) -> anyhow::Res
 /// Fills a migrated SQLite database in one transaction with prepared statements. Foreign keys
 /// are not checked while it runs (every token's family is written just before it).
 pub fn fill_sqlite(path: &Path, plan: FillPlan) -> anyhow::Result<()> {
-    let mut db = rusqlite::Connection::open(path)
-        .with_context(|| format!("opening {}", path.display()))?;
+    let mut db =
+        rusqlite::Connection::open(path).with_context(|| format!("opening {}", path.display()))?;
     db.execute_batch(
         "PRAGMA synchronous = OFF; PRAGMA cache_size = -262144; PRAGMA foreign_keys = OFF;",
     )?;
@@ -355,11 +355,11 @@ pub async fn client_pk(url: &str, client_id: &str) -> anyhow::Result<i64> {
         let id = client_id.to_string();
         tokio::task::spawn_blocking(move || -> anyhow::Result<i64> {
             let db = rusqlite::Connection::open(&path)?;
-            Ok(db.query_row(
-                "SELECT id FROM clients WHERE client_id = ?1",
-                [&id],
-                |r| r.get(0),
-            )?)
+            Ok(
+                db.query_row("SELECT id FROM clients WHERE client_id = ?1", [&id], |r| {
+                    r.get(0)
+                })?,
+            )
         })
         .await?
     } else {

@@ -452,9 +452,8 @@ fn targets(results: &[&ScenarioResult]) -> Vec<TargetRow> {
         "GET /v1/me/ with 10 M access-token rows ≥ 80% of the figure at 10 k rows",
         match (get("me_large.rps"), get("me_small.rps")) {
             (Some(l), Some(s)) if s > 0.0 => {
-                let rows = |k: &str| {
-                    get(k).map_or("?".into(), |n| crate::scenarios::rows_label(n as u64))
-                };
+                let rows =
+                    |k: &str| get(k).map_or("?".into(), |n| crate::scenarios::rows_label(n as u64));
                 let cpu = match (get("me_large.per_cpu"), get("me_small.per_cpu")) {
                     (Some(lc), Some(sc)) if sc > 0.0 => {
                         format!("; per server CPU-second {:.0}%", lc / sc * 100.0)

@@ -707,9 +707,13 @@ async fn me_jwt(ctx: &Ctx) -> anyhow::Result<ScenarioResult> {
         ],
     )?;
     let server = start_prepared(ctx, &mut db, &mut r).await?;
-    let t =
-        workloads::password_grant(&server.target, BENCH_JWT_CLIENT, BENCH_EMAIL, BENCH_PASSWORD)
-            .await?;
+    let t = workloads::password_grant(
+        &server.target,
+        BENCH_JWT_CLIENT,
+        BENCH_EMAIL,
+        BENCH_PASSWORD,
+    )
+    .await?;
     if !is_jwt(&t.access) {
         bail!("the cam2 profile issued a non-JWT access token");
     }
@@ -783,7 +787,12 @@ async fn cameras_json(ctx: &Ctx) -> anyhow::Result<ScenarioResult> {
     let sum = db.cli(
         &ctx.server,
         &[
-            "camera", "import", &csv_arg, "--owner", BENCH_EMAIL, "--json",
+            "camera",
+            "import",
+            &csv_arg,
+            "--owner",
+            BENCH_EMAIL,
+            "--json",
         ],
         None,
     )?;
@@ -807,7 +816,8 @@ async fn cameras_json(ctx: &Ctx) -> anyhow::Result<ScenarioResult> {
         "{n} cameras of the bench user in {} cities, imported from a generated CSV in {import_secs:.1} s (CLI run, migrations included); `{path}` lists {listed} of them; token: the owner's cam2 client-credentials JWT",
         fixtures::CITIES
     ));
-    r.figures.insert("cameras_json.import_secs".into(), import_secs);
+    r.figures
+        .insert("cameras_json.import_secs".into(), import_secs);
     let group = Group::new(format!("GET {path}"), ctx.connections, |_| get())?;
     log_phase("load", ctx);
     let load = load::run(&server.target, server.pid, vec![group], ctx.phases).await?;
@@ -822,9 +832,9 @@ fn unix_now() -> i64 {
 
 /// "10 M", "10 k".
 pub fn rows_label(n: u64) -> String {
-    if n >= 1_000_000 && n % 1_000_000 == 0 {
+    if n >= 1_000_000 && n.is_multiple_of(1_000_000) {
         format!("{} M", n / 1_000_000)
-    } else if n >= 1_000 && n % 1_000 == 0 {
+    } else if n >= 1_000 && n.is_multiple_of(1_000) {
         format!("{} k", n / 1_000)
     } else {
         n.to_string()
@@ -892,9 +902,7 @@ async fn prepare_tokens(
                 .as_ref()
                 .ok_or_else(|| anyhow!("no PostgreSQL database"))?;
             let template = fixtures::pg_template_name(rows, &key);
-            if cache.is_some()
-                && crate::backend::pg_database_exists(pg.admin(), &template).await?
-            {
+            if cache.is_some() && crate::backend::pg_database_exists(pg.admin(), &template).await? {
                 pg.recreate_from(&template).await?;
                 return Ok(format!(
                     "copied from the template database {template} in {:.1} s",
@@ -960,7 +968,8 @@ async fn me_10m(ctx: &Ctx) -> anyhow::Result<ScenarioResult> {
     r.figures_of("me_large", 1)?;
     r.figures
         .insert("me_small.rows".into(), ctx.small_token_rows as f64);
-    r.figures.insert("me_large.rows".into(), ctx.token_rows as f64);
+    r.figures
+        .insert("me_large.rows".into(), ctx.token_rows as f64);
     let per_cpu = |i: usize| {
         r.rows
             .get(i)
