@@ -290,7 +290,16 @@ fn main() {
         .enable_all()
         .build()
         .context("starting the tokio runtime");
-    let outcome = rt.and_then(|rt| rt.block_on(run(cli)));
+    // Ctrl-C drops the run future: its servers are killed and its PostgreSQL databases
+    // dropped by their Drop guards.
+    let outcome = rt.and_then(|rt| {
+        rt.block_on(async {
+            tokio::select! {
+                r = run(cli) => r,
+                _ = tokio::signal::ctrl_c() => Err(anyhow!("interrupted")),
+            }
+        })
+    });
     match outcome {
         Ok(true) => {}
         Ok(false) => std::process::exit(1),
