@@ -135,11 +135,6 @@ pub fn form(pairs: &[(&str, &str)]) -> Bytes {
     Bytes::from(s)
 }
 
-/// `Authorization: Bearer <token>`.
-pub fn bearer(token: &str) -> anyhow::Result<HeaderValue> {
-    HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| anyhow!("bad token"))
-}
-
 /// The `Retry-After` header in seconds, if present and numeric.
 pub fn retry_after(h: &HeaderMap) -> Option<u64> {
     h.get(hyper::header::RETRY_AFTER)?

@@ -1,7 +1,9 @@
 //! `camgate-bench`: starts `camgate serve --demo` per scenario, loads it over keep-alive
 //! HTTP/1.1 connections and reports throughput, latency, errors, memory and start-up time as a
-//! markdown table (BENCHMARKS.md).
+//! markdown table (BENCHMARKS.md), on SQLite, PostgreSQL or both.
 
+mod backend;
+mod fixtures;
 mod hashrate;
 mod http;
 mod load;
@@ -17,6 +19,7 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, Context};
 use clap::Parser;
 
+use backend::DatabaseArg;
 use scenarios::{Ctx, Scenario, ScenarioResult};
 
 #[derive(Parser, Debug)]
@@ -63,6 +66,32 @@ struct Cli {
     /// CAMGATE_LOG for the server [default: the server's own default, info].
     #[arg(long)]
     server_log: Option<String>,
+    /// Database backend: a fresh SQLite file or PostgreSQL database per scenario; `both` runs
+    /// the scenarios on each (me-opaque and refresh-rotate unless --scenario is given) and
+    /// adds a comparison table.
+    #[arg(long, value_enum, default_value_t = DatabaseArg::Sqlite)]
+    database: DatabaseArg,
+    /// PostgreSQL admin URL: each scenario creates `camgate_bench_<pid>_<n>` through it and
+    /// drops it afterwards.
+    #[arg(long, env = "CAMGATE_BENCH_PG_URL", default_value = backend::DEFAULT_PG_URL)]
+    pg_url: String,
+    /// Cameras imported for cameras-json.
+    #[arg(long, default_value_t = 100_000)]
+    cameras: usize,
+    /// Access-token rows of me-10m's large run.
+    #[arg(long, default_value_t = 10_000_000)]
+    token_rows: u64,
+    /// Access-token rows of me-10m's small run.
+    #[arg(long, default_value_t = 10_000)]
+    small_token_rows: u64,
+    /// Where filled databases of 1 M+ token rows are kept between runs (SQLite files; for
+    /// PostgreSQL a template database `camgate_bench_tpl_<rows>_<key>` is kept instead)
+    /// [default: target/camgate-bench-cache in the workspace].
+    #[arg(long)]
+    cache_dir: Option<PathBuf>,
+    /// Fill the token table every time instead of using (or making) the cache.
+    #[arg(long)]
+    no_cache: bool,
     /// List the scenarios and exit.
     #[arg(long)]
     list: bool,
@@ -120,12 +149,32 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
     if cli.connections == 0 {
         bail!("--connections must be at least 1");
     }
-    let selected: Vec<Scenario> = Scenario::ALL
-        .iter()
-        .copied()
-        .filter(|s| cli.scenarios.is_empty() || cli.scenarios.contains(s))
-        .collect();
-    let ctx = Ctx {
+    let backends = cli.database.backends();
+    let selected: Vec<Scenario> = if cli.scenarios.is_empty() && backends.len() > 1 {
+        Scenario::BOTH_DEFAULT.to_vec()
+    } else {
+        Scenario::ALL
+            .iter()
+            .copied()
+            .filter(|s| cli.scenarios.is_empty() || cli.scenarios.contains(s))
+            .collect()
+    };
+    if cli.token_rows == 0 || cli.small_token_rows == 0 {
+        bail!("--token-rows and --small-token-rows must be at least 1");
+    }
+    let base_ctx = Ctx {
+        db: server::DbOpts {
+            backend: backend::Backend::Sqlite,
+            pg_admin: cli.pg_url.clone(),
+        },
+        cameras: cli.cameras,
+        token_rows: cli.token_rows,
+        small_token_rows: cli.small_token_rows,
+        cache_dir: (!cli.no_cache).then(|| {
+            cli.cache_dir
+                .clone()
+                .unwrap_or_else(|| root.join("target/camgate-bench-cache"))
+        }),
         server: server::ServerOpts {
             binary: binary.clone(),
             log_filter: cli.server_log.clone(),
@@ -142,19 +191,31 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
     };
     let machine = sys::MachineInfo::collect(&root);
     eprintln!(
-        "camgate-bench: {} on {} × {} (load {}), {} scenario(s)",
+        "camgate-bench: {} on {} × {} (load {}), {} scenario(s) on {}",
         binary.display(),
         machine.nproc,
         machine.cpu_model,
         machine.loadavg_start,
-        selected.len()
+        selected.len(),
+        backends
+            .iter()
+            .map(|b| b.label())
+            .collect::<Vec<_>>()
+            .join(" and ")
     );
 
     let started = Instant::now();
     let mut results: Vec<ScenarioResult> = Vec::new();
     let mut failures = Vec::new();
-    for s in &selected {
-        eprintln!("\n== {} — {}", s.name(), s.about());
+    let ctx = base_ctx;
+    let runs: Vec<(backend::Backend, Scenario)> = backends
+        .iter()
+        .flat_map(|b| selected.iter().map(move |s| (*b, *s)))
+        .collect();
+    for (b, s) in runs {
+        let mut ctx = ctx.clone();
+        ctx.db.backend = b;
+        eprintln!("\n== {} [{}] — {}", s.name(), b.label(), s.about());
         match s.run(&ctx, &results).await {
             Ok(r) => {
                 for row in &r.rows {
@@ -184,7 +245,7 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
             }
             Err(e) => {
                 eprintln!("  FAILED: {e:#}");
-                failures.push(format!("{}: {e:#}", s.name()));
+                failures.push(format!("{} ({}): {e:#}", s.name(), b.label()));
             }
         }
     }
@@ -202,6 +263,7 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
             .unwrap_or_else(|| "default (info: one access-log line per request, to a file)".into()),
         elapsed: started.elapsed(),
         all_scenarios: selected.len() == Scenario::ALL.len(),
+        backends: backends.clone(),
         loadavg_end: sys::loadavg(),
         pressure_end: sys::pressure(),
     };
@@ -228,7 +290,16 @@ fn main() {
         .enable_all()
         .build()
         .context("starting the tokio runtime");
-    let outcome = rt.and_then(|rt| rt.block_on(run(cli)));
+    // Ctrl-C drops the run future: its servers are killed and its PostgreSQL databases
+    // dropped by their Drop guards.
+    let outcome = rt.and_then(|rt| {
+        rt.block_on(async {
+            tokio::select! {
+                r = run(cli) => r,
+                _ = tokio::signal::ctrl_c() => Err(anyhow!("interrupted")),
+            }
+        })
+    });
     match outcome {
         Ok(true) => {}
         Ok(false) => std::process::exit(1),

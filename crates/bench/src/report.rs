@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 
+use crate::backend::Backend;
 use crate::scenarios::{ScenarioResult, Start};
 use crate::sys::MachineInfo;
 
@@ -26,6 +27,7 @@ pub struct RunInfo {
     pub server_log: String,
     pub elapsed: Duration,
     pub all_scenarios: bool,
+    pub backends: Vec<Backend>,
     pub loadavg_end: String,
     pub pressure_end: String,
 }
@@ -104,21 +106,31 @@ pub fn render(machine: &MachineInfo, run: &RunInfo, results: &[ScenarioResult]) 
         run.client_threads,
         run.server_log
     );
+    let _ = writeln!(
+        o,
+        "- Database: {} (a fresh database per scenario)",
+        run.backends
+            .iter()
+            .map(|b| b.label())
+            .collect::<Vec<_>>()
+            .join(" and ")
+    );
     let _ = writeln!(o, "- Command: `{}`", run.command);
     let _ = writeln!(o, "- Whole run: {:.0} s\n", run.elapsed.as_secs_f64());
 
     let _ = writeln!(
         o,
-        "| Scenario | Measured | Conns | req/s | p50 ms | p99 ms | max ms | Errors | 503 shed | Peak RSS MB | CPU cores: server / bench / machine | req per server CPU-second |"
+        "| Scenario | DB | Measured | Conns | req/s | p50 ms | p99 ms | max ms | Errors | 503 shed | Peak RSS MB | CPU cores: server / bench / machine | req per server CPU-second |"
     );
-    let _ = writeln!(o, "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|");
+    let _ = writeln!(o, "|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|");
     for r in results {
         for row in &r.rows {
             let s = &row.stats;
             let _ = writeln!(
                 o,
-                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.2} / {:.2} / {:.2} | {} |",
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.2} / {:.2} / {:.2} | {} |",
                 r.scenario.name(),
+                r.backend.label(),
                 s.label,
                 s.connections,
                 rate(s.rps()),
@@ -159,7 +171,7 @@ pub fn render(machine: &MachineInfo, run: &RunInfo, results: &[ScenarioResult]) 
                 let _ = writeln!(o, "Notes:\n");
                 any_note = true;
             }
-            let _ = writeln!(o, "- {}: {n}", r.scenario.name());
+            let _ = writeln!(o, "- {} ({}): {n}", r.scenario.name(), r.backend.label());
         }
         for row in &r.rows {
             for e in &row.stats.error_samples {
@@ -169,8 +181,9 @@ pub fn render(machine: &MachineInfo, run: &RunInfo, results: &[ScenarioResult]) 
                 }
                 let _ = writeln!(
                     o,
-                    "- {} / {}: sample error: `{}`",
+                    "- {} ({}) / {}: sample error: `{}`",
                     r.scenario.name(),
+                    r.backend.label(),
                     row.stats.label,
                     e.replace('`', "'").replace('\n', " ")
                 );
@@ -184,15 +197,16 @@ pub fn render(machine: &MachineInfo, run: &RunInfo, results: &[ScenarioResult]) 
     let _ = writeln!(o, "#### Server starts\n");
     let _ = writeln!(
         o,
-        "| Scenario | Database | Start to ready ms | Idle RSS MB | Peak RSS before load MB |"
+        "| Scenario | DB | Database | Start to ready ms | Idle RSS MB | Peak RSS before load MB |"
     );
-    let _ = writeln!(o, "|---|---|--:|--:|--:|");
+    let _ = writeln!(o, "|---|---|---|--:|--:|--:|");
     for r in results {
         for (i, s) in r.starts.iter().enumerate() {
             let _ = writeln!(
                 o,
-                "| {} | {} | {:.0} | {} | {} |",
+                "| {} | {} | {} | {:.0} | {} | {} |",
                 r.scenario.name(),
+                r.backend.label(),
                 s.db,
                 s.ready.as_secs_f64() * 1000.0,
                 mb(s.idle_rss_kb),
@@ -207,16 +221,159 @@ pub fn render(machine: &MachineInfo, run: &RunInfo, results: &[ScenarioResult]) 
     let _ = writeln!(
         o,
         "\n`fresh`: empty database, so the time includes migrations and `--demo` seeding (two argon2id hashes and 20 cameras); \
+         `prepared`: the first start on a database the CLI made (user, client, and for some scenarios imported cameras or filler tokens; migrations already applied, no demo seeding); \
          `existing`: a restart on a populated database. Idle RSS is VmRSS 250 ms after ready; peak before load is VmHWM from start-up through fixture creation (password grants hash with argon2id).\n"
     );
 
-    let _ = writeln!(o, "#### Targets (from the issue)\n");
-    let _ = writeln!(o, "| Target | Measured | Status |");
-    let _ = writeln!(o, "|---|---|---|");
-    for t in targets(run, results) {
-        let _ = writeln!(o, "| {} | {} | {} |", t.target, t.measured, t.status);
+    if run.backends.len() > 1 {
+        comparison(&mut o, results);
     }
+
+    let _ = writeln!(o, "#### Targets (from the issue)\n");
+    let _ = writeln!(o, "| Target | DB | Measured | Status |");
+    let _ = writeln!(o, "|---|---|---|---|");
+    for (i, b) in run.backends.iter().enumerate() {
+        let mine: Vec<&ScenarioResult> = results.iter().filter(|r| r.backend == *b).collect();
+        // The first backend lists every target; the others only what they measured, and
+        // nothing the issue sets for SQLite alone.
+        let listed = targets(&mine).into_iter().filter(|t| {
+            i == 0
+                || (t.status != NOT_RUN
+                    && (*b == Backend::Sqlite || !t.target.contains("on SQLite")))
+        });
+        for t in listed {
+            let _ = writeln!(
+                o,
+                "| {} | {} | {} | {} |",
+                t.target,
+                b.label(),
+                t.measured,
+                t.status
+            );
+        }
+    }
+    let whole = run.all_scenarios.then(|| {
+        let s = run.elapsed.as_secs_f64();
+        (format!("{s:.0} s"), s < 600.0)
+    });
+    let _ = writeln!(
+        o,
+        "| The whole run finishes in under 10 minutes | all | {} | {} |",
+        whole.as_ref().map_or("–".into(), |(m, _)| m.clone()),
+        whole.map_or(NOT_RUN, |(_, ok)| met(ok))
+    );
     o
+}
+
+/// One line of the backend comparison: the same scenario row on two backends.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Compared {
+    pub scenario: String,
+    pub label: String,
+    /// (req/s, p99 ms, req per server CPU-second) on the first and the second backend.
+    pub a: (f64, f64, f64),
+    pub b: (f64, f64, f64),
+}
+
+impl Compared {
+    /// Second backend's throughput as a share of the first's.
+    pub fn ratio(&self) -> f64 {
+        if self.a.0 > 0.0 {
+            self.b.0 / self.a.0
+        } else {
+            f64::NAN
+        }
+    }
+}
+
+/// (scenario, row label, (req/s, p99 ms, req per server CPU-second)).
+type Figures = (String, String, (f64, f64, f64));
+
+/// Pairs rows that both backends measured, in the order of the first backend's rows.
+pub fn pair_rows(results: &[ScenarioResult], first: Backend, second: Backend) -> Vec<Compared> {
+    let figures = |b: Backend| -> Vec<Figures> {
+        results
+            .iter()
+            .filter(|r| r.backend == b)
+            .flat_map(|r| {
+                r.rows.iter().map(move |row| {
+                    let s = &row.stats;
+                    let per_cpu = if row.shared || row.cpu.server <= 0.0 {
+                        f64::NAN
+                    } else {
+                        s.rps() / row.cpu.server
+                    };
+                    (
+                        r.scenario.name().to_string(),
+                        s.label.clone(),
+                        (s.rps(), s.ms(0.99), per_cpu),
+                    )
+                })
+            })
+            .collect()
+    };
+    pair(figures(first), &figures(second))
+}
+
+/// Matches rows of two backends by scenario and label; rows only one backend has are left out.
+fn pair(first: Vec<Figures>, second_rows: &[Figures]) -> Vec<Compared> {
+    first
+        .into_iter()
+        .filter_map(|(scenario, label, a)| {
+            let (_, _, b) = second_rows
+                .iter()
+                .find(|(s2, l2, _)| *s2 == scenario && *l2 == label)?;
+            Some(Compared {
+                scenario,
+                label,
+                a,
+                b: *b,
+            })
+        })
+        .collect()
+}
+
+fn comparison(o: &mut String, results: &[ScenarioResult]) {
+    let (a, b) = (Backend::Sqlite, Backend::Postgres);
+    let rows = pair_rows(results, a, b);
+    if rows.is_empty() {
+        return;
+    }
+    let _ = writeln!(o, "#### {} and {} compared\n", a.label(), b.label());
+    let _ = writeln!(
+        o,
+        "| Scenario | Measured | {a} req/s | {b} req/s | {b} / {a} | {a} p99 ms | {b} p99 ms | {a} req per server CPU-s | {b} req per server CPU-s |",
+        a = a.label(),
+        b = b.label()
+    );
+    let _ = writeln!(o, "|---|---|--:|--:|--:|--:|--:|--:|--:|");
+    for c in rows {
+        let _ = writeln!(
+            o,
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            c.scenario,
+            c.label,
+            rate(c.a.0),
+            rate(c.b.0),
+            pct(c.ratio()),
+            ms(c.a.1),
+            ms(c.b.1),
+            rate(c.a.2),
+            rate(c.b.2)
+        );
+    }
+    let _ = writeln!(
+        o,
+        "\nThe PostgreSQL server runs on the same machine and shares its 2 cores with camgate and the load generator; its CPU is not in the server column.\n"
+    );
+}
+
+fn pct(v: f64) -> String {
+    if v.is_finite() {
+        format!("{:.0}%", v * 100.0)
+    } else {
+        "–".into()
+    }
 }
 
 /// Median of sorted values (mean of the middle two for an even count).
@@ -244,7 +401,7 @@ fn met(ok: bool) -> &'static str {
 
 const NOT_RUN: &str = "not measured";
 
-fn targets(run: &RunInfo, results: &[ScenarioResult]) -> Vec<TargetRow> {
+fn targets(results: &[&ScenarioResult]) -> Vec<TargetRow> {
     let mut f: BTreeMap<&str, f64> = BTreeMap::new();
     for r in results {
         for (k, v) in &r.figures {
@@ -282,6 +439,41 @@ fn targets(run: &RunInfo, results: &[ScenarioResult]) -> Vec<TargetRow> {
     push(
         "Rotating refresh on SQLite ≥ 5,000/s",
         get("refresh.rps").map(|v| (format!("{}/s", int(v)), v >= 5_000.0)),
+    );
+    push(
+        "Client credentials with JWT access tokens ≥ 15,000 grants/s",
+        get("cc_jwt.rps").map(|v| (format!("{}/s", int(v)), v >= 15_000.0)),
+    );
+    push(
+        "Client credentials with opaque access tokens on SQLite ≥ 8,000 grants/s",
+        get("cc_opaque.rps").map(|v| (format!("{}/s", int(v)), v >= 8_000.0)),
+    );
+    push(
+        "GET /v1/me/ with 10 M access-token rows ≥ 80% of the figure at 10 k rows",
+        match (get("me_large.rps"), get("me_small.rps")) {
+            (Some(l), Some(s)) if s > 0.0 => {
+                let rows =
+                    |k: &str| get(k).map_or("?".into(), |n| crate::scenarios::rows_label(n as u64));
+                let cpu = match (get("me_large.per_cpu"), get("me_small.per_cpu")) {
+                    (Some(lc), Some(sc)) if sc > 0.0 => {
+                        format!("; per server CPU-second {:.0}%", lc / sc * 100.0)
+                    }
+                    _ => String::new(),
+                };
+                Some((
+                    format!(
+                        "{} req/s with {} rows vs {} req/s with {} rows = {:.0}%{cpu}",
+                        int(l),
+                        rows("me_large.rows"),
+                        int(s),
+                        rows("me_small.rows"),
+                        l / s * 100.0
+                    ),
+                    l >= 0.8 * s,
+                ))
+            }
+            _ => None,
+        },
     );
     push(
         "Password grant ≥ 90% of the raw argon2id rate",
@@ -412,13 +604,6 @@ fn targets(run: &RunInfo, results: &[ScenarioResult]) -> Vec<TargetRow> {
             }),
         );
     }
-    push(
-        "The whole run finishes in under 10 minutes",
-        run.all_scenarios.then(|| {
-            let s = run.elapsed.as_secs_f64();
-            (format!("{s:.0} s"), s < 600.0)
-        }),
-    );
     out
 }
 
@@ -456,6 +641,34 @@ mod tests {
         assert_eq!(ms(f64::NAN), "–");
         assert_eq!(median(&[1.0, 3.0]), 2.0);
         assert_eq!(median(&[1.0, 2.0, 9.0]), 2.0);
+    }
+
+    #[test]
+    fn pairs_rows_of_two_backends() {
+        let f = |s: &str, l: &str, rps: f64| (s.to_string(), l.to_string(), (rps, 2.0, rps * 2.0));
+        let sqlite = vec![
+            f("me-opaque", "GET /v1/me/", 10_000.0),
+            f("refresh-rotate", "refresh (rotating)", 1_000.0),
+            f("cameras", "GET /v1/cameras/?limit=20", 500.0),
+        ];
+        let pg = vec![
+            f("refresh-rotate", "refresh (rotating)", 1_500.0),
+            f("me-opaque", "GET /v1/me/", 5_000.0),
+        ];
+        let rows = pair(sqlite, &pg);
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[0].scenario, "me-opaque");
+        assert_eq!(rows[0].ratio(), 0.5);
+        assert_eq!(rows[1].ratio(), 1.5);
+        assert_eq!(rows[1].b.2, 3_000.0);
+        assert_eq!(pct(rows[1].ratio()), "150%");
+        let none = Compared {
+            scenario: String::new(),
+            label: String::new(),
+            a: (0.0, 0.0, 0.0),
+            b: (1.0, 0.0, 0.0),
+        };
+        assert_eq!(pct(none.ratio()), "–");
     }
 
     #[test]

@@ -1,41 +1,60 @@
-//! The benchmark scenarios. Each one starts its own `camgate serve --demo` on a fresh SQLite
-//! database, creates its fixtures, runs the load and reports rows for the table plus named
-//! figures for the targets.
+//! The benchmark scenarios. Each one starts its own `camgate serve --demo` on a fresh database
+//! (SQLite or PostgreSQL, see `backend.rs`), creates its fixtures, runs the load and reports
+//! rows for the table plus named figures for the targets. The older scenarios use the demo
+//! data (`--demo` seeds an empty database); the newer ones make their fixtures with the CLI
+//! before the server starts (so `--demo` seeds nothing) and bulk data with `fixtures.rs`.
 //!
-//! Adding a scenario (JWT access tokens, client credentials, `/cameras.json`, … once the server
-//! has them): add a variant to [`Scenario`] with its `#[value(name)]`, list it in
+//! Adding a scenario: add a variant to [`Scenario`] with its `#[value(name)]`, list it in
 //! [`Scenario::ALL`], give it a line in [`Scenario::about`] and a function in
 //! [`Scenario::run`]. Workloads live in `workloads.rs`; targets in `report.rs`.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
 
-use anyhow::{anyhow, bail};
+use anyhow::{anyhow, bail, Context};
 
+use crate::backend::Backend;
+use crate::fixtures::{self, FillPlan};
 use crate::hashrate;
 use crate::http;
 use crate::load::{self, Group, GroupStats, LoadResult, Phases};
-use crate::server::{Db, Server, ServerOpts};
+use crate::server::{Db, DbOpts, Server, ServerOpts};
 use crate::sys::CpuUse;
-use crate::workloads::{self, Get, PasswordGrant, RefreshChain};
+use crate::workloads::{self, ClientCredentialsGrant, Get, PasswordGrant, RefreshChain};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum)]
 pub enum Scenario {
     /// `GET /v1/me/` with an opaque Bearer token.
     #[value(name = "me-opaque")]
     MeOpaque,
+    /// `GET /v1/me/` with a JWT access token.
+    #[value(name = "me-jwt")]
+    MeJwt,
     /// `GET /v1/cameras/?limit=20`.
     #[value(name = "cameras")]
     Cameras,
+    /// `GET /cameras.json` with a selective filter over 100,000 imported cameras.
+    #[value(name = "cameras-json")]
+    CamerasJson,
     /// Rotating refresh-token chains, one per connection.
     #[value(name = "refresh-rotate")]
     RefreshRotate,
+    /// Client-credentials grants, JWT access tokens (cam2 profile).
+    #[value(name = "cc-jwt")]
+    CcJwt,
+    /// Client-credentials grants, opaque access tokens (angelcam profile).
+    #[value(name = "cc-opaque")]
+    CcOpaque,
     /// Password grants, against the raw argon2id rate.
     #[value(name = "password")]
     Password,
     /// Password grants flooding the hashing pool while `GET /v1/me/` is measured.
     #[value(name = "login-storm")]
     LoginStorm,
+    /// `GET /v1/me/` with 10 million rows in the access-token table vs. 10 thousand.
+    #[value(name = "me-10m")]
+    Me10m,
     /// Restarts on an existing database (fixtures made with the CLI): start-to-ready, idle RSS.
     #[value(name = "startup")]
     Startup,
@@ -45,20 +64,33 @@ impl Scenario {
     /// Run order of a full run. `login-storm` compares with `me-opaque`, so it comes later.
     pub const ALL: &'static [Scenario] = &[
         Scenario::MeOpaque,
+        Scenario::MeJwt,
         Scenario::Cameras,
+        Scenario::CamerasJson,
         Scenario::RefreshRotate,
+        Scenario::CcJwt,
+        Scenario::CcOpaque,
         Scenario::Password,
         Scenario::LoginStorm,
+        Scenario::Me10m,
         Scenario::Startup,
     ];
+
+    /// What `--database both` runs when no `--scenario` is given.
+    pub const BOTH_DEFAULT: &'static [Scenario] = &[Scenario::MeOpaque, Scenario::RefreshRotate];
 
     pub fn name(self) -> &'static str {
         match self {
             Scenario::MeOpaque => "me-opaque",
+            Scenario::MeJwt => "me-jwt",
             Scenario::Cameras => "cameras",
+            Scenario::CamerasJson => "cameras-json",
             Scenario::RefreshRotate => "refresh-rotate",
+            Scenario::CcJwt => "cc-jwt",
+            Scenario::CcOpaque => "cc-opaque",
             Scenario::Password => "password",
             Scenario::LoginStorm => "login-storm",
+            Scenario::Me10m => "me-10m",
             Scenario::Startup => "startup",
         }
     }
@@ -66,10 +98,15 @@ impl Scenario {
     pub fn about(self) -> &'static str {
         match self {
             Scenario::MeOpaque => "GET /v1/me/ with an opaque Bearer token (password grant, demo public client)",
+            Scenario::MeJwt => "GET /v1/me/ with a JWT access token (`Authorization: JWT`; password grant, public client on the cam2 profile)",
             Scenario::Cameras => "GET /v1/cameras/?limit=20 (the 20 demo cameras) with an opaque Bearer token",
+            Scenario::CamerasJson => "GET /cameras.json?city=…&video=true over 100,000 cameras imported with `camgate camera import` (JWT of the owner's cam2 client)",
             Scenario::RefreshRotate => "POST /oauth/token/ grant_type=refresh_token; each connection follows its own rotating chain",
+            Scenario::CcJwt => "POST /oauth/token/ grant_type=client_credentials, confidential client on the cam2 profile (JWT access tokens)",
+            Scenario::CcOpaque => "POST /oauth/token/ grant_type=client_credentials, confidential client on the angelcam profile (opaque access tokens)",
             Scenario::Password => "POST /oauth/token/ grant_type=password (one argon2id verification each), vs. the raw argon2id rate",
             Scenario::LoginStorm => "password grants beyond the hashing pool's capacity on extra connections while GET /v1/me/ is measured",
+            Scenario::Me10m => "GET /v1/me/ with an opaque token, 10 thousand then 10 million rows in the access-token table (filled before the server starts)",
             Scenario::Startup => "fixtures with `camgate user add/client add/pat add`, then repeated `serve --demo` restarts on that database",
         }
     }
@@ -81,18 +118,33 @@ impl Scenario {
     ) -> anyhow::Result<ScenarioResult> {
         match self {
             Scenario::MeOpaque => get_scenario(ctx, self, "/v1/me/").await,
+            Scenario::MeJwt => me_jwt(ctx).await,
             Scenario::Cameras => get_scenario(ctx, self, "/v1/cameras/?limit=20").await,
+            Scenario::CamerasJson => cameras_json(ctx).await,
             Scenario::RefreshRotate => refresh_rotate(ctx).await,
+            Scenario::CcJwt => client_credentials(ctx, self, "cam2", "cc_jwt").await,
+            Scenario::CcOpaque => client_credentials(ctx, self, "angelcam", "cc_opaque").await,
             Scenario::Password => password(ctx).await,
             Scenario::LoginStorm => login_storm(ctx, earlier).await,
+            Scenario::Me10m => me_10m(ctx).await,
             Scenario::Startup => startup(ctx).await,
         }
     }
 }
 
 /// Settings shared by every scenario.
+#[derive(Clone)]
 pub struct Ctx {
     pub server: ServerOpts,
+    /// The backend and how to reach PostgreSQL.
+    pub db: DbOpts,
+    /// Cameras imported for `cameras-json`.
+    pub cameras: usize,
+    /// Access-token rows of `me-10m`'s large and small runs.
+    pub token_rows: u64,
+    pub small_token_rows: u64,
+    /// Where filled databases are kept between runs (`None`: no cache).
+    pub cache_dir: Option<PathBuf>,
     pub phases: Phases,
     pub connections: usize,
     /// Password-grant connections in the login storm.
@@ -124,6 +176,7 @@ pub struct Start {
 
 pub struct ScenarioResult {
     pub scenario: Scenario,
+    pub backend: Backend,
     pub rows: Vec<Row>,
     pub starts: Vec<Start>,
     /// Free-form lines for the report.
@@ -135,9 +188,10 @@ pub struct ScenarioResult {
 }
 
 impl ScenarioResult {
-    fn new(scenario: Scenario) -> Self {
+    fn new(scenario: Scenario, ctx: &Ctx) -> Self {
         Self {
             scenario,
+            backend: ctx.db.backend,
             rows: Vec::new(),
             starts: Vec::new(),
             notes: Vec::new(),
@@ -196,7 +250,7 @@ impl ScenarioResult {
 
 /// A fresh database and server.
 async fn fresh(ctx: &Ctx, r: &mut ScenarioResult) -> anyhow::Result<(Db, Server)> {
-    let mut db = Db::new()?;
+    let mut db = Db::new(&ctx.db).await?;
     let server = Server::start(&ctx.server, &mut db).await?;
     r.started(&server, "fresh");
     eprintln!(
@@ -228,7 +282,7 @@ fn log_phase(what: &str, ctx: &Ctx) {
 }
 
 async fn get_scenario(ctx: &Ctx, sc: Scenario, path: &str) -> anyhow::Result<ScenarioResult> {
-    let mut r = ScenarioResult::new(sc);
+    let mut r = ScenarioResult::new(sc, ctx);
     let (_db, server) = fresh(ctx, &mut r).await?;
     let tokens = workloads::demo_grants(&server.target, 1).await?;
     let token = tokens
@@ -267,7 +321,7 @@ async fn get_scenario(ctx: &Ctx, sc: Scenario, path: &str) -> anyhow::Result<Sce
 }
 
 async fn refresh_rotate(ctx: &Ctx) -> anyhow::Result<ScenarioResult> {
-    let mut r = ScenarioResult::new(Scenario::RefreshRotate);
+    let mut r = ScenarioResult::new(Scenario::RefreshRotate, ctx);
     let (_db, server) = fresh(ctx, &mut r).await?;
     eprintln!(
         "  obtaining {} refresh tokens (password grants)",
@@ -307,7 +361,7 @@ async fn raw_hash_rate(ctx: &Ctx, window: Duration) -> anyhow::Result<hashrate::
 }
 
 async fn password(ctx: &Ctx) -> anyhow::Result<ScenarioResult> {
-    let mut r = ScenarioResult::new(Scenario::Password);
+    let mut r = ScenarioResult::new(Scenario::Password, ctx);
     // The raw rate takes as long as the load in total: half before the server starts, half
     // after it stops, so drift in what else the shared machine is doing affects both sides.
     let half = ctx.phases.duration / 2;
@@ -360,7 +414,7 @@ async fn password(ctx: &Ctx) -> anyhow::Result<ScenarioResult> {
 }
 
 async fn login_storm(ctx: &Ctx, earlier: &[ScenarioResult]) -> anyhow::Result<ScenarioResult> {
-    let mut r = ScenarioResult::new(Scenario::LoginStorm);
+    let mut r = ScenarioResult::new(Scenario::LoginStorm, ctx);
     let (_db, server) = fresh(ctx, &mut r).await?;
     let token = workloads::demo_grants(&server.target, 1)
         .await?
@@ -373,7 +427,7 @@ async fn login_storm(ctx: &Ctx, earlier: &[ScenarioResult]) -> anyhow::Result<Sc
     // The idle baseline: this run's me-opaque, or measured here on this server.
     let idle = earlier
         .iter()
-        .find(|e| e.scenario == Scenario::MeOpaque)
+        .find(|e| e.scenario == Scenario::MeOpaque && e.backend == ctx.db.backend)
         .and_then(|e| Some((e.figure("me.rps")?, e.figure("me.p99")?)));
     let (idle_rps, idle_p99, baseline_from) = match idle {
         Some((rps, p99)) => (rps, p99, "the me-opaque scenario"),
@@ -452,8 +506,8 @@ async fn login_storm(ctx: &Ctx, earlier: &[ScenarioResult]) -> anyhow::Result<Sc
 }
 
 async fn startup(ctx: &Ctx) -> anyhow::Result<ScenarioResult> {
-    let mut r = ScenarioResult::new(Scenario::Startup);
-    let mut db = Db::new()?;
+    let mut r = ScenarioResult::new(Scenario::Startup, ctx);
+    let mut db = Db::new(&ctx.db).await?;
     let opts = &ctx.server;
     // Fixtures through the CLI, before any server runs on this database.
     let email = "bench@example.com";
@@ -534,6 +588,407 @@ async fn startup(ctx: &Ctx) -> anyhow::Result<ScenarioResult> {
     r.notes.push(format!(
         "{} restarts on a database made with the CLI (user add, client add, pat add): start-to-ready median {median:.0} ms; the fixtures were checked with a password grant and a PersonalAccessToken request",
         ready.len()
+    ));
+    Ok(r)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Scenarios whose fixtures are made with the CLI before the server starts.
+
+/// The user the CLI makes for the newer scenarios.
+const BENCH_EMAIL: &str = "bench@example.com";
+const BENCH_PASSWORD: &str = "bench-password-1";
+/// The public client (angelcam profile: opaque tokens) of `me-10m`.
+const BENCH_PUBLIC_CLIENT: &str = "camgate-bench-public";
+/// The public client on the cam2 profile (JWT access tokens) of `me-jwt`.
+const BENCH_JWT_CLIENT: &str = "camgate-bench-jwt";
+/// Filled databases at least this large are cached.
+const CACHE_MIN_ROWS: u64 = 1_000_000;
+
+/// `camgate user add` for the bench user; returns the user id.
+fn cli_user(ctx: &Ctx, db: &Db) -> anyhow::Result<i64> {
+    let v = db.cli(
+        &ctx.server,
+        &[
+            "user",
+            "add",
+            "--email",
+            BENCH_EMAIL,
+            "--password-stdin",
+            "--json",
+        ],
+        Some(BENCH_PASSWORD),
+    )?;
+    v.get("id")
+        .and_then(|v| v.as_i64())
+        .ok_or_else(|| anyhow!("user add printed no id: {v}"))
+}
+
+/// `camgate client add … --json`; returns (client_id, client_secret if any).
+fn cli_client(ctx: &Ctx, db: &Db, args: &[&str]) -> anyhow::Result<(String, Option<String>)> {
+    let mut all = vec!["client", "add", "--name", "camgate-bench"];
+    all.extend_from_slice(args);
+    all.push("--json");
+    let v = db.cli(&ctx.server, &all, None)?;
+    let id = v
+        .get("client_id")
+        .and_then(|v| v.as_str())
+        .ok_or_else(|| anyhow!("client add printed no client_id: {v}"))?
+        .to_string();
+    let secret = v
+        .get("client_secret")
+        .and_then(|v| v.as_str())
+        .map(str::to_string);
+    Ok((id, secret))
+}
+
+/// A confidential client of the bench user allowing client credentials on `profile`.
+fn cli_cc_client(ctx: &Ctx, db: &Db, profile: &str) -> anyhow::Result<(String, String)> {
+    let (id, secret) = cli_client(
+        ctx,
+        db,
+        &[
+            "--profile",
+            profile,
+            "--grant",
+            "client_credentials",
+            "--owner",
+            BENCH_EMAIL,
+        ],
+    )?;
+    let secret = secret.ok_or_else(|| anyhow!("client add printed no client_secret"))?;
+    Ok((id, secret))
+}
+
+/// Starts the server on a database the CLI prepared (no demo seeding: users exist).
+async fn start_prepared(ctx: &Ctx, db: &mut Db, r: &mut ScenarioResult) -> anyhow::Result<Server> {
+    let server = Server::start(&ctx.server, db).await?;
+    r.started(&server, "prepared");
+    eprintln!(
+        "  server pid {} on {} ({}) ready in {:.0} ms, idle RSS {:.1} MB",
+        server.pid,
+        server.target.addr,
+        ctx.db.backend.label(),
+        server.ready.as_secs_f64() * 1000.0,
+        server.idle_rss_kb as f64 / 1024.0
+    );
+    Ok(server)
+}
+
+/// One GET outside the measurement; fails unless it answers 200.
+async fn probe(server: &Server, get: &Get) -> anyhow::Result<http::Reply> {
+    let req = server.target.get(&get.path, Some(&get.auth))?;
+    let reply = http::once(server.target.addr, req, Duration::from_secs(30)).await?;
+    if reply.status != hyper::StatusCode::OK {
+        bail!("GET {}: {}", get.path, reply.describe());
+    }
+    Ok(reply)
+}
+
+fn is_jwt(token: &str) -> bool {
+    token.split('.').count() == 3
+}
+
+async fn me_jwt(ctx: &Ctx) -> anyhow::Result<ScenarioResult> {
+    let mut r = ScenarioResult::new(Scenario::MeJwt, ctx);
+    let mut db = Db::new(&ctx.db).await?;
+    cli_user(ctx, &db)?;
+    cli_client(
+        ctx,
+        &db,
+        &[
+            "--public",
+            "--profile",
+            "cam2",
+            "--client-id",
+            BENCH_JWT_CLIENT,
+            "--grant",
+            "password",
+        ],
+    )?;
+    let server = start_prepared(ctx, &mut db, &mut r).await?;
+    let t = workloads::password_grant(
+        &server.target,
+        BENCH_JWT_CLIENT,
+        BENCH_EMAIL,
+        BENCH_PASSWORD,
+    )
+    .await?;
+    if !is_jwt(&t.access) {
+        bail!("the cam2 profile issued a non-JWT access token");
+    }
+    let get = || Get::with_scheme("/v1/me/", "JWT", &t.access);
+    probe(&server, &get()?).await?;
+    r.notes.push(format!(
+        "a {}-byte JWT in `Authorization: JWT …` (password grant of a public client on the cam2 profile)",
+        t.access.len()
+    ));
+    let group = Group::new("GET /v1/me/ (JWT)", ctx.connections, |_| get())?;
+    log_phase("load", ctx);
+    let load = load::run(&server.target, server.pid, vec![group], ctx.phases).await?;
+    finish(server, load, &mut r).await?;
+    r.figures_of("me_jwt", 0)?;
+    Ok(r)
+}
+
+async fn client_credentials(
+    ctx: &Ctx,
+    sc: Scenario,
+    profile: &str,
+    prefix: &str,
+) -> anyhow::Result<ScenarioResult> {
+    let mut r = ScenarioResult::new(sc, ctx);
+    let mut db = Db::new(&ctx.db).await?;
+    cli_user(ctx, &db)?;
+    let (id, secret) = cli_cc_client(ctx, &db, profile)?;
+    let server = start_prepared(ctx, &mut db, &mut r).await?;
+    let (token, kind) = workloads::client_credentials_token(&server.target, &id, &secret).await?;
+    let want_jwt = sc == Scenario::CcJwt;
+    if is_jwt(&token) != want_jwt {
+        bail!("profile {profile} issued an unexpected token (token_type {kind})");
+    }
+    r.notes.push(format!(
+        "confidential client (generated secret, SHA-256) on the {profile} profile, secret in the form body: token_type `{kind}`, {} access tokens of {} bytes",
+        if want_jwt { "JWT" } else { "opaque" },
+        token.len()
+    ));
+    let body = workloads::client_credentials_form(&id, &secret);
+    let label = if want_jwt {
+        "client credentials (JWT)"
+    } else {
+        "client credentials (opaque)"
+    };
+    let group = Group::new(label, ctx.connections, |_| {
+        Ok(ClientCredentialsGrant { body: body.clone() })
+    })?;
+    log_phase("load", ctx);
+    let load = load::run(&server.target, server.pid, vec![group], ctx.phases).await?;
+    finish(server, load, &mut r).await?;
+    r.figures_of(prefix, 0)?;
+    Ok(r)
+}
+
+async fn cameras_json(ctx: &Ctx) -> anyhow::Result<ScenarioResult> {
+    let mut r = ScenarioResult::new(Scenario::CamerasJson, ctx);
+    let mut db = Db::new(&ctx.db).await?;
+    cli_user(ctx, &db)?;
+    let csv = db.path().join("cameras.csv");
+    let n = ctx.cameras;
+    let file = csv.clone();
+    tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+        let f = std::fs::File::create(&file)?;
+        fixtures::write_cameras_csv(n, f)?;
+        Ok(())
+    })
+    .await??;
+    eprintln!("  importing {n} cameras (camgate camera import)");
+    let started = Instant::now();
+    let csv_arg = csv.to_string_lossy().into_owned();
+    let sum = db.cli(
+        &ctx.server,
+        &[
+            "camera",
+            "import",
+            &csv_arg,
+            "--owner",
+            BENCH_EMAIL,
+            "--json",
+        ],
+        None,
+    )?;
+    let import_secs = started.elapsed().as_secs_f64();
+    let imported = sum.get("imported").and_then(|v| v.as_u64()).unwrap_or(0);
+    if imported != n as u64 {
+        bail!("camera import imported {imported} of {n} rows: {sum}");
+    }
+    let (id, secret) = cli_cc_client(ctx, &db, "cam2")?;
+    let server = start_prepared(ctx, &mut db, &mut r).await?;
+    let (token, _) = workloads::client_credentials_token(&server.target, &id, &secret).await?;
+    let path = fixtures::cameras_json_path();
+    let get = || Get::with_scheme(&path, "JWT", &token);
+    let reply = probe(&server, &get()?).await?;
+    let listed = reply.json().as_array().map_or(0, |a| a.len());
+    let expected = fixtures::expected_matches(n).min(100);
+    if listed != expected {
+        bail!("GET {path} listed {listed} cameras, expected {expected}");
+    }
+    r.notes.push(format!(
+        "{n} cameras of the bench user in {} cities, imported from a generated CSV in {import_secs:.1} s (CLI run, migrations included); `{path}` lists {listed} of them; token: the owner's cam2 client-credentials JWT",
+        fixtures::CITIES
+    ));
+    r.figures
+        .insert("cameras_json.import_secs".into(), import_secs);
+    let group = Group::new(format!("GET {path}"), ctx.connections, |_| get())?;
+    log_phase("load", ctx);
+    let load = load::run(&server.target, server.pid, vec![group], ctx.phases).await?;
+    finish(server, load, &mut r).await?;
+    r.figures_of("cameras_json", 0)?;
+    Ok(r)
+}
+
+fn unix_now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+/// "10 M", "10 k".
+pub fn rows_label(n: u64) -> String {
+    if n >= 1_000_000 && n.is_multiple_of(1_000_000) {
+        format!("{} M", n / 1_000_000)
+    } else if n >= 1_000 && n.is_multiple_of(1_000) {
+        format!("{} k", n / 1_000)
+    } else {
+        n.to_string()
+    }
+}
+
+/// Adds `rows` access tokens (and their families) to the prepared database `db`, from the
+/// cache when there is one. Returns how, for the notes.
+async fn prepare_tokens(
+    ctx: &Ctx,
+    db: &Db,
+    rows: u64,
+    user_id: i64,
+    client_id: &str,
+) -> anyhow::Result<String> {
+    let migrations = fixtures::applied_migrations(&db.url).await?;
+    let key = fixtures::cache_key(&migrations, rows);
+    let plan = FillPlan {
+        rows,
+        user_id,
+        client_pk: fixtures::client_pk(&db.url, client_id).await?,
+        now: unix_now(),
+    };
+    let cache = ctx.cache_dir.as_ref().filter(|_| rows >= CACHE_MIN_ROWS);
+    let started = Instant::now();
+    match db.backend {
+        Backend::Sqlite => {
+            let file = db.sqlite_file();
+            let cached = cache.map(|d| fixtures::sqlite_cache_file(d, rows, &key));
+            if let Some(c) = cached.as_ref().filter(|c| c.is_file()) {
+                for ext in ["-wal", "-shm"] {
+                    let _ = std::fs::remove_file(format!("{}{ext}", file.display()));
+                }
+                let (from, to) = (c.clone(), file.clone());
+                tokio::task::spawn_blocking(move || std::fs::copy(from, to)).await??;
+                return Ok(format!(
+                    "copied from the cache {} in {:.1} s",
+                    c.display(),
+                    started.elapsed().as_secs_f64()
+                ));
+            }
+            eprintln!("  filling {rows} access-token rows (SQLite, one transaction)");
+            let f = file.clone();
+            tokio::task::spawn_blocking(move || fixtures::fill_sqlite(&f, plan)).await??;
+            let filled = started.elapsed().as_secs_f64();
+            let Some(c) = cached else {
+                return Ok(format!("filled in {filled:.1} s"));
+            };
+            if let Some(dir) = c.parent() {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("creating {}", dir.display()))?;
+            }
+            let part = c.with_extension("part");
+            let (from, to) = (file.clone(), part.clone());
+            tokio::task::spawn_blocking(move || std::fs::copy(from, to)).await??;
+            std::fs::rename(&part, &c)?;
+            Ok(format!(
+                "filled in {filled:.1} s (rusqlite, one transaction) and saved to the cache {}",
+                c.display()
+            ))
+        }
+        Backend::Postgres => {
+            let pg = db
+                .pg
+                .as_ref()
+                .ok_or_else(|| anyhow!("no PostgreSQL database"))?;
+            let template = fixtures::pg_template_name(rows, &key);
+            if cache.is_some() && crate::backend::pg_database_exists(pg.admin(), &template).await? {
+                pg.recreate_from(&template).await?;
+                return Ok(format!(
+                    "copied from the template database {template} in {:.1} s",
+                    started.elapsed().as_secs_f64()
+                ));
+            }
+            eprintln!("  filling {rows} access-token rows (PostgreSQL, generate_series)");
+            fixtures::fill_postgres(&db.url, plan).await?;
+            let filled = started.elapsed().as_secs_f64();
+            if cache.is_none() {
+                return Ok(format!("filled in {filled:.1} s"));
+            }
+            pg.save_as(&template).await?;
+            Ok(format!(
+                "filled in {filled:.1} s (generate_series) and saved as the template database {template}"
+            ))
+        }
+    }
+}
+
+/// One `GET /v1/me/` load on a database holding `rows` access tokens; adds a row.
+async fn me_with_rows(ctx: &Ctx, r: &mut ScenarioResult, rows: u64) -> anyhow::Result<()> {
+    let mut db = Db::new(&ctx.db).await?;
+    let user_id = cli_user(ctx, &db)?;
+    cli_client(
+        ctx,
+        &db,
+        &[
+            "--public",
+            "--client-id",
+            BENCH_PUBLIC_CLIENT,
+            "--grant",
+            "password",
+        ],
+    )?;
+    let how = prepare_tokens(ctx, &db, rows, user_id, BENCH_PUBLIC_CLIENT).await?;
+    eprintln!("  {} access-token rows: {how}", rows_label(rows));
+    r.notes
+        .push(format!("{} access-token rows: {how}", rows_label(rows)));
+    let server = start_prepared(ctx, &mut db, r).await?;
+    let t = workloads::password_grant(
+        &server.target,
+        BENCH_PUBLIC_CLIENT,
+        BENCH_EMAIL,
+        BENCH_PASSWORD,
+    )
+    .await?;
+    let get = || Get::bearer("/v1/me/", &t.access);
+    probe(&server, &get()?).await?;
+    let label = format!("GET /v1/me/ ({} access-token rows)", rows_label(rows));
+    let group = Group::new(label, ctx.connections, |_| get())?;
+    log_phase("load", ctx);
+    let load = load::run(&server.target, server.pid, vec![group], ctx.phases).await?;
+    finish(server, load, r).await?;
+    Ok(())
+}
+
+async fn me_10m(ctx: &Ctx) -> anyhow::Result<ScenarioResult> {
+    let mut r = ScenarioResult::new(Scenario::Me10m, ctx);
+    me_with_rows(ctx, &mut r, ctx.small_token_rows).await?;
+    me_with_rows(ctx, &mut r, ctx.token_rows).await?;
+    r.figures_of("me_small", 0)?;
+    r.figures_of("me_large", 1)?;
+    r.figures
+        .insert("me_small.rows".into(), ctx.small_token_rows as f64);
+    r.figures
+        .insert("me_large.rows".into(), ctx.token_rows as f64);
+    let per_cpu = |i: usize| {
+        r.rows
+            .get(i)
+            .map_or(f64::NAN, |row| row.stats.rps() / row.cpu.server)
+    };
+    let (small, large) = (per_cpu(0), per_cpu(1));
+    r.figures.insert("me_small.per_cpu".into(), small);
+    r.figures.insert("me_large.per_cpu".into(), large);
+    let (a, b) = (r.row(0)?.rps(), r.row(1)?.rps());
+    r.notes.push(format!(
+        "{} rows: {:.0} req/s = {:.0}% of the {} rows' {:.0} req/s; per server CPU-second {:.0} vs {:.0} = {:.0}%",
+        rows_label(ctx.token_rows),
+        b,
+        b / a * 100.0,
+        rows_label(ctx.small_token_rows),
+        a,
+        large,
+        small,
+        large / small * 100.0
     ));
     Ok(r)
 }

@@ -1,5 +1,6 @@
-//! The server under test: a fresh database per scenario, fixtures through the `camgate` CLI,
-//! and a `camgate serve --demo` child process on a free loopback port.
+//! The server under test: a fresh database per scenario (SQLite file or PostgreSQL database),
+//! fixtures through the `camgate` CLI, and a `camgate serve --demo` child process on a free
+//! loopback port.
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -9,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context};
 
+use crate::backend::{Backend, PgDatabase};
 use crate::http::{self, Target};
 use crate::sys;
 
@@ -21,29 +23,56 @@ pub struct ServerOpts {
     pub log_filter: Option<String>,
 }
 
-/// A scratch directory holding one SQLite database and the server logs.
+/// Which database a scenario gets.
+#[derive(Clone, Debug)]
+pub struct DbOpts {
+    pub backend: Backend,
+    /// PostgreSQL admin URL (a database to connect to for CREATE/DROP DATABASE).
+    pub pg_admin: String,
+}
+
+/// One fresh database plus a scratch directory for the server logs (and the SQLite file).
+/// Dropping it removes both (the PostgreSQL database with `DROP DATABASE … WITH (FORCE)`).
 pub struct Db {
     dir: tempfile::TempDir,
     pub url: String,
     starts: usize,
+    pub backend: Backend,
+    pub pg: Option<PgDatabase>,
 }
 
 impl Db {
-    pub fn new() -> anyhow::Result<Self> {
+    pub async fn new(opts: &DbOpts) -> anyhow::Result<Self> {
         let dir = tempfile::Builder::new()
             .prefix("camgate-bench-")
             .tempdir()
             .context("creating a temporary directory")?;
-        let url = format!("sqlite://{}", dir.path().join("bench.db").display());
+        let (url, pg) = match opts.backend {
+            Backend::Sqlite => (
+                format!("sqlite://{}", dir.path().join("bench.db").display()),
+                None,
+            ),
+            Backend::Postgres => {
+                let pg = PgDatabase::create(&opts.pg_admin).await?;
+                (pg.url.clone(), Some(pg))
+            }
+        };
         Ok(Self {
             dir,
             url,
             starts: 0,
+            backend: opts.backend,
+            pg,
         })
     }
 
     pub fn path(&self) -> &Path {
         self.dir.path()
+    }
+
+    /// The SQLite database file.
+    pub fn sqlite_file(&self) -> PathBuf {
+        self.dir.path().join("bench.db")
     }
 
     /// Runs `camgate --database-url <db> <args…>` to completion (the server must not be running

@@ -104,10 +104,66 @@ pub struct Get {
 
 impl Get {
     pub fn bearer(path: &str, token: &str) -> anyhow::Result<Self> {
+        Self::with_scheme(path, "Bearer", token)
+    }
+
+    /// `Authorization: <scheme> <token>` (`JWT` for CAM2 tokens).
+    pub fn with_scheme(path: &str, scheme: &str, token: &str) -> anyhow::Result<Self> {
         Ok(Self {
             path: path.to_string(),
-            auth: http::bearer(token)?,
+            auth: HeaderValue::from_str(&format!("{scheme} {token}"))
+                .map_err(|_| anyhow!("bad token"))?,
         })
+    }
+}
+
+/// The form body of a client-credentials grant (RFC 6749 §4.4.2), the client authenticating
+/// with body parameters (§2.3.1).
+pub fn client_credentials_form(client_id: &str, secret: &str) -> Bytes {
+    http::form(&[
+        ("grant_type", "client_credentials"),
+        ("client_id", client_id),
+        ("client_secret", secret),
+    ])
+}
+
+/// One client-credentials grant: the access token and its `token_type`.
+pub async fn client_credentials_token(
+    target: &Target,
+    client_id: &str,
+    secret: &str,
+) -> anyhow::Result<(String, String)> {
+    let req = target.post_form(TOKEN_PATH, client_credentials_form(client_id, secret))?;
+    let reply = http::once(target.addr, req, Duration::from_secs(30)).await?;
+    if reply.status != StatusCode::OK {
+        bail!("client credentials grant failed: {}", reply.describe());
+    }
+    let t = tokens_from(&reply)?;
+    let kind = reply
+        .json()
+        .get("token_type")
+        .and_then(|v| v.as_str())
+        .unwrap_or_default()
+        .to_string();
+    Ok((t.access, kind))
+}
+
+/// Client-credentials grants with a fixed body; 200 is the expected answer.
+pub struct ClientCredentialsGrant {
+    pub body: Bytes,
+}
+
+impl Workload for ClientCredentialsGrant {
+    fn request(&mut self, target: &Target) -> anyhow::Result<Request<Body>> {
+        target.post_form(TOKEN_PATH, self.body.clone())
+    }
+
+    fn response(&mut self, reply: &Reply) -> Outcome {
+        if reply.status == StatusCode::OK {
+            Outcome::Ok
+        } else {
+            unexpected(reply)
+        }
     }
 }
 
