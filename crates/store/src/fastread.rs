@@ -20,8 +20,8 @@ use camgate_core::model::{
 };
 
 use crate::common::{
-    grants_of, scope_of, ACCESS_TOKEN_SQL, CLIENT_BY_ID_SQL, PAT_SQL, REFRESH_TOKEN_SQL,
-    USER_BY_ID_SQL,
+    grants_of, scope_of, ACCESS_TOKEN_SQL, ACTIVE_KID_SQL, CLIENT_BY_ID_SQL, PAT_SQL,
+    REFRESH_TOKEN_SQL, USER_BY_ID_SQL,
 };
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
@@ -59,7 +59,7 @@ impl FastReader {
         )?;
         conn.busy_timeout(Duration::from_millis(50))?;
         conn.pragma_update(None, "query_only", true)?;
-        conn.set_prepared_statement_cache_capacity(8);
+        conn.set_prepared_statement_cache_capacity(16);
         Ok(conn)
     }
 
@@ -160,6 +160,15 @@ impl FastReader {
                         revoked: r.get("revoked")?,
                     })
                 })
+                .optional()
+        })
+    }
+
+    /// The active signing key's kid (every JWT the token endpoint signs asks for it).
+    pub(crate) fn active_signing_kid(&self) -> Option<Option<String>> {
+        self.with(|c| {
+            c.prepare_cached(ACTIVE_KID_SQL)?
+                .query_row([], |r| r.get(0))
                 .optional()
         })
     }
