@@ -57,7 +57,7 @@ impl SqliteStore {
             .and_then(|v| v.parse().ok())
             .unwrap_or(DEFAULT_MAX_BATCH);
         let hot = if file_backed {
-            Some(Writer::start(&filename, max_batch)?)
+            Some(Writer::start(&filename, max_batch, write.clone())?)
         } else {
             None
         };

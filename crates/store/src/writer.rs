@@ -11,11 +11,15 @@
 //! a race can immediately read the winner's rows from any connection.
 //!
 //! This connection and sqlx's writer connection (which keeps every other write) are two SQLite
-//! writers of the same file. Neither can deadlock the other: this one takes the write lock up
-//! front (`BEGIN IMMEDIATE`), and every sqlx write transaction starts with a write statement,
-//! so no transaction ever holds a read snapshot while it waits for the write lock (the case in
-//! which SQLite returns `SQLITE_BUSY` without calling the busy handler). Both wait for the lock
-//! with a 5 s busy timeout, far above the length of any hot-path transaction.
+//! writers of the same file. So that they neither deadlock nor starve each other, the thread
+//! borrows the sqlx writer pool's single connection for the length of each transaction: the
+//! two take turns in the pool's fair (first come, first served) queue, in process, instead of
+//! polling SQLite's lock with a busy handler — under sustained hot writes a polling sqlx writer
+//! could wait for seconds and fail with `SQLITE_BUSY`. Against other processes (the CLI) the
+//! 5 s busy timeouts still apply: this connection takes the write lock up front
+//! (`BEGIN IMMEDIATE`) and every sqlx write transaction starts with a write statement, so no
+//! transaction holds a read snapshot while it waits for the lock (the one case in which SQLite
+//! answers `SQLITE_BUSY` without waiting).
 
 use std::sync::mpsc;
 use std::time::Duration;
@@ -106,13 +110,21 @@ pub(crate) struct Writer {
 }
 
 impl Writer {
-    /// Opens the connection and starts the thread.
-    pub(crate) fn start(path: &std::path::Path, max_batch: usize) -> Result<Self, StoreError> {
+    /// Opens the connection and starts the thread. `turn`: the sqlx writer pool (one
+    /// connection), held during each transaction so the two writers take turns.
+    pub(crate) fn start(
+        path: &std::path::Path,
+        max_batch: usize,
+        turn: sqlx::SqlitePool,
+    ) -> Result<Self, StoreError> {
         let conn = open(path).map_err(map_err)?;
+        let rt = tokio::runtime::Handle::try_current().map_err(|e| {
+            StoreError::Other(format!("no Tokio runtime for the SQLite writer: {e}"))
+        })?;
         let (tx, rx) = mpsc::channel::<Box<dyn Job>>();
         std::thread::Builder::new()
             .name("camgate-sqlite-writer".into())
-            .spawn(move || run(conn, rx, max_batch.max(1)))
+            .spawn(move || run(conn, rx, max_batch.max(1), rt, turn))
             .map_err(|e| StoreError::Other(format!("cannot start the SQLite writer: {e}")))?;
         Ok(Self { tx })
     }
@@ -157,17 +169,34 @@ fn open(path: &std::path::Path) -> rusqlite::Result<Connection> {
     Ok(conn)
 }
 
-fn run(conn: Connection, rx: mpsc::Receiver<Box<dyn Job>>, max_batch: usize) {
+fn run(
+    conn: Connection,
+    rx: mpsc::Receiver<Box<dyn Job>>,
+    max_batch: usize,
+    rt: tokio::runtime::Handle,
+    turn: sqlx::SqlitePool,
+) {
+    // Inside the runtime's context: returning the borrowed pool connection spawns a task.
+    let _rt = rt.enter();
     let mut batch: Vec<Box<dyn Job>> = Vec::with_capacity(max_batch);
     while let Ok(first) = rx.recv() {
         batch.push(first);
+        // Wait for our turn (queued behind sqlx writes already waiting), then take every job
+        // that arrived meanwhile too.
+        let slot = rt.block_on(turn.acquire());
         while batch.len() < max_batch {
             match rx.try_recv() {
                 Ok(j) => batch.push(j),
                 Err(_) => break,
             }
         }
-        let outcome = run_batch(&conn, &mut batch);
+        let outcome = match &slot {
+            Ok(_) => run_batch(&conn, &mut batch),
+            Err(e) => Err(StoreError::Unavailable(format!(
+                "waiting for the SQLite write turn: {e}"
+            ))),
+        };
+        drop(slot);
         if let Err(e) = &outcome {
             tracing::warn!(error = %e, jobs = batch.len(), "SQLite write transaction failed");
         }

@@ -2055,6 +2055,7 @@ conformance! {
     check_create_family_audited => sqlite_create_family_audited, postgres_create_family_audited;
     check_rotate_refresh_audited => sqlite_rotate_refresh_audited, postgres_rotate_refresh_audited;
     check_concurrent_writes_fail_alone => sqlite_concurrent_writes_fail_alone, postgres_concurrent_writes_fail_alone;
+    check_other_writes_progress_under_hot_writes => sqlite_other_writes_progress_under_hot_writes, postgres_other_writes_progress_under_hot_writes;
 }
 
 fn ev(kind: AuditKind, detail: &str) -> AuditEvent {
@@ -2311,4 +2312,45 @@ async fn check_concurrent_writes_fail_alone(store: Arc<dyn Store>) {
     let plain = details.iter().filter(|d| d.starts_with("plain-")).count();
     assert_eq!(issued, N - N.div_ceil(3), "{details:?}");
     assert_eq!(plain, N);
+}
+
+/// Writes outside the hot paths (here: users, through sqlx's writer on SQLite) keep succeeding
+/// while hot writes (token families, audit rows, through the dedicated writer on SQLite) run
+/// flat out: the two writers take turns and neither gets `SQLITE_BUSY`.
+async fn check_other_writes_progress_under_hot_writes(store: Arc<dyn Store>) {
+    let c = mk_client(&store, "web", None).await;
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut hammers = Vec::new();
+    for t in 0..8 {
+        let (store, stop, pk) = (store.clone(), stop.clone(), c.pk);
+        hammers.push(tokio::spawn(async move {
+            let mut i = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                store
+                    .create_family_audited(
+                        &fam(None, pk, GrantType::ClientCredentials),
+                        &live_access(&format!("hot-{t}-{i}")),
+                        None,
+                        &[ev(AuditKind::TokenIssued, "hot")],
+                    )
+                    .await
+                    .unwrap_or_else(|e| panic!("hot write {t}/{i}: {e}"));
+                i += 1;
+            }
+            i
+        }));
+    }
+    for n in 0..40 {
+        store
+            .create_user(&new_user(&format!("busy{n}@example.com")))
+            .await
+            .unwrap_or_else(|e| panic!("user {n} under hot writes: {e}"));
+    }
+    stop.store(true, Ordering::Relaxed);
+    let mut hot = 0;
+    for h in hammers {
+        hot += h.await.unwrap();
+    }
+    assert!(hot > 0, "the hot writers ran");
+    assert_eq!(store.count_users().await.unwrap(), 40);
 }
