@@ -120,17 +120,30 @@ impl Core {
         ip: Option<&str>,
         detail: impl Into<String>,
     ) {
-        let e = model::AuditEvent {
+        let e = self.audit_event(kind, user_id, client_id, ip, detail);
+        if let Err(err) = self.store.audit(&e).await {
+            tracing::warn!(error = %err, kind = kind.as_str(), "audit write failed");
+        }
+    }
+
+    /// An audit event to write together with other changes (one transaction, see
+    /// `Store::create_family_audited`); counted in the metrics now, like [`Core::audit`].
+    pub fn audit_event(
+        &self,
+        kind: model::AuditKind,
+        user_id: Option<model::UserId>,
+        client_id: Option<&str>,
+        ip: Option<&str>,
+        detail: impl Into<String>,
+    ) -> model::AuditEvent {
+        metrics::audit_event(kind);
+        model::AuditEvent {
             at: self.now(),
             kind,
             user_id,
             client_id: client_id.map(str::to_string),
             ip: ip.map(str::to_string),
             detail: detail.into(),
-        };
-        metrics::audit_event(kind);
-        if let Err(err) = self.store.audit(&e).await {
-            tracing::warn!(error = %err, kind = kind.as_str(), "audit write failed");
         }
     }
 }

@@ -296,16 +296,23 @@ impl Core {
                 return Err(OAuthError::invalid_grant("Invalid credentials given."));
             }
         };
-        self.audit(
+        // The login's audit row is written in the token family's transaction.
+        let login = self.audit_event(
             AuditKind::LoginOk,
             Some(user.id),
             Some(&client.client_id),
             caller.ip.as_deref(),
             "password grant",
+        );
+        self.issue_family_with(
+            client,
+            Some(user.id),
+            GrantType::Password,
+            scope,
+            caller,
+            Some(login),
         )
-        .await;
-        self.issue_new_family(client, Some(user.id), GrantType::Password, scope, caller)
-            .await
+        .await
     }
 
     /// Starts a token family: one access token and, if the client may refresh, a refresh token.
@@ -317,8 +324,26 @@ impl Core {
         scope: ScopeSet,
         caller: &Caller,
     ) -> Result<TokenResponse, OAuthError> {
+        self.issue_family_with(client, user_id, grant, scope, caller, None)
+            .await
+    }
+
+    /// [`Core::issue_new_family`], writing `before` (an earlier audit event of the same grant)
+    /// in the family's transaction.
+    async fn issue_family_with(
+        &self,
+        client: &Client,
+        user_id: Option<UserId>,
+        grant: GrantType,
+        scope: ScopeSet,
+        caller: &Caller,
+        before: Option<AuditEvent>,
+    ) -> Result<TokenResponse, OAuthError> {
         let profile = self.profile_of(client)?;
         if profile.access == AccessKind::Jwt {
+            if let Some(e) = before {
+                crate::store::write_audits(&*self.store, &[e]).await;
+            }
             return self
                 .issue_jwt(client, user_id, grant, scope, caller, &profile.clone())
                 .await;
@@ -346,18 +371,22 @@ impl Core {
             grant_type: grant,
             created_at: now,
         };
-        self.store
-            .create_family(&family, &new_access, new_refresh.as_ref())
-            .await?;
-        crate::metrics::token_issued(grant.as_str(), &client.profile);
-        self.audit(
+        let issued = self.audit_event(
             AuditKind::TokenIssued,
             user_id,
             Some(&client.client_id),
             caller.ip.as_deref(),
             grant.as_str(),
-        )
-        .await;
+        );
+        let audits = match before {
+            Some(b) => vec![b, issued],
+            None => vec![issued],
+        };
+        // One transaction for the family, its tokens and the audit rows.
+        self.store
+            .create_family_audited(&family, &new_access, new_refresh.as_ref(), &audits)
+            .await?;
+        crate::metrics::token_issued(grant.as_str(), &client.profile);
         Ok(TokenResponse {
             access_token: access,
             token_type: profile.token_type.clone(),
@@ -503,19 +532,21 @@ impl Core {
                 created_at: now,
                 expires_at: profile.refresh_ttl_secs.map(|t| now + t),
             };
+            // The claim, the successor pair and the audit row: one transaction.
+            let event = AuditEvent {
+                at: now,
+                kind: AuditKind::TokenRefreshed,
+                user_id: rt.user_id,
+                client_id: Some(client.client_id.clone()),
+                ip: caller.ip.clone(),
+                detail: "rotate".to_string(),
+            };
             if self
                 .store
-                .rotate_refresh(rt.family_id, hash, now, &na, &nr)
+                .rotate_refresh_audited(rt.family_id, hash, now, &na, &nr, &event)
                 .await?
             {
-                self.audit(
-                    AuditKind::TokenRefreshed,
-                    rt.user_id,
-                    Some(&client.client_id),
-                    caller.ip.as_deref(),
-                    "rotate",
-                )
-                .await;
+                crate::metrics::audit_event(AuditKind::TokenRefreshed);
                 crate::metrics::token_issued("refresh_token", &client.profile);
                 return Ok(respond(profile.access_ttl_secs, scope));
             }

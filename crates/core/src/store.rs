@@ -306,4 +306,48 @@ pub trait Store: Send + Sync + 'static {
     async fn delete_user_sessions(&self, user_id: UserId) -> StoreResult<u64>;
     /// One page of users by id, and the total count.
     async fn list_users(&self, limit: i64, offset: i64) -> StoreResult<(i64, Vec<User>)>;
+
+    // ---- hot write paths with their audit rows (performance, issue 6)
+    /// [`Store::create_family`] and the grant's audit events, in one transaction where the
+    /// backend can. A failure to write an audit event is logged, never fatal.
+    async fn create_family_audited(
+        &self,
+        family: &NewFamily,
+        access: &NewAccessToken,
+        refresh: Option<&NewRefreshToken>,
+        audits: &[AuditEvent],
+    ) -> StoreResult<FamilyId> {
+        let id = self.create_family(family, access, refresh).await?;
+        write_audits(self, audits).await;
+        Ok(id)
+    }
+    /// [`Store::rotate_refresh`] and, if the claim won, `audit`, in one transaction where the
+    /// backend can. A failure to write the audit event is logged, never fatal.
+    #[allow(clippy::too_many_arguments)]
+    async fn rotate_refresh_audited(
+        &self,
+        family_id: FamilyId,
+        old: &[u8],
+        now: Timestamp,
+        access: &NewAccessToken,
+        refresh: &NewRefreshToken,
+        audit: &AuditEvent,
+    ) -> StoreResult<bool> {
+        let won = self
+            .rotate_refresh(family_id, old, now, access, refresh)
+            .await?;
+        if won {
+            write_audits(self, std::slice::from_ref(audit)).await;
+        }
+        Ok(won)
+    }
+}
+
+/// Writes audit events one by one, logging (never returning) failures.
+pub async fn write_audits<S: Store + ?Sized>(store: &S, audits: &[AuditEvent]) {
+    for e in audits {
+        if let Err(err) = store.audit(e).await {
+            tracing::warn!(error = %err, kind = e.kind.as_str(), "audit write failed");
+        }
+    }
 }

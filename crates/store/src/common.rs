@@ -58,6 +58,10 @@ pub(crate) const CLIENT_BY_ID_SQL: &str =
     "SELECT id, client_id, secret_sha256, secret_phc, name, owner_id, \
      kind, redirect_uris, grants, scopes, profile, created_at FROM clients WHERE client_id = $1";
 
+/// The kid of the active signing key (the newest unretired one).
+pub(crate) const ACTIVE_KID_SQL: &str =
+    "SELECT kid FROM signing_keys WHERE retired_at IS NULL ORDER BY created_at DESC, kid DESC LIMIT 1";
+
 pub(crate) fn scope_of(s: &str) -> ScopeSet {
     ScopeSet::parse(s).unwrap_or_default()
 }
@@ -584,6 +588,9 @@ macro_rules! store_impl {
                     access: &NewAccessToken,
                     refresh: Option<&NewRefreshToken>,
                 ) -> StoreResult<FamilyId> {
+                    if let Some(w) = self.hot_writer() {
+                        return w.create_family(family, access, refresh, &[]).await;
+                    }
                     let mut tx = self.write.begin().await.map_err(map_err)?;
                     let id: i64 = sqlx::query_scalar(
                         "INSERT INTO token_families (user_id, client_pk, grant_type, created_at, expires_at) \
@@ -689,6 +696,9 @@ macro_rules! store_impl {
                     access: &NewAccessToken,
                     refresh: &NewRefreshToken,
                 ) -> StoreResult<bool> {
+                    if let Some(w) = self.hot_writer() {
+                        return w.rotate_refresh(family_id, old, now, access, refresh, None).await;
+                    }
                     let mut tx = self.write.begin().await.map_err(map_err)?;
                     // The claim: one conditional UPDATE. Concurrent claimers serialise on the
                     // row; exactly one sees rows_affected = 1.
@@ -750,6 +760,9 @@ macro_rules! store_impl {
                     refresh: &[u8],
                     access: &NewAccessToken,
                 ) -> StoreResult<bool> {
+                    if let Some(w) = self.hot_writer() {
+                        return w.add_access_token(family_id, refresh, access).await;
+                    }
                     let mut tx = self.write.begin().await.map_err(map_err)?;
                     let r = sqlx::query(
                         "INSERT INTO access_tokens (hash, family_id, scope, created_at, expires_at) \
@@ -776,6 +789,9 @@ macro_rules! store_impl {
                 }
 
                 async fn revoke_family(&self, family_id: FamilyId, now: Timestamp) -> StoreResult<()> {
+                    if let Some(w) = self.hot_writer() {
+                        return w.revoke_family(family_id, now).await;
+                    }
                     let mut tx = self.write.begin().await.map_err(map_err)?;
                     for sql in [
                         "UPDATE token_families SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
@@ -789,6 +805,9 @@ macro_rules! store_impl {
                 }
 
                 async fn revoke_access_token(&self, hash: &[u8], now: Timestamp) -> StoreResult<bool> {
+                    if let Some(w) = self.hot_writer() {
+                        return w.revoke_access_token(hash, now).await;
+                    }
                     let r = sqlx::query("UPDATE access_tokens SET revoked_at = $1 WHERE hash = $2 AND revoked_at IS NULL")
                         .bind(now)
                         .bind(hash)
@@ -976,6 +995,9 @@ macro_rules! store_impl {
                 }
 
                 async fn audit(&self, e: &AuditEvent) -> StoreResult<()> {
+                    if let Some(w) = self.hot_writer() {
+                        return w.audit(e).await;
+                    }
                     sqlx::query(
                         "INSERT INTO audit_events (at, kind, user_id, client_id, ip, detail) VALUES ($1, $2, $3, $4, $5, $6)",
                     )
@@ -1125,6 +1147,9 @@ macro_rules! store_impl {
                 }
 
                 async fn claim_auth_code(&self, hash: &[u8], now: Timestamp) -> StoreResult<bool> {
+                    if let Some(w) = self.hot_writer() {
+                        return w.claim_auth_code(hash, now).await;
+                    }
                     let r = sqlx::query("UPDATE authorization_codes SET used_at = $1 WHERE hash = $2 AND used_at IS NULL")
                         .bind(now)
                         .bind(hash)
@@ -1135,6 +1160,9 @@ macro_rules! store_impl {
                 }
 
                 async fn attach_auth_code_family(&self, hash: &[u8], family_id: FamilyId) -> StoreResult<bool> {
+                    if let Some(w) = self.hot_writer() {
+                        return w.attach_auth_code_family(hash, family_id).await;
+                    }
                     // One statement: it serialises with mark_auth_code_replayed on the row, so
                     // whichever runs second sees the other's write.
                     let replayed: Option<Option<i64>> = sqlx::query_scalar(
@@ -1149,6 +1177,9 @@ macro_rules! store_impl {
                 }
 
                 async fn mark_auth_code_replayed(&self, hash: &[u8], now: Timestamp) -> StoreResult<Option<FamilyId>> {
+                    if let Some(w) = self.hot_writer() {
+                        return w.mark_auth_code_replayed(hash, now).await;
+                    }
                     let family: Option<Option<i64>> = sqlx::query_scalar(
                         "UPDATE authorization_codes SET replayed_at = COALESCE(replayed_at, $1) WHERE hash = $2 \
                          RETURNING family_id",
@@ -1393,9 +1424,10 @@ macro_rules! store_impl {
                 }
 
                 async fn active_signing_kid(&self) -> StoreResult<Option<String>> {
-                    sqlx::query_scalar::<_, String>(
-                        "SELECT kid FROM signing_keys WHERE retired_at IS NULL ORDER BY created_at DESC, kid DESC LIMIT 1",
-                    )
+                    if let Some(fast) = self.fast_active_kid() {
+                        return Ok(fast);
+                    }
+                    sqlx::query_scalar::<_, String>(ACTIVE_KID_SQL)
                     .fetch_optional(&self.read)
                     .await
                     .map_err(map_err)
@@ -1844,6 +1876,40 @@ macro_rules! store_impl {
                         .map_err(map_err)?;
                     let users = rows.iter().map(|r| user_from(r, "")).collect::<Result<Vec<_>, _>>().map_err(map_err)?;
                     Ok((count, users))
+                }
+
+                async fn create_family_audited(
+                    &self,
+                    family: &NewFamily,
+                    access: &NewAccessToken,
+                    refresh: Option<&NewRefreshToken>,
+                    audits: &[AuditEvent],
+                ) -> StoreResult<FamilyId> {
+                    if let Some(w) = self.hot_writer() {
+                        return w.create_family(family, access, refresh, audits).await;
+                    }
+                    let id = self.create_family(family, access, refresh).await?;
+                    camgate_core::store::write_audits(self, audits).await;
+                    Ok(id)
+                }
+
+                async fn rotate_refresh_audited(
+                    &self,
+                    family_id: FamilyId,
+                    old: &[u8],
+                    now: Timestamp,
+                    access: &NewAccessToken,
+                    refresh: &NewRefreshToken,
+                    audit: &AuditEvent,
+                ) -> StoreResult<bool> {
+                    if let Some(w) = self.hot_writer() {
+                        return w.rotate_refresh(family_id, old, now, access, refresh, Some(audit)).await;
+                    }
+                    let won = self.rotate_refresh(family_id, old, now, access, refresh).await?;
+                    if won {
+                        camgate_core::store::write_audits(self, std::slice::from_ref(audit)).await;
+                    }
+                    Ok(won)
                 }
             }
         }

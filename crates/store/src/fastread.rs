@@ -20,8 +20,8 @@ use camgate_core::model::{
 };
 
 use crate::common::{
-    grants_of, scope_of, ACCESS_TOKEN_SQL, CLIENT_BY_ID_SQL, PAT_SQL, REFRESH_TOKEN_SQL,
-    USER_BY_ID_SQL,
+    grants_of, scope_of, ACCESS_TOKEN_SQL, ACTIVE_KID_SQL, CLIENT_BY_ID_SQL, PAT_SQL,
+    REFRESH_TOKEN_SQL, USER_BY_ID_SQL,
 };
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
@@ -59,7 +59,7 @@ impl FastReader {
         )?;
         conn.busy_timeout(Duration::from_millis(50))?;
         conn.pragma_update(None, "query_only", true)?;
-        conn.set_prepared_statement_cache_capacity(8);
+        conn.set_prepared_statement_cache_capacity(16);
         Ok(conn)
     }
 
@@ -94,22 +94,25 @@ impl FastReader {
         self.with(|c| {
             c.prepare_cached(ACCESS_TOKEN_SQL)?
                 .query_row([hash], |r| {
-                    let uid: Option<i64> = r.get("u_id")?;
-                    let scope: String = r.get("scope")?;
+                    // Columns by position (the order of ACCESS_TOKEN_SQL; checked by the
+                    // test below): a lookup by name compares every column name, which cost
+                    // more than the query on this hottest path.
+                    let uid: Option<i64> = r.get(AT_USER)?;
+                    let scope: String = r.get(1)?;
                     Ok(AccessTokenInfo {
-                        family_id: r.get("family_id")?,
+                        family_id: r.get(0)?,
                         scope: scope_of(&scope),
-                        created_at: r.get("a_created_at")?,
-                        expires_at: r.get("expires_at")?,
-                        revoked: r.get("revoked")?,
+                        created_at: r.get(2)?,
+                        expires_at: r.get(3)?,
+                        revoked: r.get(4)?,
                         client: ClientRef {
-                            pk: r.get("c_pk")?,
-                            client_id: r.get("c_client_id")?,
-                            owner_id: r.get("c_owner_id")?,
-                            profile: r.get("c_profile")?,
+                            pk: r.get(5)?,
+                            client_id: r.get(6)?,
+                            owner_id: r.get(7)?,
+                            profile: r.get(8)?,
                         },
                         user: match uid {
-                            Some(_) => Some(user(r)?),
+                            Some(_) => Some(user_at(r, AT_USER)?),
                             None => None,
                         },
                     })
@@ -122,20 +125,21 @@ impl FastReader {
         self.with(|c| {
             c.prepare_cached(PAT_SQL)?
                 .query_row([hash], |r| {
-                    let scope: String = r.get("p_scope")?;
+                    // By position, the order of PAT_SQL (checked by the test below).
+                    let scope: String = r.get(4)?;
                     Ok((
                         Pat {
-                            id: r.get("p_id")?,
-                            user_id: r.get("p_user_id")?,
-                            name: r.get("p_name")?,
-                            prefix: r.get("p_prefix")?,
+                            id: r.get(0)?,
+                            user_id: r.get(1)?,
+                            name: r.get(2)?,
+                            prefix: r.get(3)?,
                             scope: scope_of(&scope),
-                            created_at: r.get("p_created_at")?,
-                            expires_at: r.get("p_expires_at")?,
-                            last_used_at: r.get("p_last_used_at")?,
-                            revoked_at: r.get("p_revoked_at")?,
+                            created_at: r.get(5)?,
+                            expires_at: r.get(6)?,
+                            last_used_at: r.get(7)?,
+                            revoked_at: r.get(8)?,
                         },
-                        user(r)?,
+                        user_at(r, PAT_USER)?,
                     ))
                 })
                 .optional()
@@ -164,10 +168,19 @@ impl FastReader {
         })
     }
 
+    /// The active signing key's kid (every JWT the token endpoint signs asks for it).
+    pub(crate) fn active_signing_kid(&self) -> Option<Option<String>> {
+        self.with(|c| {
+            c.prepare_cached(ACTIVE_KID_SQL)?
+                .query_row([], |r| r.get(0))
+                .optional()
+        })
+    }
+
     pub(crate) fn user(&self, id: i64) -> Option<Option<User>> {
         self.with(|c| {
             c.prepare_cached(USER_BY_ID_SQL)?
-                .query_row([id], user)
+                .query_row([id], |r| user_at(r, 0))
                 .optional()
         })
     }
@@ -215,17 +228,98 @@ impl FastReader {
     }
 }
 
-fn user(r: &Row<'_>) -> rusqlite::Result<User> {
+/// Where the `u_*` columns start in ACCESS_TOKEN_SQL and PAT_SQL (USER_BY_ID_SQL: 0).
+const AT_USER: usize = 9;
+const PAT_USER: usize = 9;
+
+/// The user columns `u_id … u_password_changed_at`, in that order, from position `at`.
+fn user_at(r: &Row<'_>, at: usize) -> rusqlite::Result<User> {
     Ok(User {
-        id: r.get("u_id")?,
-        email: r.get("u_email")?,
-        password_hash: r.get("u_password_hash")?,
-        first_name: r.get("u_first_name")?,
-        last_name: r.get("u_last_name")?,
-        phone: r.get("u_phone")?,
-        is_admin: r.get("u_is_admin")?,
-        disabled: r.get("u_disabled")?,
-        created_at: r.get("u_created_at")?,
-        password_changed_at: r.get("u_password_changed_at")?,
+        id: r.get(at)?,
+        email: r.get(at + 1)?,
+        password_hash: r.get(at + 2)?,
+        first_name: r.get(at + 3)?,
+        last_name: r.get(at + 4)?,
+        phone: r.get(at + 5)?,
+        is_admin: r.get(at + 6)?,
+        disabled: r.get(at + 7)?,
+        created_at: r.get(at + 8)?,
+        password_changed_at: r.get(at + 9)?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const USER: [&str; 10] = [
+        "u_id",
+        "u_email",
+        "u_password_hash",
+        "u_first_name",
+        "u_last_name",
+        "u_phone",
+        "u_is_admin",
+        "u_disabled",
+        "u_created_at",
+        "u_password_changed_at",
+    ];
+
+    /// The positions the readers above use are the columns' names in the SQL.
+    #[test]
+    fn positional_columns_match_the_sql() {
+        let c = Connection::open_in_memory().unwrap();
+        for m in [
+            include_str!("../migrations/sqlite/0001_init.sql"),
+            include_str!("../migrations/sqlite/0002_versions.sql"),
+            include_str!("../migrations/sqlite/0003_authorize.sql"),
+            include_str!("../migrations/sqlite/0004_cam2.sql"),
+            include_str!("../migrations/sqlite/0005_purge.sql"),
+            include_str!("../migrations/sqlite/0006_dashboard.sql"),
+            include_str!("../migrations/sqlite/0007_family_live_index.sql"),
+        ] {
+            c.execute_batch(m).unwrap();
+        }
+        let names = |sql: &str| -> Vec<String> {
+            c.prepare(sql)
+                .unwrap()
+                .column_names()
+                .into_iter()
+                .map(str::to_string)
+                .collect()
+        };
+        let at = names(ACCESS_TOKEN_SQL);
+        assert_eq!(
+            &at[..AT_USER],
+            [
+                "family_id",
+                "scope",
+                "a_created_at",
+                "expires_at",
+                "revoked",
+                "c_pk",
+                "c_client_id",
+                "c_owner_id",
+                "c_profile"
+            ]
+        );
+        assert_eq!(&at[AT_USER..], USER);
+        let pat = names(PAT_SQL);
+        assert_eq!(
+            &pat[..PAT_USER],
+            [
+                "p_id",
+                "p_user_id",
+                "p_name",
+                "p_prefix",
+                "p_scope",
+                "p_created_at",
+                "p_expires_at",
+                "p_last_used_at",
+                "p_revoked_at"
+            ]
+        );
+        assert_eq!(&pat[PAT_USER..], USER);
+        assert_eq!(names(USER_BY_ID_SQL), USER);
+    }
 }

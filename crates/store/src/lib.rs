@@ -10,6 +10,7 @@ mod common;
 mod fastread;
 pub mod postgres;
 pub mod sqlite;
+mod writer;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -70,6 +70,11 @@ impl PgStore {
 }
 
 impl PgStore {
+    // PostgreSQL has no dedicated writer: its driver is async and rows lock individually.
+    fn hot_writer(&self) -> Option<&crate::writer::Writer> {
+        None
+    }
+
     // PostgreSQL has no per-thread fast path: the pool's async driver is already direct.
     fn fast_access_token(&self, _: &[u8]) -> Option<Option<camgate_core::model::AccessTokenInfo>> {
         None
@@ -87,6 +92,10 @@ impl PgStore {
     }
 
     fn fast_user(&self, _: i64) -> Option<Option<camgate_core::model::User>> {
+        None
+    }
+
+    fn fast_active_kid(&self) -> Option<Option<String>> {
         None
     }
 

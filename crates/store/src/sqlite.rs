@@ -13,6 +13,7 @@ use sqlx::SqlitePool;
 use camgate_core::error::StoreError;
 
 use crate::fastread::FastReader;
+use crate::writer::{Writer, DEFAULT_MAX_BATCH};
 use crate::{map_err, StoreOptions};
 
 pub struct SqliteStore {
@@ -20,6 +21,8 @@ pub struct SqliteStore {
     pub(crate) write: SqlitePool,
     /// Synchronous per-thread reader for the hot lookups (none for in-memory databases).
     fast: Option<FastReader>,
+    /// The hot-path writer thread (writer.rs; none for in-memory databases).
+    hot: Option<Writer>,
 }
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -45,8 +48,20 @@ impl SqliteStore {
             .await
             .map_err(map_err)?;
         let filename = base.get_filename().to_path_buf();
-        let fast = (!filename.as_os_str().is_empty() && filename.as_os_str() != ":memory:")
-            .then(|| FastReader::new(filename));
+        let file_backed = !filename.as_os_str().is_empty() && filename.as_os_str() != ":memory:";
+        // Started after the sqlx writer connected, which created the file and set WAL mode.
+        // `CAMGATE_SQLITE_WRITE_BATCH` (jobs per transaction; 1 = no group commit) exists to
+        // measure group commit; the default suits every load measured (ARCHITECTURE.md).
+        let max_batch = std::env::var("CAMGATE_SQLITE_WRITE_BATCH")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(DEFAULT_MAX_BATCH);
+        let hot = if file_backed {
+            Some(Writer::start(&filename, max_batch, write.clone())?)
+        } else {
+            None
+        };
+        let fast = file_backed.then(|| FastReader::new(filename));
         let read = SqlitePoolOptions::new()
             .max_connections(opts.max_connections.max(1))
             .acquire_timeout(opts.acquire_timeout)
@@ -54,7 +69,12 @@ impl SqliteStore {
             .connect_with(base)
             .await
             .map_err(map_err)?;
-        Ok(Self { read, write, fast })
+        Ok(Self {
+            read,
+            write,
+            fast,
+            hot,
+        })
     }
 
     /// The pools, for metrics.
@@ -79,6 +99,10 @@ impl SqliteStore {
 }
 
 impl SqliteStore {
+    fn hot_writer(&self) -> Option<&Writer> {
+        self.hot.as_ref()
+    }
+
     fn fast_access_token(
         &self,
         hash: &[u8],
@@ -99,6 +123,10 @@ impl SqliteStore {
 
     fn fast_user(&self, id: i64) -> Option<Option<camgate_core::model::User>> {
         self.fast.as_ref()?.user(id)
+    }
+
+    fn fast_active_kid(&self) -> Option<Option<String>> {
+        self.fast.as_ref()?.active_signing_kid()
     }
 
     fn fast_client(&self, client_id: &str) -> Option<Option<camgate_core::model::Client>> {

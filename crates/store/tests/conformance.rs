@@ -2044,3 +2044,313 @@ async fn check_import_and_search_cameras(store: Arc<dyn Store>) {
     .await;
     assert!(got.is_empty());
 }
+
+// ---------------------------------------------------------------------------------------------
+// Hot write paths with their audit rows, and group commit (issue 6, branch perf). On SQLite
+// these run on the dedicated writer thread, which groups concurrent calls into one transaction
+// with a savepoint each; the checks below hold for any grouping.
+// ---------------------------------------------------------------------------------------------
+
+conformance! {
+    check_create_family_audited => sqlite_create_family_audited, postgres_create_family_audited;
+    check_rotate_refresh_audited => sqlite_rotate_refresh_audited, postgres_rotate_refresh_audited;
+    check_concurrent_writes_fail_alone => sqlite_concurrent_writes_fail_alone, postgres_concurrent_writes_fail_alone;
+    check_other_writes_progress_under_hot_writes => sqlite_other_writes_progress_under_hot_writes, postgres_other_writes_progress_under_hot_writes;
+}
+
+fn ev(kind: AuditKind, detail: &str) -> AuditEvent {
+    AuditEvent {
+        at: T0,
+        kind,
+        user_id: None,
+        client_id: Some("web".into()),
+        ip: Some("192.0.2.9".into()),
+        detail: detail.into(),
+    }
+}
+
+async fn audit_details(store: &Arc<dyn Store>) -> Vec<String> {
+    let mut d: Vec<String> = store
+        .recent_audit(10_000)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.detail)
+        .collect();
+    d.sort();
+    d
+}
+
+async fn check_create_family_audited(store: Arc<dyn Store>) {
+    let u = mk_user(&store, "audited@example.com").await;
+    let c = mk_client(&store, "web", None).await;
+    let id = store
+        .create_family_audited(
+            &fam(Some(u.id), c.pk, GrantType::Password),
+            &live_access("fa-a"),
+            Some(&refresh("fa-r", None)),
+            &[
+                ev(AuditKind::LoginOk, "login"),
+                ev(AuditKind::TokenIssued, "issued"),
+            ],
+        )
+        .await
+        .unwrap();
+    let a = store.access_token(&h("fa-a")).await.unwrap().unwrap();
+    assert_eq!(a.family_id, id);
+    let r = store.refresh_token(&h("fa-r")).await.unwrap().unwrap();
+    assert_eq!(r.family_id, id);
+    let rec = store.recent_audit(10).await.unwrap();
+    assert_eq!(rec.len(), 2, "{rec:?}");
+    // Newest first: the events keep their order.
+    assert_eq!(rec[0].kind, "token_issued");
+    assert_eq!(rec[0].detail, "issued");
+    assert_eq!(rec[1].kind, "login_ok");
+    assert_eq!(rec[1].ip.as_deref(), Some("192.0.2.9"));
+    assert_eq!(rec[1].client_id.as_deref(), Some("web"));
+
+    // A family that fails (refresh digest taken) writes nothing.
+    let err = store
+        .create_family_audited(
+            &fam(Some(u.id), c.pk, GrantType::Password),
+            &live_access("fb-a"),
+            Some(&refresh("fa-r", None)),
+            &[ev(AuditKind::TokenIssued, "failed")],
+        )
+        .await;
+    assert_conflict(err, "duplicate refresh digest");
+    assert!(store.access_token(&h("fb-a")).await.unwrap().is_none());
+    assert_eq!(audit_details(&store).await, vec!["issued", "login"]);
+
+    // Without events it is create_family.
+    store
+        .create_family_audited(
+            &fam(None, c.pk, GrantType::ClientCredentials),
+            &live_access("fc-a"),
+            None,
+            &[],
+        )
+        .await
+        .unwrap();
+    assert!(store.access_token(&h("fc-a")).await.unwrap().is_some());
+    assert_eq!(store.recent_audit(10).await.unwrap().len(), 2);
+}
+
+async fn check_rotate_refresh_audited(store: Arc<dyn Store>) {
+    let u = mk_user(&store, "rot-audit@example.com").await;
+    let c = mk_client(&store, "web", None).await;
+    let f = mk_family(&store, Some(u.id), c.pk, "ra0").await;
+    let now = T0 + 50;
+    assert!(store
+        .rotate_refresh_audited(
+            f,
+            &h("ra0-r"),
+            now,
+            &live_access("ra1-a"),
+            &refresh("ra1-r", None),
+            &ev(AuditKind::TokenRefreshed, "won"),
+        )
+        .await
+        .unwrap());
+    assert!(is_access_revoked(&store, "ra0-a").await);
+    assert!(!is_access_revoked(&store, "ra1-a").await);
+    assert_eq!(
+        store
+            .refresh_token(&h("ra0-r"))
+            .await
+            .unwrap()
+            .unwrap()
+            .used_at,
+        Some(now)
+    );
+    // A replay loses: no tokens, no audit row.
+    assert!(!store
+        .rotate_refresh_audited(
+            f,
+            &h("ra0-r"),
+            now + 1,
+            &live_access("ra2-a"),
+            &refresh("ra2-r", None),
+            &ev(AuditKind::TokenRefreshed, "lost"),
+        )
+        .await
+        .unwrap());
+    assert!(store.access_token(&h("ra2-a")).await.unwrap().is_none());
+    assert_eq!(audit_details(&store).await, vec!["won"]);
+
+    // A successor digest that collides fails as a whole: the claim is rolled back too, so the
+    // presented token can still be used.
+    let other = mk_family(&store, Some(u.id), c.pk, "rx").await;
+    let err = store
+        .rotate_refresh_audited(
+            f,
+            &h("ra1-r"),
+            now + 2,
+            &live_access("ra3-a"),
+            &refresh("rx-r", None),
+            &ev(AuditKind::TokenRefreshed, "collided"),
+        )
+        .await;
+    assert_conflict(err, "successor refresh digest taken");
+    let still = store.refresh_token(&h("ra1-r")).await.unwrap().unwrap();
+    assert_eq!(
+        still.used_at, None,
+        "a failed rotation must not consume the token"
+    );
+    assert!(
+        !is_access_revoked(&store, "ra1-a").await,
+        "nor revoke the access token"
+    );
+    assert!(store.access_token(&h("ra3-a")).await.unwrap().is_none());
+    assert_eq!(audit_details(&store).await, vec!["won"]);
+    assert_ne!(other, f);
+
+    // Family revoked: the claim loses.
+    store.revoke_family(f, now + 3).await.unwrap();
+    assert!(!store
+        .rotate_refresh_audited(
+            f,
+            &h("ra1-r"),
+            now + 4,
+            &live_access("ra4-a"),
+            &refresh("ra4-r", None),
+            &ev(AuditKind::TokenRefreshed, "revoked"),
+        )
+        .await
+        .unwrap());
+    assert_eq!(audit_details(&store).await, vec!["won"]);
+
+    // Racing claimers: exactly one wins and exactly one audit row is written.
+    let g = mk_family(&store, Some(u.id), c.pk, "rr").await;
+    let mut handles = Vec::new();
+    for i in 0..16 {
+        let store = store.clone();
+        handles.push(tokio::spawn(async move {
+            store
+                .rotate_refresh_audited(
+                    g,
+                    &h("rr-r"),
+                    T0 + 60,
+                    &live_access(&format!("rr-a-{i}")),
+                    &refresh(&format!("rr-r-{i}"), None),
+                    &ev(AuditKind::TokenRefreshed, &format!("race-{i}")),
+                )
+                .await
+                .unwrap()
+        }));
+    }
+    let mut wins = 0;
+    for hd in handles {
+        if hd.await.unwrap() {
+            wins += 1;
+        }
+    }
+    assert_eq!(wins, 1);
+    let races = audit_details(&store)
+        .await
+        .into_iter()
+        .filter(|d| d.starts_with("race-"))
+        .count();
+    assert_eq!(races, 1);
+}
+
+/// Concurrent writes, some of which fail: each failure is its own (on SQLite a grouped
+/// transaction rolls back only the failing call's savepoint).
+async fn check_concurrent_writes_fail_alone(store: Arc<dyn Store>) {
+    const N: usize = 40;
+    let u = mk_user(&store, "group@example.com").await;
+    let c = mk_client(&store, "web", None).await;
+    mk_family(&store, Some(u.id), c.pk, "taken").await;
+    let mut handles = Vec::new();
+    for i in 0..N {
+        let store = store.clone();
+        let (uid, pk) = (u.id, c.pk);
+        handles.push(tokio::spawn(async move {
+            // Every third call reuses a taken refresh digest and must fail.
+            let r = if i % 3 == 0 {
+                refresh("taken-r", None)
+            } else {
+                refresh(&format!("gc-r-{i}"), None)
+            };
+            let out = store
+                .create_family_audited(
+                    &fam(Some(uid), pk, GrantType::Password),
+                    &live_access(&format!("gc-a-{i}")),
+                    Some(&r),
+                    &[ev(AuditKind::TokenIssued, &format!("gc-{i}"))],
+                )
+                .await;
+            // Interleave other hot writes.
+            store
+                .audit(&ev(AuditKind::LoginOk, &format!("plain-{i}")))
+                .await
+                .unwrap();
+            (i, out)
+        }));
+    }
+    for hd in handles {
+        let (i, out) = hd.await.unwrap();
+        if i % 3 == 0 {
+            assert_conflict(out, "taken refresh digest");
+            assert!(store
+                .access_token(&h(&format!("gc-a-{i}")))
+                .await
+                .unwrap()
+                .is_none());
+        } else {
+            let id = out.unwrap_or_else(|e| panic!("create_family_audited #{i}: {e}"));
+            let a = store
+                .access_token(&h(&format!("gc-a-{i}")))
+                .await
+                .unwrap()
+                .unwrap_or_else(|| panic!("access token #{i} missing"));
+            assert_eq!(a.family_id, id);
+        }
+    }
+    let details = audit_details(&store).await;
+    let issued = details.iter().filter(|d| d.starts_with("gc-")).count();
+    let plain = details.iter().filter(|d| d.starts_with("plain-")).count();
+    assert_eq!(issued, N - N.div_ceil(3), "{details:?}");
+    assert_eq!(plain, N);
+}
+
+/// Writes outside the hot paths (here: users, through sqlx's writer on SQLite) keep succeeding
+/// while hot writes (token families, audit rows, through the dedicated writer on SQLite) run
+/// flat out: the two writers take turns and neither gets `SQLITE_BUSY`.
+async fn check_other_writes_progress_under_hot_writes(store: Arc<dyn Store>) {
+    let c = mk_client(&store, "web", None).await;
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut hammers = Vec::new();
+    for t in 0..8 {
+        let (store, stop, pk) = (store.clone(), stop.clone(), c.pk);
+        hammers.push(tokio::spawn(async move {
+            let mut i = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                store
+                    .create_family_audited(
+                        &fam(None, pk, GrantType::ClientCredentials),
+                        &live_access(&format!("hot-{t}-{i}")),
+                        None,
+                        &[ev(AuditKind::TokenIssued, "hot")],
+                    )
+                    .await
+                    .unwrap_or_else(|e| panic!("hot write {t}/{i}: {e}"));
+                i += 1;
+            }
+            i
+        }));
+    }
+    for n in 0..40 {
+        store
+            .create_user(&new_user(&format!("busy{n}@example.com")))
+            .await
+            .unwrap_or_else(|e| panic!("user {n} under hot writes: {e}"));
+    }
+    stop.store(true, Ordering::Relaxed);
+    let mut hot = 0;
+    for h in hammers {
+        hot += h.await.unwrap();
+    }
+    assert!(hot > 0, "the hot writers ran");
+    assert_eq!(store.count_users().await.unwrap(), 40);
+}

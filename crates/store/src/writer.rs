@@ -1,0 +1,545 @@
+//! The SQLite hot-path writer: one OS thread owning one read-write rusqlite connection, fed by a
+//! channel. Each store call is ONE job — all its statements, audit rows included — so a refresh
+//! rotation is one hand-off to this thread and one oneshot answer back, instead of a hand-off
+//! per statement through sqlx's worker thread.
+//!
+//! Group commit: the thread takes every job waiting in the queue (up to `max_batch`) and runs
+//! them in ONE SQLite transaction, each inside its own savepoint, so a job that fails is rolled
+//! back alone and the others still commit. Answers are sent only after `COMMIT` returned, so a
+//! caller never sees a result that a crash could still take back (with WAL and
+//! `synchronous = NORMAL`, a committed transaction survives a process kill) and a job that lost
+//! a race can immediately read the winner's rows from any connection.
+//!
+//! This connection and sqlx's writer connection (which keeps every other write) are two SQLite
+//! writers of the same file. So that they neither deadlock nor starve each other, the thread
+//! borrows the sqlx writer pool's single connection for the length of each transaction: the
+//! two take turns in the pool's fair (first come, first served) queue, in process, instead of
+//! polling SQLite's lock with a busy handler — under sustained hot writes a polling sqlx writer
+//! could wait for seconds and fail with `SQLITE_BUSY`. Against other processes (the CLI) the
+//! 5 s busy timeouts still apply: this connection takes the write lock up front
+//! (`BEGIN IMMEDIATE`) and every sqlx write transaction starts with a write statement, so no
+//! transaction holds a read snapshot while it waits for the lock (the one case in which SQLite
+//! answers `SQLITE_BUSY` without waiting).
+
+use std::sync::mpsc;
+use std::time::Duration;
+
+use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension};
+use tokio::sync::oneshot;
+
+use camgate_core::error::StoreError;
+use camgate_core::model::AuditEvent;
+use camgate_core::store::StoreResult;
+
+/// Jobs per transaction when nothing else is configured.
+pub(crate) const DEFAULT_MAX_BATCH: usize = 64;
+
+/// One unit of work: runs inside a savepoint, then learns whether its transaction committed.
+trait Job: Send {
+    /// Runs the job's statements; false if it failed (its savepoint is then rolled back).
+    fn run(&mut self, conn: &Connection) -> bool;
+    /// Delivers the answer once the transaction ended (`Err`: it did not commit).
+    fn finish(self: Box<Self>, committed: Result<(), &StoreError>);
+}
+
+struct Typed<T, F> {
+    f: Option<F>,
+    out: Option<StoreResult<T>>,
+    reply: oneshot::Sender<StoreResult<T>>,
+}
+
+impl<T, F> Job for Typed<T, F>
+where
+    T: Send,
+    F: FnOnce(&Connection) -> rusqlite::Result<T> + Send,
+{
+    fn run(&mut self, conn: &Connection) -> bool {
+        let Some(f) = self.f.take() else {
+            return false;
+        };
+        // A panic (a bug) fails this job alone instead of stopping the writer thread.
+        let r = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(conn))) {
+            Ok(r) => r.map_err(map_err),
+            Err(_) => Err(StoreError::Other("write job panicked".into())),
+        };
+        let ok = r.is_ok();
+        self.out = Some(r);
+        ok
+    }
+
+    fn finish(self: Box<Self>, committed: Result<(), &StoreError>) {
+        let answer = match (committed, self.out) {
+            (Ok(()), Some(r)) => r,
+            (Err(e), _) => Err(copy_err(e)),
+            (Ok(()), None) => Err(StoreError::Other("write job did not run".into())),
+        };
+        // The caller may have gone away (request cancelled); nothing to do then.
+        let _ = self.reply.send(answer);
+    }
+}
+
+fn copy_err(e: &StoreError) -> StoreError {
+    match e {
+        StoreError::Conflict(m) => StoreError::Conflict(m.clone()),
+        StoreError::Unavailable(m) => StoreError::Unavailable(m.clone()),
+        StoreError::Other(m) => StoreError::Other(m.clone()),
+    }
+}
+
+pub(crate) fn map_err(e: rusqlite::Error) -> StoreError {
+    match e.sqlite_error_code() {
+        Some(ErrorCode::ConstraintViolation) => match &e {
+            rusqlite::Error::SqliteFailure(f, _)
+                if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+                    || f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY =>
+            {
+                StoreError::Conflict(e.to_string())
+            }
+            _ => StoreError::Other(e.to_string()),
+        },
+        Some(ErrorCode::DatabaseBusy) | Some(ErrorCode::DatabaseLocked) => {
+            StoreError::Unavailable(e.to_string())
+        }
+        _ => StoreError::Other(e.to_string()),
+    }
+}
+
+/// The handle the store keeps; dropping it ends the thread (after the queued jobs).
+pub(crate) struct Writer {
+    tx: mpsc::Sender<Box<dyn Job>>,
+}
+
+impl Writer {
+    /// Opens the connection and starts the thread. `turn`: the sqlx writer pool (one
+    /// connection), held during each transaction so the two writers take turns.
+    pub(crate) fn start(
+        path: &std::path::Path,
+        max_batch: usize,
+        turn: sqlx::SqlitePool,
+    ) -> Result<Self, StoreError> {
+        let conn = open(path).map_err(map_err)?;
+        let rt = tokio::runtime::Handle::try_current().map_err(|e| {
+            StoreError::Other(format!("no Tokio runtime for the SQLite writer: {e}"))
+        })?;
+        let (tx, rx) = mpsc::channel::<Box<dyn Job>>();
+        std::thread::Builder::new()
+            .name("camgate-sqlite-writer".into())
+            .spawn(move || run(conn, rx, max_batch.max(1), rt, turn))
+            .map_err(|e| StoreError::Other(format!("cannot start the SQLite writer: {e}")))?;
+        Ok(Self { tx })
+    }
+
+    /// Runs `f` in a transaction on the writer thread (grouped with other waiting jobs, each in
+    /// its own savepoint) and answers after the commit.
+    pub(crate) async fn call<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+    {
+        let (reply, answer) = oneshot::channel();
+        let job = Box::new(Typed {
+            f: Some(f),
+            out: None,
+            reply,
+        });
+        self.tx
+            .send(job)
+            .map_err(|_| StoreError::Unavailable("the SQLite writer has stopped".into()))?;
+        answer
+            .await
+            .map_err(|_| StoreError::Unavailable("the SQLite writer has stopped".into()))?
+    }
+}
+
+fn open(path: &std::path::Path) -> rusqlite::Result<Connection> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(Duration::from_secs(5))?;
+    // Per-connection settings, the same as the sqlx connections' (sqlite.rs).
+    conn.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.pragma_update(None, "foreign_keys", true)?;
+    conn.pragma_update(None, "temp_store", "memory")?;
+    conn.pragma_update(None, "cache_size", -16000)?;
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(conn)
+}
+
+fn run(
+    conn: Connection,
+    rx: mpsc::Receiver<Box<dyn Job>>,
+    max_batch: usize,
+    rt: tokio::runtime::Handle,
+    turn: sqlx::SqlitePool,
+) {
+    // Inside the runtime's context: returning the borrowed pool connection spawns a task.
+    let _rt = rt.enter();
+    let mut batch: Vec<Box<dyn Job>> = Vec::with_capacity(max_batch);
+    while let Ok(first) = rx.recv() {
+        batch.push(first);
+        // Wait for our turn (queued behind sqlx writes already waiting), then take every job
+        // that arrived meanwhile too.
+        let slot = rt.block_on(turn.acquire());
+        while batch.len() < max_batch {
+            match rx.try_recv() {
+                Ok(j) => batch.push(j),
+                Err(_) => break,
+            }
+        }
+        let outcome = match &slot {
+            Ok(_) => run_batch(&conn, &mut batch),
+            Err(e) => Err(StoreError::Unavailable(format!(
+                "waiting for the SQLite write turn: {e}"
+            ))),
+        };
+        drop(slot);
+        if let Err(e) = &outcome {
+            tracing::warn!(error = %e, jobs = batch.len(), "SQLite write transaction failed");
+        }
+        for job in batch.drain(..) {
+            job.finish(outcome.as_ref().map(|_| ()));
+        }
+    }
+}
+
+fn exec(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)?.execute([])?;
+    Ok(())
+}
+
+/// One transaction for the whole batch; `Err` if it did not commit (every job then fails).
+fn run_batch(conn: &Connection, batch: &mut [Box<dyn Job>]) -> Result<(), StoreError> {
+    exec(conn, "BEGIN IMMEDIATE").map_err(map_err)?;
+    let r = run_jobs(conn, batch);
+    if r.is_err() && !conn.is_autocommit() {
+        let _ = exec(conn, "ROLLBACK");
+    }
+    r
+}
+
+fn run_jobs(conn: &Connection, batch: &mut [Box<dyn Job>]) -> Result<(), StoreError> {
+    for job in batch.iter_mut() {
+        exec(conn, "SAVEPOINT job").map_err(map_err)?;
+        if !job.run(conn) {
+            if conn.is_autocommit() {
+                // SQLite rolled the whole transaction back (I/O error, disk full, …): the
+                // jobs before this one are lost too.
+                return Err(StoreError::Other(
+                    "the SQLite write transaction was rolled back".into(),
+                ));
+            }
+            exec(conn, "ROLLBACK TO job").map_err(map_err)?;
+        }
+        exec(conn, "RELEASE job").map_err(map_err)?;
+    }
+    exec(conn, "COMMIT").map_err(map_err)
+}
+
+/// Inserts an audit event inside its own savepoint: a failure to audit is logged and never
+/// undoes the job's real work (as `Core::audit` promises).
+pub(crate) fn audit(conn: &Connection, e: &AuditEvent) -> rusqlite::Result<()> {
+    exec(conn, "SAVEPOINT audit")?;
+    let r = insert_audit(conn, e);
+    if let Err(err) = &r {
+        tracing::warn!(error = %err, kind = e.kind.as_str(), "audit write failed");
+        if conn.is_autocommit() {
+            return r;
+        }
+        exec(conn, "ROLLBACK TO audit")?;
+    }
+    exec(conn, "RELEASE audit")
+}
+
+pub(crate) fn insert_audit(conn: &Connection, e: &AuditEvent) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO audit_events (at, kind, user_id, client_id, ip, detail) VALUES ($1, $2, $3, $4, $5, $6)",
+    )?
+    .execute(rusqlite::params![
+        e.at,
+        e.kind.as_str(),
+        e.user_id,
+        e.client_id,
+        e.ip,
+        e.detail
+    ])?;
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// The hot write paths. Same SQL as `store_impl!` (common.rs); each method is one job.
+// ---------------------------------------------------------------------------------------------
+
+use camgate_core::clock::Timestamp;
+use camgate_core::model::{FamilyId, NewAccessToken, NewFamily, NewRefreshToken};
+
+/// A family's expiry: the latest of its tokens', or `None` if one never expires.
+fn family_expiry(access: &NewAccessToken, refresh: Option<&NewRefreshToken>) -> Option<Timestamp> {
+    match refresh {
+        None => Some(access.expires_at),
+        Some(r) => r.expires_at.map(|e| e.max(access.expires_at)),
+    }
+}
+
+fn extend_family(
+    conn: &Connection,
+    family_id: FamilyId,
+    expiry: Option<Timestamp>,
+) -> rusqlite::Result<()> {
+    match expiry {
+        None => conn
+            .prepare_cached("UPDATE token_families SET expires_at = NULL WHERE id = $1")?
+            .execute([family_id])?,
+        Some(e) => conn
+            .prepare_cached(
+                "UPDATE token_families SET expires_at = $1 \
+                 WHERE id = $2 AND expires_at IS NOT NULL AND expires_at < $1",
+            )?
+            .execute([e, family_id])?,
+    };
+    Ok(())
+}
+
+fn insert_access(
+    conn: &Connection,
+    family_id: FamilyId,
+    a: &NewAccessToken,
+) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO access_tokens (hash, family_id, scope, created_at, expires_at) \
+         VALUES ($1, $2, $3, $4, $5)",
+    )?
+    .execute(rusqlite::params![
+        a.hash,
+        family_id,
+        a.scope.to_scope_string(),
+        a.created_at,
+        a.expires_at
+    ])?;
+    Ok(())
+}
+
+fn insert_refresh(
+    conn: &Connection,
+    family_id: FamilyId,
+    r: &NewRefreshToken,
+) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO refresh_tokens (hash, family_id, scope, created_at, expires_at) \
+         VALUES ($1, $2, $3, $4, $5)",
+    )?
+    .execute(rusqlite::params![
+        r.hash,
+        family_id,
+        r.scope.to_scope_string(),
+        r.created_at,
+        r.expires_at
+    ])?;
+    Ok(())
+}
+
+impl Writer {
+    pub(crate) async fn create_family(
+        &self,
+        family: &NewFamily,
+        access: &NewAccessToken,
+        refresh: Option<&NewRefreshToken>,
+        audits: &[AuditEvent],
+    ) -> StoreResult<FamilyId> {
+        let (family, access, refresh) = (family.clone(), access.clone(), refresh.cloned());
+        let audits = audits.to_vec();
+        self.call(move |c| {
+            let id: i64 = c
+                .prepare_cached(
+                    "INSERT INTO token_families (user_id, client_pk, grant_type, created_at, expires_at) \
+                     VALUES ($1, $2, $3, $4, $5) RETURNING id",
+                )?
+                .query_row(
+                    rusqlite::params![
+                        family.user_id,
+                        family.client_pk,
+                        family.grant_type.as_str(),
+                        family.created_at,
+                        family_expiry(&access, refresh.as_ref())
+                    ],
+                    |r| r.get(0),
+                )?;
+            insert_access(c, id, &access)?;
+            if let Some(r) = &refresh {
+                insert_refresh(c, id, r)?;
+            }
+            for e in &audits {
+                audit(c, e)?;
+            }
+            Ok(id)
+        })
+        .await
+    }
+
+    /// The rotation (see `Store::rotate_refresh`) and, if the claim won, its audit row.
+    pub(crate) async fn rotate_refresh(
+        &self,
+        family_id: FamilyId,
+        old: &[u8],
+        now: Timestamp,
+        access: &NewAccessToken,
+        refresh: &NewRefreshToken,
+        audit_event: Option<&AuditEvent>,
+    ) -> StoreResult<bool> {
+        let (old, access, refresh) = (old.to_vec(), access.clone(), refresh.clone());
+        let audit_event = audit_event.cloned();
+        self.call(move |c| {
+            // The claim: exactly one caller sees one row changed (this thread is the only
+            // writer of these rows on SQLite; sqlx's writer takes the same database lock).
+            let claimed = c
+                .prepare_cached(
+                    "UPDATE refresh_tokens SET used_at = $1 \
+                     WHERE hash = $2 AND used_at IS NULL AND revoked_at IS NULL \
+                     AND NOT EXISTS (SELECT 1 FROM token_families f \
+                       WHERE f.id = refresh_tokens.family_id AND f.revoked_at IS NOT NULL)",
+                )?
+                .execute(rusqlite::params![now, old])?;
+            if claimed != 1 {
+                return Ok(false);
+            }
+            extend_family(c, family_id, family_expiry(&access, Some(&refresh)))?;
+            // "causes all previous tokens to become invalid" (spec 000).
+            c.prepare_cached(
+                "UPDATE access_tokens SET revoked_at = $1 WHERE family_id = $2 AND revoked_at IS NULL",
+            )?
+            .execute([now, family_id])?;
+            insert_access(c, family_id, &access)?;
+            insert_refresh(c, family_id, &refresh)?;
+            if let Some(e) = &audit_event {
+                audit(c, e)?;
+            }
+            Ok(true)
+        })
+        .await
+    }
+
+    pub(crate) async fn add_access_token(
+        &self,
+        family_id: FamilyId,
+        refresh: &[u8],
+        access: &NewAccessToken,
+    ) -> StoreResult<bool> {
+        let (refresh, access) = (refresh.to_vec(), access.clone());
+        self.call(move |c| {
+            let n = c
+                .prepare_cached(
+                    "INSERT INTO access_tokens (hash, family_id, scope, created_at, expires_at) \
+                     SELECT $1, $2, $3, $4, $5 WHERE EXISTS (\
+                       SELECT 1 FROM refresh_tokens r JOIN token_families f ON f.id = r.family_id \
+                       WHERE r.hash = $6 AND r.revoked_at IS NULL AND f.revoked_at IS NULL)",
+                )?
+                .execute(rusqlite::params![
+                    access.hash,
+                    family_id,
+                    access.scope.to_scope_string(),
+                    access.created_at,
+                    access.expires_at,
+                    refresh
+                ])?;
+            if n != 1 {
+                return Ok(false);
+            }
+            extend_family(c, family_id, Some(access.expires_at))?;
+            Ok(true)
+        })
+        .await
+    }
+
+    pub(crate) async fn revoke_family(
+        &self,
+        family_id: FamilyId,
+        now: Timestamp,
+    ) -> StoreResult<()> {
+        self.call(move |c| {
+            for sql in [
+                "UPDATE token_families SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
+                "UPDATE access_tokens SET revoked_at = $1 WHERE family_id = $2 AND revoked_at IS NULL",
+                "UPDATE refresh_tokens SET revoked_at = $1 WHERE family_id = $2 AND revoked_at IS NULL",
+            ] {
+                c.prepare_cached(sql)?.execute([now, family_id])?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    pub(crate) async fn revoke_access_token(
+        &self,
+        hash: &[u8],
+        now: Timestamp,
+    ) -> StoreResult<bool> {
+        let hash = hash.to_vec();
+        self.call(move |c| {
+            let n = c
+                .prepare_cached(
+                    "UPDATE access_tokens SET revoked_at = $1 WHERE hash = $2 AND revoked_at IS NULL",
+                )?
+                .execute(rusqlite::params![now, hash])?;
+            Ok(n == 1)
+        })
+        .await
+    }
+
+    pub(crate) async fn audit(&self, e: &AuditEvent) -> StoreResult<()> {
+        let e = e.clone();
+        self.call(move |c| insert_audit(c, &e)).await
+    }
+
+    pub(crate) async fn claim_auth_code(&self, hash: &[u8], now: Timestamp) -> StoreResult<bool> {
+        let hash = hash.to_vec();
+        self.call(move |c| {
+            let n = c
+                .prepare_cached(
+                    "UPDATE authorization_codes SET used_at = $1 WHERE hash = $2 AND used_at IS NULL",
+                )?
+                .execute(rusqlite::params![now, hash])?;
+            Ok(n == 1)
+        })
+        .await
+    }
+
+    pub(crate) async fn attach_auth_code_family(
+        &self,
+        hash: &[u8],
+        family_id: FamilyId,
+    ) -> StoreResult<bool> {
+        let hash = hash.to_vec();
+        self.call(move |c| {
+            let replayed: Option<Option<i64>> = c
+                .prepare_cached(
+                    "UPDATE authorization_codes SET family_id = $1 WHERE hash = $2 RETURNING replayed_at",
+                )?
+                .query_row(rusqlite::params![family_id, hash], |r| r.get(0))
+                .optional()?;
+            Ok(matches!(replayed, Some(Some(_))))
+        })
+        .await
+    }
+
+    pub(crate) async fn mark_auth_code_replayed(
+        &self,
+        hash: &[u8],
+        now: Timestamp,
+    ) -> StoreResult<Option<FamilyId>> {
+        let hash = hash.to_vec();
+        self.call(move |c| {
+            let family: Option<Option<i64>> = c
+                .prepare_cached(
+                    "UPDATE authorization_codes SET replayed_at = COALESCE(replayed_at, $1) \
+                     WHERE hash = $2 RETURNING family_id",
+                )?
+                .query_row(rusqlite::params![now, hash], |r| r.get(0))
+                .optional()?;
+            Ok(family.flatten())
+        })
+        .await
+    }
+}
