@@ -328,8 +328,24 @@ async fn sigkill_under_write_load_loses_no_acknowledged_write() {
                 ))
             })
             .collect();
-        // Kill at a different moment each round, mid-load.
-        tokio::time::sleep(Duration::from_millis(150 + (round as u64 * 53) % 300)).await;
+        // Kill mid-load, at a different moment each round: once the load has had writes of
+        // both kinds acknowledged (on a loaded machine that can take a while), then after a
+        // delay that varies per round.
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            {
+                let a = acked.lock().unwrap();
+                if !a.access_tokens.is_empty() && !a.cameras.is_empty() {
+                    break;
+                }
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "round {round}: no write acknowledged within 60 s"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(50 + (round as u64 * 53) % 300)).await;
         server.0.kill().unwrap(); // SIGKILL on Unix
         server.0.wait().unwrap();
         stop.store(true, Ordering::Relaxed);
