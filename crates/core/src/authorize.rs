@@ -309,7 +309,7 @@ fn parse_prompt(p: Option<&str>) -> Result<Prompt, String> {
 /// (RFC 6749 §3.1), and the `client_id` itself. Errors are pages. Pure, so the fuzz target
 /// `authorize_request` and the property tests run exactly what the endpoint runs.
 pub fn authorization_client_id(pairs: &[(String, String)]) -> Result<&str, AuthorizeError> {
-        if pairs.len() > MAX_PARAMS {
+    if pairs.len() > MAX_PARAMS {
         return Err(AuthorizeError::page("Too many parameters."));
     }
     let count = |name: &str| pairs.iter().filter(|(k, _)| k == name).count();
@@ -329,8 +329,8 @@ pub fn authorization_client_id(pairs: &[(String, String)]) -> Result<&str, Autho
             .find(|(k, v)| k == name && !v.is_empty())
             .map(|(_, v)| v.as_str())
     };
-    let client_id = first("client_id")
-        .ok_or_else(|| AuthorizeError::page("Missing client_id parameter."))?;
+    let client_id =
+        first("client_id").ok_or_else(|| AuthorizeError::page("Missing client_id parameter."))?;
     if client_id.len() > 256 {
         return Err(invalid_client());
     }
@@ -355,7 +355,7 @@ pub fn validate_authorization_for(
             .find(|(k, v)| k == name && !v.is_empty())
             .map(|(_, v)| v.as_str())
     };
-        // RFC 9700 §2.1 / §4.1.3: the redirect URI is compared to the registered ones by exact
+    // RFC 9700 §2.1 / §4.1.3: the redirect URI is compared to the registered ones by exact
     // string comparison — no normalisation, no prefix or pattern matching. Registered
     // URIs must be absolute https (http on loopback), without fragment (RFC 6749 §3.1.2);
     // they are re-checked here in case one was imported unchecked.

@@ -378,16 +378,19 @@ fn mutate(uri: &str, kind: u8, at: usize) -> String {
     let host_end = rest.find(['/', '?', ':']).unwrap_or(rest.len());
     let (host, tail) = rest.split_at(host_end);
     let i = if uri.is_empty() { 0 } else { at % uri.len() };
-    let i = (0..=i).rev().find(|j| uri.is_char_boundary(*j)).unwrap_or(0);
+    let i = (0..=i)
+        .rev()
+        .find(|j| uri.is_char_boundary(*j))
+        .unwrap_or(0);
     match kind % 16 {
         0 => uri.to_ascii_uppercase(),
         1 => format!("{}{}", &uri[..i], uri[i..].to_ascii_uppercase()),
-        2 => format!("{scheme}://{host}.{tail}"),                 // trailing dot
-        3 => format!("{scheme}://user@{host}{tail}"),             // userinfo
-        4 => format!("{scheme}://evil.example@{host}{tail}"),     // userinfo, attacker host
-        5 => format!("{scheme}://{host}@evil.example{tail}"),     // real host as userinfo
+        2 => format!("{scheme}://{host}.{tail}"), // trailing dot
+        3 => format!("{scheme}://user@{host}{tail}"), // userinfo
+        4 => format!("{scheme}://evil.example@{host}{tail}"), // userinfo, attacker host
+        5 => format!("{scheme}://{host}@evil.example{tail}"), // real host as userinfo
         6 => format!("{scheme}://{host}\\@evil.example{tail}"), // backslash
-        7 => uri.replacen('/', "\\", 3),                        // backslashes for slashes
+        7 => uri.replacen('/', "\\", 3),          // backslashes for slashes
         8 => {
             // percent-encode one character
             let c = uri[i..].chars().next().unwrap_or('a');
@@ -447,11 +450,20 @@ fn check_matching(registered: &[String], candidate: &str) -> Result<(), TestCase
             prop_assert_eq!(v.redirect_uri.as_str(), candidate);
         }
         Err(AuthorizeError::Redirect(r)) => {
-            prop_assert!(is_registered, "redirected to unregistered {}", r.redirect_uri);
+            prop_assert!(
+                is_registered,
+                "redirected to unregistered {}",
+                r.redirect_uri
+            );
             prop_assert_eq!(r.redirect_uri.as_str(), candidate);
         }
         Err(AuthorizeError::Page { message, .. }) => {
-            prop_assert!(!is_registered, "registered {} refused: {}", candidate, message);
+            prop_assert!(
+                !is_registered,
+                "registered {} refused: {}",
+                candidate,
+                message
+            );
             prop_assert_eq!(message.as_str(), MISMATCHING_REDIRECT_URI);
         }
     }

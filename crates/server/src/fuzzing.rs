@@ -56,10 +56,12 @@ pub fn run(target: &str, data: &[u8]) -> bool {
 
 fn runtime() -> &'static tokio::runtime::Runtime {
     static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
-    RT.get_or_init(|| match tokio::runtime::Builder::new_current_thread().build() {
-        Ok(rt) => rt,
-        Err(e) => panic!("cannot start a runtime: {e}"),
-    })
+    RT.get_or_init(
+        || match tokio::runtime::Builder::new_current_thread().build() {
+            Ok(rt) => rt,
+            Err(e) => panic!("cannot start a runtime: {e}"),
+        },
+    )
 }
 
 /// Splits `data` into `n - 1` newline-terminated lines and the rest (the body); an empty line
@@ -286,17 +288,16 @@ pub fn authorize_request(data: &[u8]) {
         .filter(|(k, _)| k == "redirect_uri")
         .map(|(_, v)| v.clone())
         .collect();
-    let result = authorization_client_id(&pairs).and_then(|id| {
-        let client = clients
-            .iter()
-            .find(|c| c.client_id == id)
-            .cloned()
-            .ok_or(AuthorizeError::Page {
-                status: 400,
-                message: "Invalid client_id parameter value.".into(),
-            })?;
-        validate_authorization_for(client, pairs.clone())
-    });
+    let result =
+        authorization_client_id(&pairs).and_then(|id| {
+            let client = clients.iter().find(|c| c.client_id == id).cloned().ok_or(
+                AuthorizeError::Page {
+                    status: 400,
+                    message: "Invalid client_id parameter value.".into(),
+                },
+            )?;
+            validate_authorization_for(client, pairs.clone())
+        });
     let registered = |uri: &str| {
         clients
             .iter()

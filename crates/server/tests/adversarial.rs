@@ -215,7 +215,10 @@ async fn open_redirect_variants_get_the_error_page_on_every_authorize_form() {
     ];
     let mut anon = Browser::new(&app);
     let mut signed = Browser::new(&app);
-    assert_eq!(signed.sign_in("user@example.com", PASSWORD).await.status, 303);
+    assert_eq!(
+        signed.sign_in("user@example.com", PASSWORD).await.status,
+        303
+    );
     // The registered URIs themselves work on every form (else the test proves nothing).
     for (client, path) in [
         (&angelcam, "/oauth/authorize/"),
@@ -389,10 +392,7 @@ async fn every_browser_page_refuses_framing() {
     for (what, r) in &pages {
         assert_unframeable(r, what);
         if r.status == 200 {
-            assert!(
-                r.header("content-type").starts_with("text/html"),
-                "{what}"
-            );
+            assert!(r.header("content-type").starts_with("text/html"), "{what}");
         }
     }
     // Sanity: the list holds real pages, not only errors.

@@ -31,9 +31,17 @@ fn every_corpus_file_of_every_target_passes_its_target() {
         files.sort();
         let seeds = files
             .iter()
-            .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with("seed-"))
+            .filter(|p| {
+                p.file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .starts_with("seed-")
+            })
             .count();
-        assert!(seeds > 0, "fuzz/corpus/{target} has no committed seed-* file");
+        assert!(
+            seeds > 0,
+            "fuzz/corpus/{target} has no committed seed-* file"
+        );
         for f in &files {
             let data = std::fs::read(f).unwrap();
             let outcome = std::panic::catch_unwind(|| run(&target, &data));
@@ -62,7 +70,10 @@ fn every_target_has_a_binary_in_the_fuzz_crate() {
             src.contains(&format!("camgate_server::fuzzing::{t}(data)")),
             "fuzz/fuzz_targets/{t}.rs does not call camgate_server::fuzzing::{t}"
         );
-        assert!(manifest.contains(&format!("name = \"{t}\"")), "{t} not in fuzz/Cargo.toml");
+        assert!(
+            manifest.contains(&format!("name = \"{t}\"")),
+            "{t} not in fuzz/Cargo.toml"
+        );
         assert!(script.contains(t), "{t} not in fuzz/run's default list");
     }
 }
