@@ -452,3 +452,121 @@ async fn codes_from_the_flow_have_their_format() {
         }
     }
 }
+
+/// CSRF on the approval screen: a missing, forged or foreign token approves nothing — no
+/// code reaches the client, no consent is remembered (the screen is shown again).
+#[tokio::test]
+async fn consent_csrf_changes_nothing() {
+    let app = spawn_app().await;
+    app.create_user("user@example.com", PASSWORD).await;
+    app.create_user("mallory@example.com", PASSWORD).await;
+    let client = confidential(&app, &[CB], "angelcam").await;
+    let path = format!("/oauth/authorize/?response_type=code&client_id={client}&state=s");
+    let mut b = Browser::new(&app);
+    assert_eq!(b.sign_in("user@example.com", PASSWORD).await.status, 303);
+    let mut m = Browser::new(&app);
+    assert_eq!(m.sign_in("mallory@example.com", PASSWORD).await.status, 303);
+    let foreign = hidden(&m.get(&path).await.body, "csrf_token");
+    for bad in [None, Some("forged"), Some(foreign.as_str())] {
+        let page = b.get(&path).await;
+        assert_eq!(page.status, 200, "{}", page.body);
+        let rid = hidden(&page.body, "request_id");
+        let mut form = vec![("request_id", rid.as_str()), ("decision", "approve")];
+        if let Some(t) = bad {
+            form.push(("csrf_token", t));
+        }
+        let r = b.post("/consent", &form).await;
+        assert_eq!(r.status, 400, "{bad:?}: {}", r.body);
+        assert!(r.headers.get("location").is_none(), "{bad:?}");
+        assert!(!r.body.contains("code="), "{bad:?}");
+    }
+    // Nothing was approved: the approval screen is still asked for, and prompt=none says so.
+    let r = b.get(&format!("{path}&prompt=none")).await;
+    assert_eq!(r.status, 302);
+    assert!(
+        r.location().contains("error=consent_required"),
+        "{}",
+        r.location()
+    );
+    let page = b.get(&path).await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("csrf_token"));
+}
+
+/// SQL-looking input in every field of the browser flow (the token endpoint, resource routes
+/// and camera fields are in `hostile::sql_looking_input_in_every_field_is_just_data`): just
+/// data — unknown clients, mismatching redirect URIs, failed sign-ins, and a `state` handed
+/// back verbatim.
+#[tokio::test]
+async fn sql_looking_input_in_the_browser_flow_is_just_data() {
+    let app = spawn_app().await;
+    app.create_user("user@example.com", PASSWORD).await;
+    let client = confidential(&app, &[CB], "angelcam").await;
+    let payloads = [
+        "' OR '1'='1",
+        "'; DROP TABLE users; --",
+        "\" OR 1=1 --",
+        "1; SELECT pg_sleep(5)",
+        "x' UNION SELECT secret FROM clients --",
+    ];
+    let mut b = Browser::new(&app);
+    for p in payloads {
+        let r = b.sign_in(p, p).await;
+        assert_eq!(r.status, 200, "{p}: {}", r.body);
+        assert!(r
+            .body
+            .contains("The email address or password is incorrect."));
+        let r = b
+            .get(&format!(
+                "/oauth/authorize/?{}",
+                encode(&[("response_type", "code"), ("client_id", p)])
+            ))
+            .await;
+        assert_eq!(r.status, 400, "{p}");
+        assert!(r.body.contains("Invalid client_id"), "{p}");
+        let r = b
+            .get(&format!(
+                "/oauth/authorize/?{}",
+                encode(&[
+                    ("response_type", "code"),
+                    ("client_id", &client),
+                    ("redirect_uri", p)
+                ])
+            ))
+            .await;
+        assert_eq!(r.status, 400, "{p}");
+        assert!(r.body.contains("Mismatching redirect URI."), "{p}");
+        let r = b
+            .get(&format!("/consent?{}", encode(&[("request_id", p)])))
+            .await;
+        assert!(r.status == 303 || r.status == 400, "{p}: {}", r.status);
+    }
+    // Signed in, the payload as state comes back verbatim with the error answer.
+    assert_eq!(b.sign_in("user@example.com", PASSWORD).await.status, 303);
+    for p in payloads {
+        let r = b
+            .get(&format!(
+                "/oauth/authorize/?{}",
+                encode(&[
+                    ("response_type", "code"),
+                    ("client_id", &client),
+                    ("scope", p),
+                    ("state", p)
+                ])
+            ))
+            .await;
+        assert_eq!(r.status, 302, "{p}");
+        let u = url::Url::parse(&r.location()).unwrap();
+        let q: HashMap<String, String> = u.query_pairs().into_owned().collect();
+        assert_eq!(q["error"], "invalid_scope", "{p}");
+        assert_eq!(q["state"], p);
+        assert!(r.location().starts_with(CB));
+    }
+    // Nothing changed: the user still signs in, the client still works.
+    let page = b
+        .get(&format!(
+            "/oauth/authorize/?response_type=code&client_id={client}"
+        ))
+        .await;
+    assert_eq!(page.status, 200, "{}", page.body);
+}
