@@ -271,7 +271,8 @@ pub fn s256_challenge(verifier: &str) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
 }
 
-fn code_format(style: Option<TokenStyle>) -> TokenFormat {
+/// How an authorization code looks for a client of this token style (the profile's).
+pub fn code_format(style: Option<TokenStyle>) -> TokenFormat {
     match style {
         // django-oauth-toolkit style (≈ 178 bits).
         Some(TokenStyle::Alnum30) => TokenFormat::Alnum30,
@@ -303,6 +304,197 @@ fn parse_prompt(p: Option<&str>) -> Result<Prompt, String> {
     Ok(Prompt::Auto)
 }
 
+/// The first step of validating an authorization request (RFC 6749 §4.1.1), before the
+/// client is looked up: the parameter count, no repeated `client_id` / `redirect_uri`
+/// (RFC 6749 §3.1), and the `client_id` itself. Errors are pages. Pure, so the fuzz target
+/// `authorize_request` and the property tests run exactly what the endpoint runs.
+pub fn authorization_client_id(pairs: &[(String, String)]) -> Result<&str, AuthorizeError> {
+    if pairs.len() > MAX_PARAMS {
+        return Err(AuthorizeError::page("Too many parameters."));
+    }
+    let count = |name: &str| pairs.iter().filter(|(k, _)| k == name).count();
+    // RFC 6749 §3.1: "Request and response parameters MUST NOT be included more than
+    // once." A repeated client_id or redirect_uri leaves nothing safe to redirect to.
+    if count("client_id") > 1 {
+        return Err(AuthorizeError::page(
+            "The client_id parameter is included more than once.",
+        ));
+    }
+    if count("redirect_uri") > 1 {
+        return Err(AuthorizeError::page(MISMATCHING_REDIRECT_URI));
+    }
+    let first = |name: &str| {
+        pairs
+            .iter()
+            .find(|(k, v)| k == name && !v.is_empty())
+            .map(|(_, v)| v.as_str())
+    };
+    let client_id =
+        first("client_id").ok_or_else(|| AuthorizeError::page("Missing client_id parameter."))?;
+    if client_id.len() > 256 {
+        return Err(invalid_client());
+    }
+    Ok(client_id)
+}
+
+fn invalid_client() -> AuthorizeError {
+    AuthorizeError::page("Invalid client_id parameter value.")
+}
+
+/// The rest of the validation, once the client named by [`authorization_client_id`] is
+/// known: the redirect URI (exact match against the registered ones — until it is known good,
+/// errors are pages), then everything else, whose errors go back to the client. Pure.
+pub fn validate_authorization_for(
+    client: Client,
+    pairs: Vec<(String, String)>,
+) -> Result<ValidRequest, AuthorizeError> {
+    let count = |name: &str| pairs.iter().filter(|(k, _)| k == name).count();
+    let first = |name: &str| {
+        pairs
+            .iter()
+            .find(|(k, v)| k == name && !v.is_empty())
+            .map(|(_, v)| v.as_str())
+    };
+    // RFC 9700 §2.1 / §4.1.3: the redirect URI is compared to the registered ones by exact
+    // string comparison — no normalisation, no prefix or pattern matching. Registered
+    // URIs must be absolute https (http on loopback), without fragment (RFC 6749 §3.1.2);
+    // they are re-checked here in case one was imported unchecked.
+    let (redirect_uri, given) = match first("redirect_uri") {
+        Some(given) => {
+            let registered = client.redirect_uris.iter().any(|r| r == given);
+            if !registered || validate_redirect_uri(given).is_err() {
+                return Err(AuthorizeError::page(MISMATCHING_REDIRECT_URI));
+            }
+            (given.to_string(), true)
+        }
+        // RFC 6749 §3.1.2.3: with exactly one registered URI the parameter may be omitted.
+        None => match client.redirect_uris.as_slice() {
+            [only] if validate_redirect_uri(only).is_ok() => (only.clone(), false),
+            [] | [_] => {
+                return Err(AuthorizeError::page(
+                    "This application has no valid registered redirect URI.",
+                ))
+            }
+            _ => {
+                return Err(AuthorizeError::page(
+                    "Missing redirect_uri parameter: this application has several \
+                     registered redirect URIs, so the request must name one.",
+                ))
+            }
+        },
+    };
+    // From here on, errors go back to the client (RFC 6749 §4.1.2.1).
+    let state = match first("state") {
+        Some(s) if s.len() > MAX_STATE_LEN || count("state") > 1 => {
+            return Err(AuthorizeError::Redirect(AuthorizationRedirect::error(
+                &redirect_uri,
+                None,
+                "invalid_request",
+                "The state parameter is too long or repeated.",
+            )))
+        }
+        s => s.map(str::to_string),
+    };
+    let fail = |code: &'static str, d: String| {
+        AuthorizeError::Redirect(AuthorizationRedirect::error(
+            &redirect_uri,
+            state.as_deref(),
+            code,
+            d,
+        ))
+    };
+    let from_oauth = |e: OAuthError| fail(e.code.as_str(), e.description);
+    let params = Params::from_pairs(pairs.clone()).map_err(from_oauth)?;
+    match params.get("response_type") {
+        None => {
+            return Err(fail(
+                "invalid_request",
+                "Missing response_type parameter.".into(),
+            ))
+        }
+        Some("code") => {}
+        Some(other) => {
+            let shown: String = other.chars().take(40).collect();
+            return Err(fail(
+                "unsupported_response_type",
+                format!("Response type `{shown}` is not supported; use `code`."),
+            ));
+        }
+    }
+    if !client.allows_grant(GrantType::AuthorizationCode) {
+        return Err(fail(
+            "unauthorized_client",
+            "This client may not use the authorization code grant.".into(),
+        ));
+    }
+    // RFC 6749 §3.3: the scope must lie within what the client may be granted.
+    let scope = match params.get("scope") {
+        None => client.scopes,
+        Some(s) => {
+            let set = ScopeSet::parse_requested(s).map_err(from_oauth)?;
+            if !client.scopes.covers(&set) {
+                return Err(fail(
+                    "invalid_scope",
+                    "The requested scope exceeds what this client may be granted.".into(),
+                ));
+            }
+            set
+        }
+    };
+    // RFC 7636 §4.3 / RFC 9700 §2.1.1: PKCE with S256 only; required for public clients.
+    let code_challenge = match (
+        params.get("code_challenge"),
+        params.get("code_challenge_method"),
+    ) {
+        (None, None) => {
+            if client.kind == ClientKind::Public {
+                return Err(fail(
+                    "invalid_request",
+                    "PKCE is required for public clients: send code_challenge and \
+                     code_challenge_method=S256 (RFC 7636, RFC 9700 §2.1.1)."
+                        .into(),
+                ));
+            }
+            None
+        }
+        (None, Some(_)) => {
+            return Err(fail(
+                "invalid_request",
+                "code_challenge_method given without code_challenge.".into(),
+            ))
+        }
+        (Some(c), Some("S256")) => {
+            if !valid_s256_challenge(c) {
+                return Err(fail(
+                    "invalid_request",
+                    "code_challenge must be 43 characters of base64url (S256, RFC 7636 §4.2)."
+                        .into(),
+                ));
+            }
+            Some(c.to_string())
+        }
+        // A missing method means "plain" (RFC 7636 §4.3), which we do not accept.
+        (Some(_), _) => {
+            return Err(fail(
+                "invalid_request",
+                "Only code_challenge_method=S256 is supported; plain is not \
+                 (RFC 9700 §2.1.1)."
+                    .into(),
+            ))
+        }
+    };
+    let prompt = parse_prompt(params.get("prompt")).map_err(|d| fail("invalid_request", d))?;
+    Ok(ValidRequest {
+        client,
+        redirect_uri,
+        redirect_uri_given: given,
+        scope,
+        state,
+        code_challenge,
+        prompt,
+    })
+}
+
 impl Core {
     /// Validates an authorization request (RFC 6749 §4.1.1). Client and redirect URI first:
     /// until both are known good, errors are pages, never redirects.
@@ -310,175 +502,12 @@ impl Core {
         &self,
         pairs: Vec<(String, String)>,
     ) -> Result<ValidRequest, AuthorizeError> {
-        if pairs.len() > MAX_PARAMS {
-            return Err(AuthorizeError::page("Too many parameters."));
-        }
-        let count = |name: &str| pairs.iter().filter(|(k, _)| k == name).count();
-        // RFC 6749 §3.1: "Request and response parameters MUST NOT be included more than
-        // once." A repeated client_id or redirect_uri leaves nothing safe to redirect to.
-        if count("client_id") > 1 {
-            return Err(AuthorizeError::page(
-                "The client_id parameter is included more than once.",
-            ));
-        }
-        if count("redirect_uri") > 1 {
-            return Err(AuthorizeError::page(MISMATCHING_REDIRECT_URI));
-        }
-        let first = |name: &str| {
-            pairs
-                .iter()
-                .find(|(k, v)| k == name && !v.is_empty())
-                .map(|(_, v)| v.as_str())
-        };
-        let client_id = first("client_id")
-            .ok_or_else(|| AuthorizeError::page("Missing client_id parameter."))?;
-        let invalid_client = || AuthorizeError::page("Invalid client_id parameter value.");
-        if client_id.len() > 256 {
-            return Err(invalid_client());
-        }
         let client = self
             .store
-            .client_by_client_id(client_id)
+            .client_by_client_id(authorization_client_id(&pairs)?)
             .await?
             .ok_or_else(invalid_client)?;
-        // RFC 9700 §2.1 / §4.1.3: the redirect URI is compared to the registered ones by exact
-        // string comparison — no normalisation, no prefix or pattern matching. Registered
-        // URIs must be absolute https (http on loopback), without fragment (RFC 6749 §3.1.2);
-        // they are re-checked here in case one was imported unchecked.
-        let (redirect_uri, given) = match first("redirect_uri") {
-            Some(given) => {
-                let registered = client.redirect_uris.iter().any(|r| r == given);
-                if !registered || validate_redirect_uri(given).is_err() {
-                    return Err(AuthorizeError::page(MISMATCHING_REDIRECT_URI));
-                }
-                (given.to_string(), true)
-            }
-            // RFC 6749 §3.1.2.3: with exactly one registered URI the parameter may be omitted.
-            None => match client.redirect_uris.as_slice() {
-                [only] if validate_redirect_uri(only).is_ok() => (only.clone(), false),
-                [] | [_] => {
-                    return Err(AuthorizeError::page(
-                        "This application has no valid registered redirect URI.",
-                    ))
-                }
-                _ => {
-                    return Err(AuthorizeError::page(
-                        "Missing redirect_uri parameter: this application has several \
-                         registered redirect URIs, so the request must name one.",
-                    ))
-                }
-            },
-        };
-        // From here on, errors go back to the client (RFC 6749 §4.1.2.1).
-        let state = match first("state") {
-            Some(s) if s.len() > MAX_STATE_LEN || count("state") > 1 => {
-                return Err(AuthorizeError::Redirect(AuthorizationRedirect::error(
-                    &redirect_uri,
-                    None,
-                    "invalid_request",
-                    "The state parameter is too long or repeated.",
-                )))
-            }
-            s => s.map(str::to_string),
-        };
-        let fail = |code: &'static str, d: String| {
-            AuthorizeError::Redirect(AuthorizationRedirect::error(
-                &redirect_uri,
-                state.as_deref(),
-                code,
-                d,
-            ))
-        };
-        let from_oauth = |e: OAuthError| fail(e.code.as_str(), e.description);
-        let params = Params::from_pairs(pairs.clone()).map_err(from_oauth)?;
-        match params.get("response_type") {
-            None => {
-                return Err(fail(
-                    "invalid_request",
-                    "Missing response_type parameter.".into(),
-                ))
-            }
-            Some("code") => {}
-            Some(other) => {
-                let shown: String = other.chars().take(40).collect();
-                return Err(fail(
-                    "unsupported_response_type",
-                    format!("Response type `{shown}` is not supported; use `code`."),
-                ));
-            }
-        }
-        if !client.allows_grant(GrantType::AuthorizationCode) {
-            return Err(fail(
-                "unauthorized_client",
-                "This client may not use the authorization code grant.".into(),
-            ));
-        }
-        // RFC 6749 §3.3: the scope must lie within what the client may be granted.
-        let scope = match params.get("scope") {
-            None => client.scopes,
-            Some(s) => {
-                let set = ScopeSet::parse_requested(s).map_err(from_oauth)?;
-                if !client.scopes.covers(&set) {
-                    return Err(fail(
-                        "invalid_scope",
-                        "The requested scope exceeds what this client may be granted.".into(),
-                    ));
-                }
-                set
-            }
-        };
-        // RFC 7636 §4.3 / RFC 9700 §2.1.1: PKCE with S256 only; required for public clients.
-        let code_challenge = match (
-            params.get("code_challenge"),
-            params.get("code_challenge_method"),
-        ) {
-            (None, None) => {
-                if client.kind == ClientKind::Public {
-                    return Err(fail(
-                        "invalid_request",
-                        "PKCE is required for public clients: send code_challenge and \
-                         code_challenge_method=S256 (RFC 7636, RFC 9700 §2.1.1)."
-                            .into(),
-                    ));
-                }
-                None
-            }
-            (None, Some(_)) => {
-                return Err(fail(
-                    "invalid_request",
-                    "code_challenge_method given without code_challenge.".into(),
-                ))
-            }
-            (Some(c), Some("S256")) => {
-                if !valid_s256_challenge(c) {
-                    return Err(fail(
-                        "invalid_request",
-                        "code_challenge must be 43 characters of base64url (S256, RFC 7636 §4.2)."
-                            .into(),
-                    ));
-                }
-                Some(c.to_string())
-            }
-            // A missing method means "plain" (RFC 7636 §4.3), which we do not accept.
-            (Some(_), _) => {
-                return Err(fail(
-                    "invalid_request",
-                    "Only code_challenge_method=S256 is supported; plain is not \
-                     (RFC 9700 §2.1.1)."
-                        .into(),
-                ))
-            }
-        };
-        let prompt = parse_prompt(params.get("prompt")).map_err(|d| fail("invalid_request", d))?;
-        Ok(ValidRequest {
-            client,
-            redirect_uri,
-            redirect_uri_given: given,
-            scope,
-            state,
-            code_challenge,
-            prompt,
-        })
+        validate_authorization_for(client, pairs)
     }
 
     /// Whether the user must see the approval screen: `prompt=consent`, or no remembered

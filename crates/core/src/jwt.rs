@@ -224,7 +224,8 @@ pub struct CachedKey {
 }
 
 impl CachedKey {
-    fn from_record(r: &SigningKeyRecord) -> Option<Self> {
+    /// The usable key of a stored record (`None`: unknown algorithm or bad key bytes).
+    pub fn from_record(r: &SigningKeyRecord) -> Option<Self> {
         let alg = JwtAlg::parse(&r.alg)?;
         Some(Self {
             kid: r.kid.clone(),
@@ -233,6 +234,12 @@ impl CachedKey {
             retired_at: r.retired_at,
             verify_until: r.verify_until,
         })
+    }
+
+    /// A JWS signature over `signing_input` (JOSE form). The fuzz target `jwt` signs the
+    /// headers and claims it invents with this, to get past the signature check.
+    pub fn sign(&self, signing_input: &[u8]) -> Vec<u8> {
+        self.material.sign(signing_input)
     }
 
     /// The public JWK (RFC 7517 §4) with `kid`, `alg`, `use`.
@@ -374,6 +381,100 @@ impl From<JwtError> for ApiError {
 pub enum Exp {
     Check,
     Ignore,
+}
+
+/// The parts of a JWT read before its key is looked up (RFC 7515 §5.2).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JwtHeader {
+    pub alg: JwtAlg,
+    pub kid: String,
+}
+
+/// Reads a JWS compact serialisation's header: exactly three segments, a JSON object header
+/// with an allowed `alg`, the `at+jwt` type, no `crit`, and a `kid`. Pure: the fuzz target
+/// `jwt` runs it, then [`check_jwt`], on any input.
+pub fn parse_jwt_header(token: &str) -> Result<JwtHeader, JwtError> {
+    if token.len() > 4096 {
+        return Err(JwtError::Malformed);
+    }
+    let mut parts = token.split('.');
+    let (Some(h), Some(_), Some(_), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(JwtError::Malformed);
+    };
+    let header: Value = B64
+        .decode(h)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .ok_or(JwtError::Malformed)?;
+    let header = header.as_object().ok_or(JwtError::Malformed)?;
+    // RFC 8725 §3.1 / §3.11: an allow-list of algorithms and an explicit type.
+    let alg = header
+        .get("alg")
+        .and_then(Value::as_str)
+        .and_then(JwtAlg::parse)
+        .ok_or(JwtError::Algorithm)?;
+    let typ_ok = header.get("typ").and_then(Value::as_str).is_some_and(|t| {
+        t.eq_ignore_ascii_case(TYP) || t.eq_ignore_ascii_case("application/at+jwt")
+    });
+    // RFC 7515 §4.1.11: extensions we do not understand must be refused.
+    if !typ_ok || header.contains_key("crit") {
+        return Err(JwtError::Algorithm);
+    }
+    let kid = header
+        .get("kid")
+        .and_then(Value::as_str)
+        .ok_or(JwtError::Signature)?;
+    Ok(JwtHeader {
+        alg,
+        kid: kid.to_string(),
+    })
+}
+
+/// Verifies a JWT whose header [`parse_jwt_header`] accepted against the key its `kid` named:
+/// the key decides the algorithm (RFC 8725 §3.1), the key must still verify, then the
+/// signature, the claims, issuer and audience (RFC 9068 §4), and (with [`Exp::Check`]) expiry.
+/// Pure.
+pub fn check_jwt(
+    token: &str,
+    header: &JwtHeader,
+    key: &CachedKey,
+    now: i64,
+    iss: Option<&str>,
+    exp: Exp,
+) -> Result<AccessClaims, JwtError> {
+    // The key decides the algorithm; a header naming another one is refused.
+    if key.alg != header.alg {
+        return Err(JwtError::Algorithm);
+    }
+    if key.verify_until.is_some_and(|u| u <= now) {
+        return Err(JwtError::Signature);
+    }
+    let mut parts = token.split('.');
+    let (Some(h), Some(p), Some(s), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(JwtError::Malformed);
+    };
+    let sig = B64.decode(s).map_err(|_| JwtError::Malformed)?;
+    let signing_input = &token[..h.len() + 1 + p.len()];
+    if !key.material.verify(signing_input.as_bytes(), &sig) {
+        return Err(JwtError::Signature);
+    }
+    let claims: AccessClaims = B64
+        .decode(p)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .ok_or(JwtError::Malformed)?;
+    let iss = iss.ok_or(JwtError::Issuer)?;
+    if claims.iss != iss || !claims.has_audience(iss) {
+        return Err(JwtError::Issuer);
+    }
+    if exp == Exp::Check && claims.exp <= now {
+        return Err(JwtError::Expired);
+    }
+    Ok(claims)
 }
 
 fn b64_json(v: &impl Serialize) -> String {
@@ -587,65 +688,13 @@ impl Core {
     /// Verifies a JWT's structure, algorithm, signature, issuer and audience, and (unless
     /// told otherwise) expiry. Never touches the database unless the `kid` is unknown.
     pub async fn verify_jwt(&self, token: &str, exp: Exp) -> Result<AccessClaims, JwtError> {
-        if token.len() > 4096 {
-            return Err(JwtError::Malformed);
-        }
-        let mut parts = token.split('.');
-        let (Some(h), Some(p), Some(s), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
-            return Err(JwtError::Malformed);
-        };
-        let header: Value = B64
-            .decode(h)
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok())
-            .ok_or(JwtError::Malformed)?;
-        let header = header.as_object().ok_or(JwtError::Malformed)?;
-        // RFC 8725 §3.1 / §3.11: an allow-list of algorithms and an explicit type.
-        let alg = header
-            .get("alg")
-            .and_then(Value::as_str)
-            .and_then(JwtAlg::parse)
-            .ok_or(JwtError::Algorithm)?;
-        let typ_ok = header.get("typ").and_then(Value::as_str).is_some_and(|t| {
-            t.eq_ignore_ascii_case(TYP) || t.eq_ignore_ascii_case("application/at+jwt")
-        });
-        // RFC 7515 §4.1.11: extensions we do not understand must be refused.
-        if !typ_ok || header.contains_key("crit") {
-            return Err(JwtError::Algorithm);
-        }
-        let kid = header
-            .get("kid")
-            .and_then(Value::as_str)
+        let header = parse_jwt_header(token)?;
+        let key = self
+            .key_for(&header.kid)
+            .await?
             .ok_or(JwtError::Signature)?;
-        let key = self.key_for(kid).await?.ok_or(JwtError::Signature)?;
-        // The key decides the algorithm; a header naming another one is refused.
-        if key.alg != alg {
-            return Err(JwtError::Algorithm);
-        }
-        let now = self.now();
-        if key.verify_until.is_some_and(|u| u <= now) {
-            return Err(JwtError::Signature);
-        }
-        let sig = B64.decode(s).map_err(|_| JwtError::Malformed)?;
-        let signing_input = &token[..h.len() + 1 + p.len()];
-        if !key.material.verify(signing_input.as_bytes(), &sig) {
-            return Err(JwtError::Signature);
-        }
-        let claims: AccessClaims = B64
-            .decode(p)
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok())
-            .ok_or(JwtError::Malformed)?;
-        let iss = self.jwt_issuer().ok_or(JwtError::Issuer)?;
-        if claims.iss != iss || !claims.has_audience(&iss) {
-            return Err(JwtError::Issuer);
-        }
-        if exp == Exp::Check && claims.exp <= now {
-            return Err(JwtError::Expired);
-        }
-        Ok(claims)
+        let iss = self.jwt_issuer();
+        check_jwt(token, &header, &key, self.now(), iss.as_deref(), exp)
     }
 
     /// Resource-route authentication of a JWT (`Authorization: JWT …` or `Bearer …`).

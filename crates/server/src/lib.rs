@@ -5,6 +5,7 @@
 pub mod config;
 pub mod config_check;
 pub mod demo;
+pub mod fuzzing;
 pub mod http;
 pub mod import;
 pub mod limits;

@@ -57,6 +57,20 @@ fn to_client(
     redirect(status, &r.location(&base_url(s, headers)))
 }
 
+/// The parameters of a `GET /oauth/authorize` request: its query string, form-urldecoded,
+/// at most one more than the core accepts (so "too many" is still noticed). The POST form is
+/// read by `oauth::read_params`, as at the token endpoint.
+pub fn query_pairs(query: Option<&str>) -> Vec<(String, String)> {
+    query
+        .map(|q| {
+            form_urlencoded::parse(q.as_bytes())
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .take(camgate_core::authorize::MAX_PARAMS + 1)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// `GET|POST /oauth/authorize[/]`.
 #[utoipa::path(
     method(get, post),
@@ -100,16 +114,7 @@ pub async fn authorize(
             Err(e) => return PageError::bad_request(e.description).into_response(),
         }
     } else {
-        parts
-            .uri
-            .query()
-            .map(|q| {
-                form_urlencoded::parse(q.as_bytes())
-                    .map(|(k, v)| (k.into_owned(), v.into_owned()))
-                    .take(camgate_core::authorize::MAX_PARAMS + 1)
-                    .collect()
-            })
-            .unwrap_or_default()
+        query_pairs(parts.uri.query())
     };
     let status = StatusCode::FOUND;
     let valid = match s.core.validate_authorization(pairs).await {
