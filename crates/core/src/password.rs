@@ -71,6 +71,18 @@ fn with_blocks<T>(f: impl FnOnce(&mut Vec<argon2::Block>) -> T) -> T {
     out
 }
 
+/// The argon2id PHC string of `out` (the crate's own `hash_password` format).
+fn phc_string(p: &Params, salt: &SaltString, out: &[u8]) -> Result<String, HashError> {
+    let phc = PasswordHash {
+        algorithm: argon2::ARGON2ID_IDENT,
+        version: Some(Version::V0x13.into()),
+        params: argon2::password_hash::ParamsString::try_from(p).map_err(|_| HashError::Failed)?,
+        salt: Some(salt.as_salt()),
+        hash: Some(argon2::password_hash::Output::new(out).map_err(|_| HashError::Failed)?),
+    };
+    Ok(phc.to_string())
+}
+
 /// Hashes synchronously (CLI use, and inside the pool), in pooled working memory.
 pub fn hash_blocking(params: HashParams, password: &str) -> Result<String, HashError> {
     let salt = SaltString::generate(&mut OsRng);
@@ -95,15 +107,7 @@ pub fn hash_blocking(params: HashParams, password: &str) -> Result<String, HashE
         )
     })
     .map_err(|_| HashError::Failed)?;
-    // The PHC string argon2's `hash_password` would produce.
-    let phc = PasswordHash {
-        algorithm: argon2::ARGON2ID_IDENT,
-        version: Some(Version::V0x13.into()),
-        params: argon2::password_hash::ParamsString::try_from(&p).map_err(|_| HashError::Failed)?,
-        salt: Some(salt.as_salt()),
-        hash: Some(argon2::password_hash::Output::new(&out).map_err(|_| HashError::Failed)?),
-    };
-    Ok(phc.to_string())
+    phc_string(&p, &salt, &out)
 }
 
 /// A PHC string with `params`, a random salt and a random output: verifying any password
@@ -116,14 +120,7 @@ fn dummy_phc(params: HashParams) -> Result<String, HashError> {
     let p = argon2(params)?.params().clone();
     let mut out = [0u8; Params::DEFAULT_OUTPUT_LEN];
     OsRng.fill_bytes(&mut out);
-    let phc = PasswordHash {
-        algorithm: argon2::ARGON2ID_IDENT,
-        version: Some(Version::V0x13.into()),
-        params: argon2::password_hash::ParamsString::try_from(&p).map_err(|_| HashError::Failed)?,
-        salt: Some(salt.as_salt()),
-        hash: Some(argon2::password_hash::Output::new(&out).map_err(|_| HashError::Failed)?),
-    };
-    Ok(phc.to_string())
+    phc_string(&p, &salt, &out)
 }
 
 /// Verifies synchronously against a PHC string (parameters are read from the string).
