@@ -38,17 +38,25 @@ impl SqliteStore {
             .busy_timeout(Duration::from_secs(5))
             .pragma("temp_store", "memory")
             .pragma("cache_size", "-16000");
+        let filename = base.get_filename().to_path_buf();
+        let file_backed = !filename.as_os_str().is_empty() && filename.as_os_str() != ":memory:";
+        // File-backed, the writer thread's checkpointer copies the WAL back (writer.rs); the
+        // sqlx writer must not checkpoint inside its own commits either.
+        let write_opts = base.clone().pragma("cache_size", "-131072");
+        let write_opts = if file_backed {
+            write_opts.pragma("wal_autocheckpoint", "0")
+        } else {
+            write_opts
+        };
         let write = SqlitePoolOptions::new()
             .max_connections(1)
             .acquire_timeout(opts.acquire_timeout)
             .test_before_acquire(false)
             // The single writer gets a larger page cache (128 MiB, allocated only as used):
             // bulk imports maintain several indexes with random keys (issue 7).
-            .connect_with(base.clone().pragma("cache_size", "-131072"))
+            .connect_with(write_opts)
             .await
             .map_err(map_err)?;
-        let filename = base.get_filename().to_path_buf();
-        let file_backed = !filename.as_os_str().is_empty() && filename.as_os_str() != ":memory:";
         // Started after the sqlx writer connected, which created the file and set WAL mode.
         // `CAMGATE_SQLITE_WRITE_BATCH` (jobs per transaction; 1 = no group commit) exists to
         // measure group commit; the default suits every load measured (ARCHITECTURE.md).
