@@ -1,19 +1,31 @@
 //! Password hashing with argon2id (OWASP parameters: m = 19456 KiB, t = 2, p = 1).
 //!
-//! Hashing is CPU-bound for ~15 ms, so it never runs on the async runtime: it runs on Tokio's
-//! blocking pool behind a semaphore sized to the cores, with a bounded queue. When the queue is
-//! full the caller gets [`HashError::Busy`] at once (answered 503 + Retry-After) instead of
-//! piling up unbounded work. A login for an unknown user still verifies against a dummy hash,
-//! so response time does not reveal which emails exist.
+//! Hashing is CPU-bound for ~15 ms, so it never runs on the async runtime: it runs on the
+//! hasher's own worker threads (one per permit of a semaphore sized to the cores), with a
+//! bounded queue. When the queue is full the caller gets [`HashError::Busy`] at once (answered
+//! 503 + Retry-After) instead of piling up unbounded work. A login for an unknown user still
+//! verifies against a dummy hash, so response time does not reveal which emails exist.
+//!
+//! The workers run at a lower CPU priority (`nice`, 10 by default; config `hash_nice`): a login
+//! storm then takes the CPU time the rest of the server leaves, instead of half of it. On two
+//! cores, two busy hashing threads at the same priority as the request threads left `GET
+//! /v1/me/` at 41% of its idle throughput and made even the storm's own quick 503 refusals
+//! wait ~50 ms for a core; with nice 10 the scheduler gives a runnable request thread about ten
+//! times a hashing thread's share (CFS weights 1024 vs 110). When nothing else runs the workers
+//! still get whole cores, so the password grant's own throughput is unchanged. Lowering
+//! priority needs no privilege; it is per thread on Linux (setpriority(2), "BUGS").
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{mpsc, Arc, Mutex, OnceLock};
 
 use argon2::password_hash::{rand_core::OsRng, PasswordHash, SaltString};
 use argon2::{Algorithm, Argon2, Params, PasswordVerifier, Version};
 use tokio::sync::Semaphore;
 
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+/// Default nice value of the hashing threads (see the module notes).
+pub const DEFAULT_NICE: i32 = 10;
+
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum HashError {
     #[error("password hashing queue is full")]
     Busy,
@@ -174,6 +186,58 @@ pub fn verify_with(phc: &str, password: &str, blocks: &mut Vec<argon2::Block>) -
     subtle::ConstantTimeEq::ct_eq(out.as_slice(), expected.as_bytes()).into()
 }
 
+/// Work for a hashing thread.
+type HashJob = Box<dyn FnOnce() + Send>;
+
+/// The hashing threads, started on first use.
+struct Workers {
+    tx: Mutex<mpsc::Sender<HashJob>>,
+}
+
+impl Workers {
+    fn start(n: usize, nice: i32) -> Result<Self, HashError> {
+        let (tx, rx) = mpsc::channel::<HashJob>();
+        let rx = Arc::new(Mutex::new(rx));
+        for i in 0..n {
+            let rx = rx.clone();
+            std::thread::Builder::new()
+                .name(format!("argon2-{i}"))
+                .spawn(move || {
+                    lower_priority(nice);
+                    loop {
+                        let job = match rx.lock() {
+                            Ok(r) => r.recv(),
+                            Err(_) => return,
+                        };
+                        match job {
+                            // A panic (a bug) fails that hash alone; the thread goes on.
+                            Ok(job) => {
+                                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
+                            }
+                            Err(_) => return,
+                        }
+                    }
+                })
+                .map_err(|_| HashError::Failed)?;
+        }
+        Ok(Self { tx: Mutex::new(tx) })
+    }
+}
+
+/// Raises this thread's nice value to `nice` (a lower priority; 0 leaves it alone).
+fn lower_priority(nice: i32) {
+    if nice <= 0 {
+        return;
+    }
+    #[cfg(target_os = "linux")]
+    {
+        let tid = rustix::thread::gettid();
+        if let Err(e) = rustix::process::setpriority_process(Some(tid), nice.min(19)) {
+            tracing::debug!(error = %e, "could not lower the hashing thread's priority");
+        }
+    }
+}
+
 /// The bounded hashing pool.
 pub struct PasswordHasher {
     params: HashParams,
@@ -181,6 +245,8 @@ pub struct PasswordHasher {
     queued: Arc<AtomicUsize>,
     max_queue: usize,
     workers: usize,
+    nice: i32,
+    threads: OnceLock<Result<Workers, HashError>>,
     dummy_hash: String,
 }
 
@@ -194,8 +260,24 @@ impl PasswordHasher {
             queued: Arc::new(AtomicUsize::new(0)),
             max_queue,
             workers: workers.max(1),
+            nice: DEFAULT_NICE,
+            threads: OnceLock::new(),
             dummy_hash,
         })
+    }
+
+    /// The hashing threads' nice value (0..=19; 0 = the server's own priority).
+    pub fn with_nice(mut self, nice: i32) -> Self {
+        self.nice = nice.clamp(0, 19);
+        self
+    }
+
+    /// Gives back the pooled argon2 working memory (19 MiB per buffer). Meant for after a
+    /// one-off burst such as `--demo` seeding; the next hash allocates again.
+    pub fn release_memory(&self) {
+        if let Ok(mut p) = BLOCKS.lock() {
+            p.clear();
+        }
     }
 
     pub fn params(&self) -> HashParams {
@@ -229,13 +311,25 @@ impl PasswordHasher {
             .acquire_owned()
             .await
             .map_err(|_| HashError::Failed)?;
-        let out = tokio::task::spawn_blocking(move || {
+        let threads = self
+            .threads
+            .get_or_init(|| Workers::start(self.workers, self.nice))
+            .as_ref()
+            .map_err(|e| e.clone())?;
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let job: HashJob = Box::new(move || {
             let r = f();
             drop(permit);
-            r
-        })
-        .await
-        .map_err(|_| HashError::Failed);
+            let _ = reply.send(r);
+        });
+        threads
+            .tx
+            .lock()
+            .map_err(|_| HashError::Failed)?
+            .send(job)
+            .map_err(|_| HashError::Failed)?;
+        // A job that panicked drops its reply sender: that hash failed, the thread is gone.
+        let out = answer.await.map_err(|_| HashError::Failed);
         drop(guard);
         out
     }
@@ -286,6 +380,26 @@ mod tests {
             .verify(None, "camgate-dummy-password".into())
             .await
             .unwrap());
+    }
+
+    /// Hashes run on the hasher's own threads, at the configured (lower) priority, and the
+    /// calling thread's priority is left alone.
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn hashing_threads_run_at_the_configured_nice() {
+        let prio = || rustix::process::getpriority_process(Some(rustix::thread::gettid())).unwrap();
+        let before = prio();
+        let h = PasswordHasher::new(cheap(), 2, 8).unwrap().with_nice(19);
+        let (worker_nice, name) = h
+            .run(move || (prio(), std::thread::current().name().map(str::to_string)))
+            .await
+            .unwrap();
+        assert_eq!(worker_nice, 19);
+        assert!(name.unwrap_or_default().starts_with("argon2-"));
+        assert_eq!(prio(), before);
+        // A hash still works on those threads.
+        let phc = h.hash("pw".into()).await.unwrap();
+        assert!(h.verify(Some(phc), "pw".into()).await.unwrap());
     }
 
     /// The dummy hash has the configured parameters (so an unknown user's login costs what a

@@ -28,6 +28,9 @@ pub struct FileConfig {
     pub body_limit_bytes: Option<usize>,
     pub hash_workers: Option<usize>,
     pub hash_queue: Option<usize>,
+    /// Nice value (0..=19) of the password-hashing threads: how far they step back when
+    /// request handling wants the CPU (0 = the same priority).
+    pub hash_nice: Option<i32>,
     pub db_max_connections: Option<u32>,
     pub db_acquire_timeout_ms: Option<u64>,
     pub pg_ssl_mode: Option<String>,
@@ -87,6 +90,7 @@ pub struct Config {
     pub body_limit_bytes: usize,
     pub hash_workers: usize,
     pub hash_queue: usize,
+    pub hash_nice: i32,
     pub store: StoreOptions,
     pub sweep_interval: Duration,
     pub sweep_batch: i64,
@@ -173,6 +177,11 @@ impl Config {
             body_limit_bytes: file.body_limit_bytes.unwrap_or(64 * 1024),
             hash_workers: file.hash_workers.unwrap_or_else(cores).max(1),
             hash_queue: file.hash_queue.unwrap_or(64),
+            hash_nice: match file.hash_nice {
+                None => camgate_core::password::DEFAULT_NICE,
+                Some(n) if (0..=19).contains(&n) => n,
+                Some(n) => anyhow::bail!("config: hash_nice must be 0..=19, not {n}"),
+            },
             store: StoreOptions {
                 max_connections: file.db_max_connections.unwrap_or(8),
                 acquire_timeout: Duration::from_millis(file.db_acquire_timeout_ms.unwrap_or(3000)),

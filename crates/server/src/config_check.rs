@@ -64,6 +64,7 @@ pub fn report(c: &Config) -> String {
     line("body_limit_bytes", c.body_limit_bytes.to_string());
     line("hash_workers", c.hash_workers.to_string());
     line("hash_queue", c.hash_queue.to_string());
+    line("hash_nice", c.hash_nice.to_string());
     line("db_max_connections", c.store.max_connections.to_string());
     line(
         "db_acquire_timeout_ms",

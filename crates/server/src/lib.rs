@@ -45,7 +45,8 @@ pub async fn build_core(
     hash: HashParams,
 ) -> anyhow::Result<Arc<Core>> {
     let hasher = PasswordHasher::new(hash, cfg.hash_workers, cfg.hash_queue)
-        .map_err(|e| anyhow::anyhow!("password hasher: {e}"))?;
+        .map_err(|e| anyhow::anyhow!("password hasher: {e}"))?
+        .with_nice(cfg.hash_nice);
     let settings = Settings {
         refresh_grace_secs: cfg.refresh_grace_secs,
         authz: cfg.authz.clone(),

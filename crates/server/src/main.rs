@@ -368,6 +368,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                         println!("camgate demo: the database already has users; nothing seeded.")
                     }
                 }
+                // Seeding hashed one password; the 19 MiB of argon2 memory it pooled would
+                // otherwise stay resident until the first login (idle RSS, issue 6).
+                core.hasher.release_memory();
             }
             let _sweeper = spawn_sweeper(core.clone(), &cfg);
             tracing::info!(%local, database = %redact_url(&cfg.database_url), "listening");
