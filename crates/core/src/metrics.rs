@@ -13,7 +13,12 @@ pub const BUCKETS: [f64; 12] = [
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
 ];
 
-type Labels = Vec<(&'static str, String)>;
+/// A series' labels as they appear in the exposition text, escaped, without the braces:
+/// `route="/v1/me/",method="GET"` (empty when there are none). Keyed by this text, a
+/// recording finds its series with a borrowed `&str` built in a reused per-thread buffer, so
+/// recording allocates only the first time a series appears (the HTTP layer records twice per
+/// request).
+type Labels = String;
 
 #[derive(Default)]
 struct Histogram {
@@ -31,40 +36,70 @@ struct Registry {
 
 static REGISTRY: LazyLock<Mutex<Registry>> = LazyLock::new(|| Mutex::new(Registry::default()));
 
-fn labels(l: &[(&'static str, &str)]) -> Labels {
-    l.iter().map(|(k, v)| (*k, (*v).to_string())).collect()
+thread_local! {
+    static KEY: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+}
+
+/// Runs `f` with the label text of `l` (see [`Labels`]).
+fn with_key<T>(l: &[(&'static str, &str)], f: impl FnOnce(&str) -> T) -> T {
+    KEY.with(|k| {
+        let mut k = k.borrow_mut();
+        k.clear();
+        for (i, (name, v)) in l.iter().enumerate() {
+            if i > 0 {
+                k.push(',');
+            }
+            k.push_str(name);
+            k.push_str("=\"");
+            escape_into(&mut k, v);
+            k.push('"');
+        }
+        f(&k)
+    })
+}
+
+/// The series of `key`, created if missing (the only allocation of a recording).
+fn series<'a, V: Default>(map: &'a mut BTreeMap<Labels, V>, key: &str) -> Option<&'a mut V> {
+    if !map.contains_key(key) {
+        map.insert(key.to_string(), V::default());
+    }
+    map.get_mut(key)
 }
 
 /// Adds `n` to a counter.
 pub fn counter_add(name: &'static str, help: &'static str, l: &[(&'static str, &str)], n: u64) {
-    if let Ok(mut r) = REGISTRY.lock() {
-        *r.counters
-            .entry(name)
-            .or_insert_with(|| (help, BTreeMap::new()))
-            .1
-            .entry(labels(l))
-            .or_default() += n;
-    }
+    with_key(l, |key| {
+        if let Ok(mut r) = REGISTRY.lock() {
+            let (_, m) = r
+                .counters
+                .entry(name)
+                .or_insert_with(|| (help, BTreeMap::new()));
+            if let Some(v) = series(m, key) {
+                *v += n;
+            }
+        }
+    })
 }
 
 /// Records one observation (seconds) in a histogram.
 pub fn observe(name: &'static str, help: &'static str, l: &[(&'static str, &str)], secs: f64) {
-    if let Ok(mut r) = REGISTRY.lock() {
-        let h = r
-            .histograms
-            .entry(name)
-            .or_insert_with(|| (help, BTreeMap::new()))
-            .1
-            .entry(labels(l))
-            .or_default();
-        for (i, b) in BUCKETS.iter().enumerate() {
-            if secs <= *b {
-                h.counts[i] += 1;
+    with_key(l, |key| {
+        if let Ok(mut r) = REGISTRY.lock() {
+            let (_, m) = r
+                .histograms
+                .entry(name)
+                .or_insert_with(|| (help, BTreeMap::new()));
+            if let Some(h) = series(m, key) {
+                for (i, b) in BUCKETS.iter().enumerate() {
+                    if secs <= *b {
+                        h.counts[i] += 1;
+                    }
+                }
+                h.sum += secs;
+                h.count += 1;
             }
         }
-        h.sum += secs;
-        h.count += 1;
-    }
+    })
 }
 
 /// A token (pair) was issued: a new family or a refresh.
@@ -97,23 +132,30 @@ pub fn audit_event(kind: crate::model::AuditKind) {
     }
 }
 
-/// Escapes a label value (backslash, double quote, newline).
-fn escape(v: &str) -> String {
-    v.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
+/// Appends a label value, escaped (backslash, double quote, newline).
+fn escape_into(out: &mut String, v: &str) {
+    for c in v.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
 }
 
-fn write_labels(out: &mut String, l: &Labels, extra: Option<(&str, String)>) {
-    let mut parts: Vec<String> = l
-        .iter()
-        .map(|(k, v)| format!("{k}=\"{}\"", escape(v)))
-        .collect();
-    if let Some((k, v)) = extra {
-        parts.push(format!("{k}=\"{v}\""));
-    }
-    if !parts.is_empty() {
-        let _ = write!(out, "{{{}}}", parts.join(","));
+fn write_labels(out: &mut String, l: &str, extra: Option<(&str, &str)>) {
+    match (l.is_empty(), extra) {
+        (true, None) => {}
+        (true, Some((k, v))) => {
+            let _ = write!(out, "{{{k}=\"{v}\"}}");
+        }
+        (false, None) => {
+            let _ = write!(out, "{{{l}}}");
+        }
+        (false, Some((k, v))) => {
+            let _ = write!(out, "{{{l},{k}=\"{v}\"}}");
+        }
     }
 }
 
@@ -136,11 +178,11 @@ pub fn render() -> String {
         for (l, h) in series {
             for (i, b) in BUCKETS.iter().enumerate() {
                 let _ = write!(out, "{name}_bucket");
-                write_labels(&mut out, l, Some(("le", b.to_string())));
+                write_labels(&mut out, l, Some(("le", &b.to_string())));
                 let _ = writeln!(out, " {}", h.counts[i]);
             }
             let _ = write!(out, "{name}_bucket");
-            write_labels(&mut out, l, Some(("le", "+Inf".into())));
+            write_labels(&mut out, l, Some(("le", "+Inf")));
             let _ = writeln!(out, " {}", h.count);
             let _ = write!(out, "{name}_sum");
             write_labels(&mut out, l, None);
@@ -170,5 +212,18 @@ mod tests {
         assert!(text.contains("camgate_test_seconds_bucket{route=\"/x\",le=\"0.0025\"} 0"));
         assert!(text.contains("camgate_test_seconds_bucket{route=\"/x\",le=\"0.005\"} 1"));
         assert!(text.contains("camgate_test_seconds_count{route=\"/x\"} 1"));
+        // Recording again finds the same series (no second line for the same labels).
+        counter_add("camgate_test_total", "A test.", &[("k", "a\"b")], 3);
+        counter_add("camgate_test_total", "A test.", &[], 1);
+        let text = render();
+        assert!(
+            text.contains("camgate_test_total{k=\"a\\\"b\"} 5"),
+            "{text}"
+        );
+        assert!(text.contains("\ncamgate_test_total 1\n"), "{text}");
+        assert_eq!(text.matches("camgate_test_total{").count(), 1, "{text}");
+        // Newlines and backslashes are escaped too.
+        counter_add("camgate_test_esc_total", "A test.", &[("k", "a\\b\nc")], 1);
+        assert!(render().contains("camgate_test_esc_total{k=\"a\\\\b\\nc\"} 1"));
     }
 }

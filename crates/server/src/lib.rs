@@ -22,7 +22,7 @@ pub use config::Config;
 /// A built application: the shared core and the router.
 pub struct App {
     pub core: Arc<Core>,
-    pub router: axum::Router,
+    pub router: http::edge::Edge,
 }
 
 /// Opens and migrates the configured database.
@@ -61,17 +61,22 @@ pub async fn build_core(
     Ok(Arc::new(core))
 }
 
-pub fn build_router(cfg: &Config, core: Arc<Core>) -> axum::Router {
-    let trusted: Arc<[http::ops::ProxyNet]> = cfg.trusted_proxies.clone().into();
-    let router = http::router(http::AppState {
+pub fn build_router(cfg: &Config, core: Arc<Core>) -> http::edge::Edge {
+    let state = http::AppState {
         core,
         body_limit: cfg.body_limit_bytes,
         issuer: cfg.issuer.as_deref().map(Arc::from),
-    })
-    .layer(axum::middleware::from_fn(move |req, next| {
-        http::ops::forwarded(trusted.clone(), req, next)
-    }));
-    limits::apply(router, &cfg.limits)
+    };
+    http::edge::Edge::new(
+        http::router(state.clone()),
+        state,
+        cfg.trusted_proxies.clone().into(),
+        http::ratelimit::RateLimiter::new(
+            cfg.limits.token_rate_per_minute,
+            cfg.limits.token_rate_burst,
+        ),
+        cfg.limits.request_timeout,
+    )
 }
 
 pub async fn build(

@@ -12,7 +12,8 @@
 //!   more than 100 headers, is answered `431` and the connection closed (hyper).
 //! - **Requests**: a handler — including reading the body — must finish within
 //!   `request_timeout`; otherwise the answer is `503` + `Retry-After` in the surface's error
-//!   shape. Body size is bounded by `body_limit_bytes` (see `http/middleware.rs`).
+//!   shape (`http/edge.rs`). Body size is bounded by `body_limit_bytes` (see
+//!   `http/middleware.rs`).
 //! - **Token endpoint rate**: an optional per-client-IP token bucket (see `http/ratelimit.rs`).
 //! - **Password hashing**: a bounded queue (`core/src/password.rs`), 503 + Retry-After when full.
 //!
@@ -23,18 +24,14 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{ConnectInfo, Request};
-use axum::http::{header, HeaderValue, StatusCode};
-use axum::middleware::Next;
-use axum::response::Response;
+use axum::body::Body;
+use axum::extract::ConnectInfo;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
-use tower::ServiceExt;
 
 use crate::config::FileConfig;
-use crate::http::error::Surface;
-use crate::http::ratelimit::RateLimiter;
+use crate::http::edge::Edge;
 
 /// Every limit in one place, resolved from the configuration.
 #[derive(Debug, Clone, PartialEq)]
@@ -108,55 +105,6 @@ impl Limits {
     }
 }
 
-/// Adds the router-level limits: the request deadline and the token-endpoint rate limit, and
-/// shapes framework rejections per surface. Answers made here carry the security headers too.
-pub fn apply(router: axum::Router, limits: &Limits) -> axum::Router {
-    let deadline = limits.request_timeout;
-    let mut router = router.layer(axum::middleware::from_fn(
-        crate::http::rejections::plain_errors_in_surface_shape,
-    ));
-    if let Some(rl) = RateLimiter::new(limits.token_rate_per_minute, limits.token_rate_burst) {
-        let rl = Arc::new(rl);
-        router = router.layer(axum::middleware::from_fn(move |req, next| {
-            crate::http::ratelimit::token_endpoint_limit(rl.clone(), req, next)
-        }));
-    }
-    router
-        .layer(axum::middleware::from_fn(move |req, next| {
-            request_deadline(deadline, req, next)
-        }))
-        .layer(axum::middleware::from_fn(
-            crate::http::middleware::security_headers,
-        ))
-}
-
-/// Answers 503 + `Retry-After` in the surface's shape when a request outlives `deadline`.
-async fn request_deadline(deadline: Duration, req: Request, next: Next) -> Response {
-    let path = req.uri().path().to_string();
-    let method = req.method().clone();
-    match tokio::time::timeout(deadline, next.run(req)).await {
-        Ok(r) => r,
-        Err(_) => {
-            tracing::warn!(
-                target: "camgate::access",
-                method = %method,
-                path = %path,
-                status = 503u16,
-                deadline_ms = deadline.as_millis() as u64,
-                "request timed out"
-            );
-            let mut r = Surface::for_path(&path).error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "request_timeout",
-                "The request took too long and was abandoned; try again.",
-            );
-            r.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-            r
-        }
-    }
-}
-
 /// The fixed answer to a connection over the cap (the request is never read).
 const OVER_CAPACITY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\n\
 content-type: application/json\r\n\
@@ -179,7 +127,7 @@ fn is_connection_error(e: &std::io::Error) -> bool {
 /// Serves `router` on `listener` with the default [`Limits`] until `shutdown` resolves.
 pub async fn serve(
     listener: TcpListener,
-    router: axum::Router,
+    router: Edge,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     serve_with(listener, router, &Limits::default(), shutdown).await
@@ -190,7 +138,7 @@ pub async fn serve(
 /// connections at once) and returns; after `shutdown_grace` it returns anyway.
 pub async fn serve_with(
     listener: TcpListener,
-    router: axum::Router,
+    router: Edge,
     limits: &Limits,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
@@ -226,17 +174,11 @@ pub async fn serve_with(
             continue;
         };
         let _ = stream.set_nodelay(true);
-        let router = router.clone();
+        let edge = router.clone();
         let service = hyper::service::service_fn(move |mut req: hyper::Request<_>| {
             req.extensions_mut().insert(ConnectInfo::<SocketAddr>(peer));
-            let router = router.clone();
-            async move {
-                let resp = router.oneshot(req).await;
-                Ok::<_, Infallible>(match resp {
-                    Ok(r) => r,
-                    Err(never) => match never {},
-                })
-            }
+            let edge = edge.clone();
+            async move { Ok::<_, Infallible>(edge.handle(req.map(Body::new)).await) }
         });
         let conn = builder.serve_connection(TokioIo::new(stream), service);
         let conn = graceful.watch(conn);

@@ -10,12 +10,9 @@
 //! Token-route errors carry the RFC 6749 §5.2 members and CAM2's `detail`; camera-route errors
 //! are `{detail}`.
 
-use std::sync::Arc;
-
 use axum::body::Bytes;
 use axum::extract::{RawQuery, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -31,7 +28,7 @@ use super::auth::{Auth, ClientIp, Dialect};
 use super::error::{api_error_response, OAuthHttpError, Surface};
 use super::oauth::{no_store, read_body, read_params, split_client};
 use super::openapi as doc;
-use super::{base_url, iso, with_405, AppState};
+use super::{iso, with_405, AppState};
 
 pub struct Cam2;
 impl Dialect for Cam2 {
@@ -115,13 +112,6 @@ pub fn routes() -> Router<AppState> {
         .route("/cameras/", with_405(get(cameras)))
         .route("/cameras.json", with_405(get(cameras)))
         .route("/.well-known/jwks.json", get(jwks))
-}
-
-/// Wraps every request so the core knows the issuer of JWTs for it: the configured `issuer`,
-/// else `http://` + Host (`base_url`), derived here once, identically at issue and check time.
-pub async fn issuer_scope(State(s): State<AppState>, req: Request, next: Next) -> Response {
-    let iss: Arc<str> = Arc::from(base_url(&s, req.headers()));
-    camgate_core::jwt::with_request_issuer(iss, next.run(req)).await
 }
 
 const MAX_JSON_PARAMS: usize = 64;

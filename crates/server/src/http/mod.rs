@@ -7,6 +7,7 @@ pub mod authorize;
 pub mod cam2;
 pub mod cameramanager;
 pub mod dashboard;
+pub mod edge;
 pub mod error;
 pub mod lifecycle;
 pub mod middleware;
@@ -118,8 +119,9 @@ pub(crate) fn with_405(m: MethodRouter<AppState>) -> MethodRouter<AppState> {
     m.fallback(method_not_allowed)
 }
 
+/// The routes. Cross-cutting concerns (logging, metrics, limits, headers) are the edge's
+/// (edge.rs), which wraps this router.
 pub fn router(state: AppState) -> Router {
-    let body_limit = state.body_limit;
     Router::new()
         // Canonical OAuth2 and the dialects' token endpoints (RFC 6749 §3.2).
         .route("/oauth/token", with_405(post(oauth::token)))
@@ -190,18 +192,7 @@ pub fn router(state: AppState) -> Router {
         .merge(dashboard::routes())
         .route("/metrics", get(ops::metrics_endpoint))
         .route("/openapi.json", get(openapi::openapi_json))
-        .route_layer(axum::middleware::from_fn(ops::mark_route))
+        .route_layer(edge::MarkRouteLayer)
         .fallback(not_found)
-        .with_state(state.clone())
-        .layer(axum::middleware::from_fn_with_state(
-            state,
-            cam2::issuer_scope,
-        ))
-        .layer(axum::middleware::from_fn(middleware::security_headers))
-        .layer(axum::middleware::from_fn(move |req, next| {
-            middleware::size_guard(body_limit, req, next)
-        }))
-        .layer(axum::middleware::from_fn(middleware::access_log))
-        .layer(axum::middleware::from_fn(ops::record))
-        .layer(axum::middleware::from_fn(ops::request_id))
+        .with_state(state)
 }

@@ -1,16 +1,15 @@
 //! Operations (issue 10): the request id carried on every log line and response, the
 //! per-route request metrics, and `GET /metrics` in the Prometheus text format.
 
-use std::time::Instant;
+use std::time::Duration;
 
-use axum::extract::{MatchedPath, Request, State};
-use axum::http::{header, HeaderValue};
-use axum::middleware::Next;
+use axum::extract::{Request, State};
+use axum::http::{header, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use tracing::Instrument;
 
 use camgate_core::metrics;
 
+use super::edge::Route;
 use super::AppState;
 
 pub const REQUEST_ID: &str = "x-request-id";
@@ -30,68 +29,49 @@ pub fn sane_request_id(v: &str) -> bool {
 }
 
 fn new_request_id() -> String {
-    hex::encode(&camgate_core::secret::random_key()[..16])
+    // Unique, not secret: the thread's CSPRNG, no system call per request.
+    format!("{:032x}", rand::random::<u128>())
 }
 
-/// Outermost layer: takes `X-Request-Id` (if sane) or makes one, runs the request inside a
-/// `request{request_id=…}` span — so the access-log line and every line logged while handling
-/// carry it — and echoes it on the response.
-pub async fn request_id(mut req: Request, next: Next) -> Response {
-    let id = req
-        .headers()
+/// The request's id: its `X-Request-Id` if sane (a proxy's or a client's correlation id),
+/// else a new one. The edge runs the request inside a `request{request_id=…}` span — so the
+/// access-log line and every line logged while handling carry it — and echoes it on the
+/// response.
+pub fn request_id_of(req: &Request) -> String {
+    req.headers()
         .get(REQUEST_ID)
         .and_then(|v| v.to_str().ok())
         .filter(|v| sane_request_id(v))
         .map(str::to_string)
-        .unwrap_or_else(new_request_id);
-    req.extensions_mut().insert(RequestId(id.clone()));
-    let span = tracing::info_span!("request", request_id = %id);
-    let mut resp = next.run(req).instrument(span).await;
-    if let Ok(v) = HeaderValue::from_str(&id) {
-        resp.headers_mut().insert(REQUEST_ID, v);
-    }
-    resp
+        .unwrap_or_else(new_request_id)
 }
 
-/// The matched route template, handed from the inner route layer to the outer metrics layer.
-#[derive(Clone)]
-struct Route(MatchedPath);
-
-/// Route layer (runs after routing): remembers which route template served the request.
-pub async fn mark_route(req: Request, next: Next) -> Response {
-    let matched = req.extensions().get::<MatchedPath>().cloned();
-    let mut resp = next.run(req).await;
-    if let Some(m) = matched {
-        resp.extensions_mut().insert(Route(m));
-    }
-    resp
-}
-
-/// Counts requests by route template, method and status and observes their latency. Unmatched
-/// paths are labelled `unmatched`: raw paths never become labels (unbounded cardinality).
-pub async fn record(req: Request, next: Next) -> Response {
-    let start = Instant::now();
-    let method = req.method().as_str().to_string();
-    let resp = next.run(req).await;
+/// Counts the request by route template, method and status and observes its latency.
+/// Unmatched paths are labelled `unmatched`: raw paths never become labels (unbounded
+/// cardinality).
+pub fn record(resp: &Response, method: &Method, status: StatusCode, elapsed: Duration) {
     let route = resp
         .extensions()
         .get::<Route>()
-        .map(|r| r.0.as_str().to_string())
-        .unwrap_or_else(|| "unmatched".into());
-    let status = resp.status().as_u16().to_string();
+        .map(|r| r.0.as_str())
+        .unwrap_or("unmatched");
+    let method = method.as_str();
     metrics::counter_add(
         "camgate_http_requests_total",
         "HTTP requests by route template, method and status.",
-        &[("route", &route), ("method", &method), ("status", &status)],
+        &[
+            ("route", route),
+            ("method", method),
+            ("status", status.as_str()),
+        ],
         1,
     );
     metrics::observe(
         "camgate_http_request_duration_seconds",
         "HTTP request latency by route template and method.",
-        &[("route", &route), ("method", &method)],
-        start.elapsed().as_secs_f64(),
+        &[("route", route), ("method", method)],
+        elapsed.as_secs_f64(),
     );
-    resp
 }
 
 /// `GET /metrics`: the process registry plus this server's gauges.
@@ -188,15 +168,11 @@ impl std::fmt::Display for ProxyNet {
     }
 }
 
-/// Outermost layer: when the TCP peer is a trusted proxy, the client address (audit log,
-/// per-address login throttling) becomes the right-most `X-Forwarded-For` entry that is not
-/// itself a trusted proxy. From any other peer `X-Forwarded-For` and `X-Forwarded-Proto` are
-/// removed, so no handler can be fooled by them.
-pub async fn forwarded(
-    trusted: std::sync::Arc<[ProxyNet]>,
-    mut req: Request,
-    next: Next,
-) -> Response {
+/// When the TCP peer is a trusted proxy, the client address (audit log, per-address login
+/// throttling) becomes the right-most `X-Forwarded-For` entry that is not itself a trusted
+/// proxy. From any other peer `X-Forwarded-For` and `X-Forwarded-Proto` are removed, so no
+/// handler can be fooled by them.
+pub fn apply_forwarded(req: &mut Request, trusted: &[ProxyNet]) {
     use axum::extract::ConnectInfo;
     use std::net::{IpAddr, SocketAddr};
     let is_trusted = |ip: IpAddr| trusted.iter().any(|n| n.contains(ip));
@@ -225,11 +201,14 @@ pub async fn forwarded(
             }
         }
         _ => {
-            req.headers_mut().remove("x-forwarded-for");
-            req.headers_mut().remove("x-forwarded-proto");
+            if req.headers().contains_key("x-forwarded-for") {
+                req.headers_mut().remove("x-forwarded-for");
+            }
+            if req.headers().contains_key("x-forwarded-proto") {
+                req.headers_mut().remove("x-forwarded-proto");
+            }
         }
     }
-    next.run(req).await
 }
 
 #[cfg(test)]

@@ -11,12 +11,11 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use axum::extract::{ConnectInfo, Request};
 use axum::http::{header, HeaderValue, Method, StatusCode};
-use axum::middleware::Next;
 use axum::response::Response;
 
 use super::error::Surface;
@@ -119,35 +118,33 @@ pub fn is_token_endpoint(path: &str) -> bool {
 }
 
 /// The middleware: limits POSTs to token endpoints by client IP.
-pub async fn token_endpoint_limit(limiter: Arc<RateLimiter>, req: Request, next: Next) -> Response {
-    if req.method() == Method::POST && is_token_endpoint(req.uri().path()) {
-        let peer = req
-            .extensions()
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|ConnectInfo(a)| a.ip());
-        if let Some(ip) = peer {
-            if let Err(wait) = limiter.check(ip, Instant::now()) {
-                let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
-                tracing::warn!(
-                    target: "camgate::access",
-                    method = "POST",
-                    path = %req.uri().path(),
-                    status = 429u16,
-                    peer = %ip,
-                    "token endpoint rate limit"
-                );
-                let mut r = Surface::OAuth.error(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    "rate_limited",
-                    &format!("Too many token requests from this address; retry in {secs} s."),
-                );
-                r.headers_mut()
-                    .insert(header::RETRY_AFTER, HeaderValue::from(secs));
-                return r;
-            }
-        }
+/// The 429 for a token request over its address's limit, or `None` to let it through.
+pub fn refusal(limiter: &RateLimiter, req: &Request) -> Option<Response> {
+    if req.method() != Method::POST || !is_token_endpoint(req.uri().path()) {
+        return None;
     }
-    next.run(req).await
+    let ip = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(a)| a.ip())?;
+    let wait = limiter.check(ip, Instant::now()).err()?;
+    let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
+    tracing::warn!(
+        target: "camgate::access",
+        method = "POST",
+        path = %req.uri().path(),
+        status = 429u16,
+        peer = %ip,
+        "token endpoint rate limit"
+    );
+    let mut r = Surface::OAuth.error(
+        StatusCode::TOO_MANY_REQUESTS,
+        "rate_limited",
+        &format!("Too many token requests from this address; retry in {secs} s."),
+    );
+    r.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    Some(r)
 }
 
 #[cfg(test)]

@@ -2,11 +2,10 @@
 //! JSON body with a `text/plain` error of its own (e.g. `Invalid URL: Invalid UTF-8 in 'id'`);
 //! clients of every dialect expect JSON in their dialect's error shape. This layer rewrites any
 //! plain-text error answer into `Surface::for_path(..).error(..)`, keeping its status and
-//! headers, so hostile input can never surface an unshaped answer (issue 9).
+//! headers, so hostile input can never surface an unshaped answer (issue 9). Called by the
+//! edge (edge.rs) on every answer.
 
-use axum::extract::Request;
 use axum::http::{header, StatusCode};
-use axum::middleware::Next;
 use axum::response::Response;
 
 use super::error::Surface;
@@ -14,9 +13,7 @@ use super::error::Surface;
 /// Longest framework message shown (it may quote a little of the request).
 const MAX_DETAIL: usize = 200;
 
-pub async fn plain_errors_in_surface_shape(req: Request, next: Next) -> Response {
-    let path = req.uri().path().to_string();
-    let resp = next.run(req).await;
+pub async fn reshape(path: &str, resp: Response) -> Response {
     let status = resp.status();
     if !(status.is_client_error() || status.is_server_error()) {
         return resp;
@@ -54,7 +51,7 @@ pub async fn plain_errors_in_surface_shape(req: Request, next: Next) -> Response
     } else {
         detail
     };
-    let mut shaped = Surface::for_path(&path).error(status, title, &detail);
+    let mut shaped = Surface::for_path(path).error(status, title, &detail);
     for (name, value) in parts.headers.iter() {
         if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
             shaped
