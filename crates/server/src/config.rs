@@ -268,6 +268,19 @@ mod tests {
     }
 
     #[test]
+    fn hash_nice_is_a_nice_value() {
+        let c = Config::resolve(None, None, FileConfig::default()).unwrap();
+        assert_eq!(c.hash_nice, camgate_core::password::DEFAULT_NICE);
+        let f: FileConfig = toml::from_str("hash_nice = 0").unwrap();
+        assert_eq!(Config::resolve(None, None, f).unwrap().hash_nice, 0);
+        for bad in ["hash_nice = 20", "hash_nice = -1"] {
+            let f: FileConfig = toml::from_str(bad).unwrap();
+            let err = Config::resolve(None, None, f).unwrap_err().to_string();
+            assert!(err.contains("hash_nice"), "{err}");
+        }
+    }
+
+    #[test]
     fn unknown_keys_are_named() {
         let err = toml::from_str::<FileConfig>("bnid = 1")
             .unwrap_err()
