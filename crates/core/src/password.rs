@@ -295,16 +295,36 @@ impl PasswordHasher {
         self.depth() >= self.max_queue + self.workers
     }
 
-    async fn run<T: Send + 'static>(
-        &self,
-        f: impl FnOnce() -> T + Send + 'static,
-    ) -> Result<T, HashError> {
+    /// Takes a place in the queue now, for a hash the caller will ask for later: `Busy` at once
+    /// when the queue is full. A request that gets a ticket is sure to be hashed, so a caller
+    /// can refuse surplus work before doing anything else for it (the password grant reserves
+    /// before authenticating the client or looking the user up). Dropping the ticket gives the
+    /// place back.
+    pub fn reserve(&self) -> Result<HashTicket, HashError> {
         let in_flight = self.queued.fetch_add(1, Ordering::SeqCst);
         if in_flight >= self.max_queue + self.workers {
             self.queued.fetch_sub(1, Ordering::SeqCst);
             return Err(HashError::Busy);
         }
-        let guard = QueueGuard(self.queued.clone());
+        Ok(HashTicket {
+            _place: QueueGuard(self.queued.clone()),
+        })
+    }
+
+    async fn run<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, HashError> {
+        let ticket = self.reserve()?;
+        self.run_reserved(ticket, f).await
+    }
+
+    async fn run_reserved<T: Send + 'static>(
+        &self,
+        ticket: HashTicket,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, HashError> {
+        let guard = ticket;
         let permit = self
             .permits
             .clone()
@@ -342,11 +362,29 @@ impl PasswordHasher {
     /// Verifies `password` against `phc`, or against a dummy hash when `phc` is `None` (unknown
     /// user), so both cases cost the same. Returns false for the dummy.
     pub async fn verify(&self, phc: Option<String>, password: String) -> Result<bool, HashError> {
+        let ticket = self.reserve()?;
+        self.verify_reserved(ticket, phc, password).await
+    }
+
+    /// [`PasswordHasher::verify`] in a place reserved earlier ([`PasswordHasher::reserve`]).
+    pub async fn verify_reserved(
+        &self,
+        ticket: HashTicket,
+        phc: Option<String>,
+        password: String,
+    ) -> Result<bool, HashError> {
         let known = phc.is_some();
         let phc = phc.unwrap_or_else(|| self.dummy_hash.clone());
-        let ok = self.run(move || verify_blocking(&phc, &password)).await?;
+        let ok = self
+            .run_reserved(ticket, move || verify_blocking(&phc, &password))
+            .await?;
         Ok(ok && known)
     }
+}
+
+/// A place in the hashing queue ([`PasswordHasher::reserve`]).
+pub struct HashTicket {
+    _place: QueueGuard,
 }
 
 struct QueueGuard(Arc<AtomicUsize>);
@@ -380,6 +418,31 @@ mod tests {
             .verify(None, "camgate-dummy-password".into())
             .await
             .unwrap());
+    }
+
+    /// A reservation counts in the queue until used or dropped: with every place reserved,
+    /// other callers are refused at once, and a reserved verification still runs.
+    #[tokio::test]
+    async fn reservations_hold_places() {
+        let h = PasswordHasher::new(cheap(), 1, 1).unwrap();
+        let phc = h.hash("pw".into()).await.unwrap();
+        let a = h.reserve().unwrap();
+        let b = h.reserve().unwrap();
+        assert_eq!(h.depth(), 2);
+        assert!(h.is_saturated());
+        assert_eq!(h.reserve().err(), Some(HashError::Busy));
+        assert_eq!(
+            h.verify(Some(phc.clone()), "pw".into()).await,
+            Err(HashError::Busy)
+        );
+        drop(b);
+        assert_eq!(h.depth(), 1);
+        assert!(h
+            .verify_reserved(a, Some(phc.clone()), "pw".into())
+            .await
+            .unwrap());
+        assert_eq!(h.depth(), 0);
+        assert!(h.verify(Some(phc), "pw".into()).await.unwrap());
     }
 
     /// Hashes run on the hasher's own threads, at the configured (lower) priority, and the
