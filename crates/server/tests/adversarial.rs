@@ -7,136 +7,17 @@
 //! `CAMGATE_TEST_DATABASE=postgres`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 mod common;
+#[path = "common/session.rs"]
+mod session;
 
 use std::collections::HashMap;
 
 use camgate_core::model::ClientKind;
 use common::*;
-use reqwest::header::HeaderMap;
+use session::*;
 
 const CB: &str = "https://app.example.com/callback";
 const CB2: &str = "https://app.example.com:8443/cb?tenant=1";
-const SESSION: &str = "__Host-camgate_session";
-
-struct Resp {
-    status: u16,
-    headers: HeaderMap,
-    body: String,
-}
-
-impl Resp {
-    fn header(&self, name: &str) -> &str {
-        self.headers
-            .get(name)
-            .map(|v| v.to_str().unwrap())
-            .unwrap_or("")
-    }
-    fn location(&self) -> String {
-        self.header("location").to_string()
-    }
-}
-
-/// A cookie jar over the app's client; redirects are not followed.
-struct Browser<'a> {
-    app: &'a TestApp,
-    jar: HashMap<String, String>,
-}
-
-impl<'a> Browser<'a> {
-    fn new(app: &'a TestApp) -> Self {
-        Self {
-            app,
-            jar: HashMap::new(),
-        }
-    }
-
-    fn cookies(&self) -> String {
-        self.jar
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join("; ")
-    }
-
-    async fn finish(&mut self, r: reqwest::Response) -> Resp {
-        let status = r.status().as_u16();
-        let headers = r.headers().clone();
-        for c in headers.get_all("set-cookie") {
-            let c = c.to_str().unwrap();
-            let (nv, attrs) = c.split_once(';').unwrap_or((c, ""));
-            let (n, v) = nv.split_once('=').unwrap();
-            if attrs.contains("Max-Age=0") {
-                self.jar.remove(n);
-            } else {
-                self.jar.insert(n.to_string(), v.to_string());
-            }
-        }
-        let body = r.text().await.unwrap();
-        Resp {
-            status,
-            headers,
-            body,
-        }
-    }
-
-    async fn get(&mut self, path: &str) -> Resp {
-        let r = self
-            .app
-            .http
-            .get(self.app.url(path))
-            .header("cookie", self.cookies())
-            .send()
-            .await
-            .unwrap();
-        self.finish(r).await
-    }
-
-    async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Resp {
-        let r = self
-            .app
-            .http
-            .post(self.app.url(path))
-            .header("cookie", self.cookies())
-            .form(form)
-            .send()
-            .await
-            .unwrap();
-        self.finish(r).await
-    }
-
-    async fn sign_in(&mut self, email: &str, password: &str) -> Resp {
-        let page = self.get("/login").await;
-        assert_eq!(page.status, 200, "{}", page.body);
-        let csrf = hidden(&page.body, "csrf_token");
-        self.post(
-            "/login",
-            &[
-                ("email", email),
-                ("password", password),
-                ("csrf_token", &csrf),
-            ],
-        )
-        .await
-    }
-}
-
-fn hidden(body: &str, name: &str) -> String {
-    let needle = format!("name=\"{name}\" value=\"");
-    let i = body
-        .find(&needle)
-        .unwrap_or_else(|| panic!("no hidden field {name} in {body}"))
-        + needle.len();
-    let end = body[i..].find('"').unwrap();
-    body[i..i + end].to_string()
-}
-
-fn encode(params: &[(&str, &str)]) -> String {
-    let mut s = url::form_urlencoded::Serializer::new(String::new());
-    for (k, v) in params {
-        s.append_pair(k, v);
-    }
-    s.finish()
-}
 
 /// The security headers every HTML page carries (clickjacking: RFC 9700 §4.16, ASVS 14.4).
 fn assert_unframeable(r: &Resp, what: &str) {
@@ -418,19 +299,7 @@ async fn codes_from_the_flow_have_their_format() {
         let client = confidential(&app, &[CB], profile).await;
         let path = format!("/oauth/authorize/?response_type=code&client_id={client}");
         let page = b.get(&path).await;
-        assert_eq!(page.status, 200, "{}", page.body);
-        let csrf = hidden(&page.body, "csrf_token");
-        let rid = hidden(&page.body, "request_id");
-        let r = b
-            .post(
-                "/consent",
-                &[
-                    ("csrf_token", &csrf),
-                    ("request_id", &rid),
-                    ("decision", "approve"),
-                ],
-            )
-            .await;
+        let r = b.decide(&page, "approve").await;
         assert_eq!(r.status, 303, "{}", r.body);
         for _ in 0..3 {
             let loc = if codes.is_empty() || !codes.iter().any(|(p, _)| *p == profile) {
