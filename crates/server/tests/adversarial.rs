@@ -157,6 +157,19 @@ async fn open_redirect_variants_get_the_error_page_on_every_authorize_form() {
     }
 }
 
+/// POSTs the login form of user@example.com with `csrf` as its token.
+async fn post_login(b: &mut Browser<'_>, csrf: &str) -> Resp {
+    b.post(
+        "/login",
+        &[
+            ("email", "user@example.com"),
+            ("password", PASSWORD),
+            ("csrf_token", csrf),
+        ],
+    )
+    .await
+}
+
 /// Login CSRF (RFC 9700 §4.7 for the login form; ASVS 4.2.2): a wrong token, a token from
 /// another browser, or a token without its cookie signs nobody in, and the right one does.
 #[tokio::test]
@@ -182,16 +195,7 @@ async fn login_csrf_with_a_wrong_or_foreign_token_signs_nobody_in() {
         if bad == token {
             continue;
         }
-        let r = victim
-            .post(
-                "/login",
-                &[
-                    ("email", "user@example.com"),
-                    ("password", PASSWORD),
-                    ("csrf_token", &bad),
-                ],
-            )
-            .await;
+        let r = post_login(&mut victim, &bad).await;
         assert_eq!(r.status, 400, "{kind}: {}", r.body);
         assert!(r.body.contains("expired"), "{kind}");
         assert!(!victim.jar.contains_key(SESSION), "{kind}");
@@ -200,29 +204,11 @@ async fn login_csrf_with_a_wrong_or_foreign_token_signs_nobody_in() {
     let token = hidden(&page.body, "csrf_token");
     // The victim's token posted from a browser without the victim's cookie (cross-site).
     let mut bare = Browser::new(&app);
-    let r = bare
-        .post(
-            "/login",
-            &[
-                ("email", "user@example.com"),
-                ("password", PASSWORD),
-                ("csrf_token", &token),
-            ],
-        )
-        .await;
+    let r = post_login(&mut bare, &token).await;
     assert_eq!(r.status, 400);
     assert!(!bare.jar.contains_key(SESSION));
     // The right pair works.
-    let r = victim
-        .post(
-            "/login",
-            &[
-                ("email", "user@example.com"),
-                ("password", PASSWORD),
-                ("csrf_token", &token),
-            ],
-        )
-        .await;
+    let r = post_login(&mut victim, &token).await;
     assert_eq!(r.status, 303, "{}", r.body);
     assert!(victim.jar.contains_key(SESSION));
 }

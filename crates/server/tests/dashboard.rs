@@ -479,58 +479,50 @@ async fn app_settings_are_checked_and_errors_shown_beside_their_field() {
             ("profile", "angelcam"),
         ]
     };
+    let with_grant = |mut f: Vec<(&'static str, &'static str)>, grant: &'static str| {
+        f.push(("grants", grant));
+        f
+    };
     let cases: Vec<FormCase> = vec![
         (
-            {
-                let mut f = base("", "confidential", CB);
-                f.push(("grants", "password"));
-                f
-            },
+            with_grant(base("", "confidential", CB), "password"),
             "name",
             "name",
         ),
         (
-            {
-                let mut f = base("App", "confidential", "http://app.example.com/cb");
-                f.push(("grants", "authorization_code"));
-                f
-            },
+            with_grant(
+                base("App", "confidential", "http://app.example.com/cb"),
+                "authorization_code",
+            ),
             "redirect_uris",
             "loopback",
         ),
         (
-            {
-                let mut f = base("App", "confidential", "https://app.example.com/cb#frag");
-                f.push(("grants", "authorization_code"));
-                f
-            },
+            with_grant(
+                base("App", "confidential", "https://app.example.com/cb#frag"),
+                "authorization_code",
+            ),
             "redirect_uris",
             "fragment",
         ),
         (
-            {
-                let mut f = base("App", "confidential", "https://user@app.example.com/cb");
-                f.push(("grants", "authorization_code"));
-                f
-            },
+            with_grant(
+                base("App", "confidential", "https://user@app.example.com/cb"),
+                "authorization_code",
+            ),
             "redirect_uris",
             "userinfo",
         ),
         (
-            {
-                let mut f = base("App", "confidential", "/relative");
-                f.push(("grants", "authorization_code"));
-                f
-            },
+            with_grant(
+                base("App", "confidential", "/relative"),
+                "authorization_code",
+            ),
             "redirect_uris",
             "absolute",
         ),
         (
-            {
-                let mut f = base("App", "confidential", "");
-                f.push(("grants", "authorization_code"));
-                f
-            },
+            with_grant(base("App", "confidential", ""), "authorization_code"),
             "redirect_uris",
             "at least one redirect URI",
         ),
@@ -540,11 +532,7 @@ async fn app_settings_are_checked_and_errors_shown_beside_their_field() {
             "at least one grant",
         ),
         (
-            {
-                let mut f = base("App", "public", CB);
-                f.push(("grants", "client_credentials"));
-                f
-            },
+            with_grant(base("App", "public", CB), "client_credentials"),
             "grants",
             "public client cannot",
         ),
@@ -570,11 +558,7 @@ async fn app_settings_are_checked_and_errors_shown_beside_their_field() {
             "profiles",
         ),
         (
-            {
-                let mut f = base("App", "sideways", CB);
-                f.push(("grants", "password"));
-                f
-            },
+            with_grant(base("App", "sideways", CB), "password"),
             "kind",
             "confidential or public",
         ),

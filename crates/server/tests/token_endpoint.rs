@@ -114,7 +114,7 @@ async fn setup(app: &TestApp) -> String {
 
 async fn refresh(app: &TestApp, client: &str, rt: &str) -> (u16, HeaderMap, Value) {
     token(
-        &app,
+        app,
         &[
             ("grant_type", "refresh_token"),
             ("client_id", client),
@@ -138,7 +138,7 @@ async fn password_login(
     if let Some(sc) = scope {
         form.push(("scope", sc));
     }
-    token(&app, &form).await
+    token(app, &form).await
 }
 
 /// POSTs a raw urlencoded body to `path`.
