@@ -7,136 +7,17 @@
 //! `CAMGATE_TEST_DATABASE=postgres`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 mod common;
+#[path = "common/session.rs"]
+mod session;
 
 use std::collections::HashMap;
 
 use camgate_core::model::ClientKind;
 use common::*;
-use reqwest::header::HeaderMap;
+use session::*;
 
 const CB: &str = "https://app.example.com/callback";
 const CB2: &str = "https://app.example.com:8443/cb?tenant=1";
-const SESSION: &str = "__Host-camgate_session";
-
-struct Resp {
-    status: u16,
-    headers: HeaderMap,
-    body: String,
-}
-
-impl Resp {
-    fn header(&self, name: &str) -> &str {
-        self.headers
-            .get(name)
-            .map(|v| v.to_str().unwrap())
-            .unwrap_or("")
-    }
-    fn location(&self) -> String {
-        self.header("location").to_string()
-    }
-}
-
-/// A cookie jar over the app's client; redirects are not followed.
-struct Browser<'a> {
-    app: &'a TestApp,
-    jar: HashMap<String, String>,
-}
-
-impl<'a> Browser<'a> {
-    fn new(app: &'a TestApp) -> Self {
-        Self {
-            app,
-            jar: HashMap::new(),
-        }
-    }
-
-    fn cookies(&self) -> String {
-        self.jar
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join("; ")
-    }
-
-    async fn finish(&mut self, r: reqwest::Response) -> Resp {
-        let status = r.status().as_u16();
-        let headers = r.headers().clone();
-        for c in headers.get_all("set-cookie") {
-            let c = c.to_str().unwrap();
-            let (nv, attrs) = c.split_once(';').unwrap_or((c, ""));
-            let (n, v) = nv.split_once('=').unwrap();
-            if attrs.contains("Max-Age=0") {
-                self.jar.remove(n);
-            } else {
-                self.jar.insert(n.to_string(), v.to_string());
-            }
-        }
-        let body = r.text().await.unwrap();
-        Resp {
-            status,
-            headers,
-            body,
-        }
-    }
-
-    async fn get(&mut self, path: &str) -> Resp {
-        let r = self
-            .app
-            .http
-            .get(self.app.url(path))
-            .header("cookie", self.cookies())
-            .send()
-            .await
-            .unwrap();
-        self.finish(r).await
-    }
-
-    async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Resp {
-        let r = self
-            .app
-            .http
-            .post(self.app.url(path))
-            .header("cookie", self.cookies())
-            .form(form)
-            .send()
-            .await
-            .unwrap();
-        self.finish(r).await
-    }
-
-    async fn sign_in(&mut self, email: &str, password: &str) -> Resp {
-        let page = self.get("/login").await;
-        assert_eq!(page.status, 200, "{}", page.body);
-        let csrf = hidden(&page.body, "csrf_token");
-        self.post(
-            "/login",
-            &[
-                ("email", email),
-                ("password", password),
-                ("csrf_token", &csrf),
-            ],
-        )
-        .await
-    }
-}
-
-fn hidden(body: &str, name: &str) -> String {
-    let needle = format!("name=\"{name}\" value=\"");
-    let i = body
-        .find(&needle)
-        .unwrap_or_else(|| panic!("no hidden field {name} in {body}"))
-        + needle.len();
-    let end = body[i..].find('"').unwrap();
-    body[i..i + end].to_string()
-}
-
-fn encode(params: &[(&str, &str)]) -> String {
-    let mut s = url::form_urlencoded::Serializer::new(String::new());
-    for (k, v) in params {
-        s.append_pair(k, v);
-    }
-    s.finish()
-}
 
 /// The security headers every HTML page carries (clickjacking: RFC 9700 §4.16, ASVS 14.4).
 fn assert_unframeable(r: &Resp, what: &str) {
@@ -276,6 +157,19 @@ async fn open_redirect_variants_get_the_error_page_on_every_authorize_form() {
     }
 }
 
+/// POSTs the login form of user@example.com with `csrf` as its token.
+async fn post_login(b: &mut Browser<'_>, csrf: &str) -> Resp {
+    b.post(
+        "/login",
+        &[
+            ("email", "user@example.com"),
+            ("password", PASSWORD),
+            ("csrf_token", csrf),
+        ],
+    )
+    .await
+}
+
 /// Login CSRF (RFC 9700 §4.7 for the login form; ASVS 4.2.2): a wrong token, a token from
 /// another browser, or a token without its cookie signs nobody in, and the right one does.
 #[tokio::test]
@@ -301,16 +195,7 @@ async fn login_csrf_with_a_wrong_or_foreign_token_signs_nobody_in() {
         if bad == token {
             continue;
         }
-        let r = victim
-            .post(
-                "/login",
-                &[
-                    ("email", "user@example.com"),
-                    ("password", PASSWORD),
-                    ("csrf_token", &bad),
-                ],
-            )
-            .await;
+        let r = post_login(&mut victim, &bad).await;
         assert_eq!(r.status, 400, "{kind}: {}", r.body);
         assert!(r.body.contains("expired"), "{kind}");
         assert!(!victim.jar.contains_key(SESSION), "{kind}");
@@ -319,29 +204,11 @@ async fn login_csrf_with_a_wrong_or_foreign_token_signs_nobody_in() {
     let token = hidden(&page.body, "csrf_token");
     // The victim's token posted from a browser without the victim's cookie (cross-site).
     let mut bare = Browser::new(&app);
-    let r = bare
-        .post(
-            "/login",
-            &[
-                ("email", "user@example.com"),
-                ("password", PASSWORD),
-                ("csrf_token", &token),
-            ],
-        )
-        .await;
+    let r = post_login(&mut bare, &token).await;
     assert_eq!(r.status, 400);
     assert!(!bare.jar.contains_key(SESSION));
     // The right pair works.
-    let r = victim
-        .post(
-            "/login",
-            &[
-                ("email", "user@example.com"),
-                ("password", PASSWORD),
-                ("csrf_token", &token),
-            ],
-        )
-        .await;
+    let r = post_login(&mut victim, &token).await;
     assert_eq!(r.status, 303, "{}", r.body);
     assert!(victim.jar.contains_key(SESSION));
 }
@@ -418,19 +285,7 @@ async fn codes_from_the_flow_have_their_format() {
         let client = confidential(&app, &[CB], profile).await;
         let path = format!("/oauth/authorize/?response_type=code&client_id={client}");
         let page = b.get(&path).await;
-        assert_eq!(page.status, 200, "{}", page.body);
-        let csrf = hidden(&page.body, "csrf_token");
-        let rid = hidden(&page.body, "request_id");
-        let r = b
-            .post(
-                "/consent",
-                &[
-                    ("csrf_token", &csrf),
-                    ("request_id", &rid),
-                    ("decision", "approve"),
-                ],
-            )
-            .await;
+        let r = b.decide(&page, "approve").await;
         assert_eq!(r.status, 303, "{}", r.body);
         for _ in 0..3 {
             let loc = if codes.is_empty() || !codes.iter().any(|(p, _)| *p == profile) {

@@ -4,6 +4,8 @@
 //! `CAMGATE_TEST_DATABASE=postgres`), keeps cookies by hand and never follows redirects.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 mod common;
+#[path = "common/session.rs"]
+mod session;
 
 use std::collections::HashMap;
 
@@ -11,159 +13,17 @@ use camgate_core::authorize::s256_challenge;
 use camgate_core::model::{ClientKind, GrantType};
 use camgate_core::scope::ScopeSet;
 use common::*;
-use reqwest::header::HeaderMap;
 use serde_json::Value;
+use session::*;
 
 const CB: &str = "https://app.example.com/callback";
 
-/// An answer with its body read.
-struct Resp {
-    status: u16,
-    headers: HeaderMap,
-    body: String,
-}
-
-impl Resp {
-    fn location(&self) -> String {
-        self.headers
-            .get("location")
-            .unwrap_or_else(|| panic!("no Location; status {} body {}", self.status, self.body))
-            .to_str()
-            .unwrap()
-            .to_string()
-    }
-    fn header(&self, name: &str) -> &str {
-        self.headers
-            .get(name)
-            .map(|v| v.to_str().unwrap())
-            .unwrap_or("")
-    }
-    fn set_cookies(&self) -> Vec<String> {
-        self.headers
-            .get_all("set-cookie")
-            .iter()
-            .map(|v| v.to_str().unwrap().to_string())
-            .collect()
-    }
-}
-
-/// A browser: a cookie jar on top of the app's HTTP client (redirects are not followed).
-struct Browser<'a> {
-    app: &'a TestApp,
-    jar: HashMap<String, String>,
-}
-
-impl<'a> Browser<'a> {
-    fn new(app: &'a TestApp) -> Self {
-        Self {
-            app,
-            jar: HashMap::new(),
-        }
-    }
-
-    fn cookie_header(&self) -> String {
-        self.jar
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join("; ")
-    }
-
-    async fn finish(&mut self, r: reqwest::Response) -> Resp {
-        let status = r.status().as_u16();
-        let headers = r.headers().clone();
-        for c in headers.get_all("set-cookie") {
-            let c = c.to_str().unwrap();
-            let (nv, attrs) = c.split_once(';').unwrap_or((c, ""));
-            let (n, v) = nv.split_once('=').unwrap();
-            if attrs.contains("Max-Age=0") {
-                self.jar.remove(n);
-            } else {
-                self.jar.insert(n.to_string(), v.to_string());
-            }
-        }
-        let body = r.text().await.unwrap();
-        Resp {
-            status,
-            headers,
-            body,
-        }
-    }
-
-    fn abs(&self, path: &str) -> String {
-        if path.starts_with("http") {
-            path.to_string()
-        } else {
-            self.app.url(path)
-        }
-    }
-
-    async fn get(&mut self, path: &str) -> Resp {
-        let r = self
-            .app
-            .http
-            .get(self.abs(path))
-            .header("cookie", self.cookie_header())
-            .send()
-            .await
-            .unwrap();
-        self.finish(r).await
-    }
-
-    async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Resp {
-        let r = self
-            .app
-            .http
-            .post(self.abs(path))
-            .header("cookie", self.cookie_header())
-            .form(form)
-            .send()
-            .await
-            .unwrap();
-        self.finish(r).await
-    }
-
+/// The authorization flow as a browser walks it.
+impl Browser<'_> {
     /// GET /oauth/authorize/ with these parameters.
     async fn authorize(&mut self, params: &[(&str, &str)]) -> Resp {
-        let q = serde_urlencoded(params);
+        let q = encode(params);
         self.get(&format!("/oauth/authorize/?{q}")).await
-    }
-
-    /// Signs in through the login page at `path` (`/login?request_id=…`).
-    async fn sign_in_at(&mut self, path: &str, email: &str, password: &str) -> Resp {
-        let page = self.get(path).await;
-        assert_eq!(page.status, 200, "{}", page.body);
-        let csrf = hidden(&page.body, "csrf_token");
-        let mut form = vec![
-            ("email", email),
-            ("password", password),
-            ("csrf_token", csrf.as_str()),
-        ];
-        let rid = hidden_opt(&page.body, "request_id");
-        if let Some(r) = &rid {
-            form.push(("request_id", r.as_str()));
-        }
-        self.post("/login", &form).await
-    }
-
-    async fn sign_in(&mut self, email: &str, password: &str) -> Resp {
-        self.sign_in_at("/login", email, password).await
-    }
-
-    /// Decides on the approval screen shown in `page`.
-    async fn decide(&mut self, page: &Resp, decision: &str) -> Resp {
-        assert_eq!(page.status, 200, "{}", page.body);
-        let csrf = hidden(&page.body, "csrf_token");
-        let rid = hidden(&page.body, "request_id");
-        self.post(
-            "/consent",
-            &[
-                ("csrf_token", csrf.as_str()),
-                ("request_id", rid.as_str()),
-                ("decision", decision),
-            ],
-        )
-        .await
     }
 
     /// Runs authorize → (login) → (approval) and returns the final redirect to the client.
@@ -184,29 +44,6 @@ impl<'a> Browser<'a> {
         }
         r
     }
-}
-
-fn serde_urlencoded(params: &[(&str, &str)]) -> String {
-    let mut s = form_urlencoded_serializer();
-    for (k, v) in params {
-        s.append_pair(k, v);
-    }
-    s.finish()
-}
-
-fn form_urlencoded_serializer() -> url::form_urlencoded::Serializer<'static, String> {
-    url::form_urlencoded::Serializer::new(String::new())
-}
-
-fn hidden_opt(body: &str, name: &str) -> Option<String> {
-    let needle = format!("name=\"{name}\" value=\"");
-    let i = body.find(&needle)? + needle.len();
-    let end = body[i..].find('"')?;
-    Some(body[i..i + end].to_string())
-}
-
-fn hidden(body: &str, name: &str) -> String {
-    hidden_opt(body, name).unwrap_or_else(|| panic!("no hidden field {name} in {body}"))
 }
 
 /// The query parameters of a URL.
@@ -445,7 +282,7 @@ async fn spec_004_cameramanager_flow() {
     let loc = r.location();
     assert!(loc.starts_with("https://example.com/?code="), "{loc}");
     let code = query(&loc)["code"].clone();
-    let q = serde_urlencoded(&[
+    let q = encode(&[
         ("grant_type", "authorization_code"),
         ("code", &code),
         ("redirect_uri", "https://example.com/"),

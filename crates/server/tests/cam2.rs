@@ -1114,6 +1114,22 @@ fn camgate(app: &TestApp, args: &[&str]) -> std::process::Output {
         .unwrap()
 }
 
+/// `camgate camera import FILE --owner OWNER` and the `extra` arguments.
+fn import(app: &TestApp, file: &str, owner: &str, extra: &[&str]) -> std::process::Output {
+    let mut args = vec!["camera", "import", file, "--owner", owner];
+    args.extend_from_slice(extra);
+    camgate(app, &args)
+}
+
+#[track_caller]
+fn assert_success(out: &std::process::Output) {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 #[tokio::test]
 async fn camera_import_csv_and_json_lines() {
     let app = spawn_app().await;
@@ -1132,22 +1148,13 @@ async fn camera_import_csv_and_json_lines() {
          7,Prague,,CZ,50.08,14.43,EarthCam,,IP,,,,,,,,,1999-12-31 23:59:59,,\n",
     )
     .unwrap();
-    let out = camgate(
+    let out = import(
         &app,
-        &[
-            "camera",
-            "import",
-            csv.to_str().unwrap(),
-            "--owner",
-            "importer@example.com",
-            "--json",
-        ],
+        csv.to_str().unwrap(),
+        "importer@example.com",
+        &["--json"],
     );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["imported"], 3, "{v}");
     assert_eq!(
@@ -1174,21 +1181,8 @@ async fn camera_import_csv_and_json_lines() {
          {\"city\": \"Prague\", \"country\": \"CZ\", \"framerate\": 2.5, \"date_added\": \"2021-06-01\"}\n",
     )
     .unwrap();
-    let out = camgate(
-        &app,
-        &[
-            "camera",
-            "import",
-            jsonl.to_str().unwrap(),
-            "--owner",
-            "importer@example.com",
-        ],
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = import(&app, jsonl.to_str().unwrap(), "importer@example.com", &[]);
+    assert_success(&out);
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.contains("imported 2 cameras in "), "{text}");
     assert!(text.contains("skipped 3 rows:"), "{text}");
@@ -1224,28 +1218,10 @@ async fn camera_import_csv_and_json_lines() {
     assert_eq!(ids(&v), vec![cams[3]["camera_id"].as_i64().unwrap()]);
 
     // An unknown owner or a missing file: a clear error, exit 1.
-    let out = camgate(
-        &app,
-        &[
-            "camera",
-            "import",
-            csv.to_str().unwrap(),
-            "--owner",
-            "nobody@example.com",
-        ],
-    );
+    let out = import(&app, csv.to_str().unwrap(), "nobody@example.com", &[]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no user with email"));
-    let out = camgate(
-        &app,
-        &[
-            "camera",
-            "import",
-            "/nonexistent.csv",
-            "--owner",
-            "importer@example.com",
-        ],
-    );
+    let out = import(&app, "/nonexistent.csv", "importer@example.com", &[]);
     assert_eq!(out.status.code(), Some(1));
 }
 
@@ -1255,11 +1231,7 @@ async fn keys_rotate_command() {
     let (id, secret) = cc_client(&app, "cam2", None).await;
     let before = cam2_token(&app, &id, &secret).await;
     let out = camgate(&app, &["keys", "rotate", "--alg", "ES256", "--json"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     let kid = serde_json::from_slice::<Value>(&out.stdout).unwrap()["kid"]
         .as_str()
         .unwrap()

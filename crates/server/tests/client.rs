@@ -5,6 +5,8 @@
 //! on PostgreSQL with `CAMGATE_TEST_DATABASE=postgres`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 mod common;
+#[path = "common/session.rs"]
+mod session;
 
 use std::collections::HashMap;
 use std::process::{Command, Output, Stdio};
@@ -17,6 +19,7 @@ use camgate_core::clock::{Clock as _, ManualClock};
 use camgate_core::model::{CameraFields, ClientKind, GrantType};
 use common::*;
 use serde_json::Value;
+use session::*;
 
 const CB: &str = "https://app.example.com/callback";
 /// The angelcam profile's access-token lifetime.
@@ -213,94 +216,12 @@ async fn client_credentials_grant_asks_again_instead_of_refreshing() {
     assert_eq!(audited(&app, "token_issued").await, issued + 2);
 }
 
-/// A browser for the authorization endpoint: a cookie jar over the app's HTTP client, which
-/// does not follow redirects (as in `authorize.rs`).
-struct Browser<'a> {
-    app: &'a TestApp,
-    jar: HashMap<String, String>,
-}
-
-struct Page {
-    status: u16,
-    location: Option<String>,
-    body: String,
-}
-
-impl<'a> Browser<'a> {
-    async fn finish(&mut self, r: reqwest::Response) -> Page {
-        for c in r.headers().get_all("set-cookie") {
-            let c = c.to_str().unwrap();
-            let (nv, _) = c.split_once(';').unwrap_or((c, ""));
-            let (n, v) = nv.split_once('=').unwrap();
-            self.jar.insert(n.to_string(), v.to_string());
-        }
-        Page {
-            status: r.status().as_u16(),
-            location: r
-                .headers()
-                .get("location")
-                .map(|v| v.to_str().unwrap().to_string()),
-            body: r.text().await.unwrap(),
-        }
-    }
-    fn cookies(&self) -> String {
-        self.jar
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join("; ")
-    }
-    fn abs(&self, p: &str) -> String {
-        if p.starts_with("http") {
-            p.to_string()
-        } else {
-            self.app.url(p)
-        }
-    }
-    async fn get(&mut self, p: &str) -> Page {
-        let r = self
-            .app
-            .http
-            .get(self.abs(p))
-            .header("cookie", self.cookies())
-            .send()
-            .await
-            .unwrap();
-        self.finish(r).await
-    }
-    async fn post(&mut self, p: &str, form: &[(&str, &str)]) -> Page {
-        let r = self
-            .app
-            .http
-            .post(self.abs(p))
-            .header("cookie", self.cookies())
-            .form(form)
-            .send()
-            .await
-            .unwrap();
-        self.finish(r).await
-    }
-}
-
-fn hidden(body: &str, name: &str) -> String {
-    let needle = format!("name=\"{name}\" value=\"");
-    let i = body
-        .find(&needle)
-        .unwrap_or_else(|| panic!("no {name} in {body}"))
-        + needle.len();
-    let end = body[i..].find('"').unwrap();
-    body[i..i + end].to_string()
-}
-
 /// Drives authorize → login → consent in a browser and returns the redirect back to the client.
 async fn approve_in_browser(app: &TestApp, authorize_url: &str, email: &str) -> String {
-    let mut b = Browser {
-        app,
-        jar: HashMap::new(),
-    };
+    let mut b = Browser::new(app);
     let r = b.get(authorize_url).await;
     assert_eq!(r.status, 303, "{}", r.body);
-    let login = r.location.unwrap();
+    let login = r.location();
     assert!(login.starts_with("/login"), "{login}");
     let page = b.get(&login).await;
     let csrf = hidden(&page.body, "csrf_token");
@@ -317,26 +238,14 @@ async fn approve_in_browser(app: &TestApp, authorize_url: &str, email: &str) -> 
         )
         .await;
     assert_eq!(r.status, 303, "{}", r.body);
-    let consent = b.get(&r.location.unwrap()).await;
+    let consent = b.get(&r.location()).await;
     if consent.status == 303 {
         // Consent remembered from an earlier approval: straight back to the client.
-        return consent.location.unwrap();
+        return consent.location();
     }
-    assert_eq!(consent.status, 200, "{}", consent.body);
-    let csrf = hidden(&consent.body, "csrf_token");
-    let rid = hidden(&consent.body, "request_id");
-    let r = b
-        .post(
-            "/consent",
-            &[
-                ("csrf_token", &csrf),
-                ("request_id", &rid),
-                ("decision", "approve"),
-            ],
-        )
-        .await;
+    let r = b.decide(&consent, "approve").await;
     assert_eq!(r.status, 303, "{}", r.body);
-    r.location.unwrap()
+    r.location()
 }
 
 #[tokio::test]
@@ -645,6 +554,29 @@ async fn camgate(config_home: &std::path::Path, args: &[&str], stdin: &str) -> O
     .unwrap()
 }
 
+/// `camgate login --password-stdin` as user@example.com with the public client `id`, plus the
+/// `extra` arguments; `stdin` is what the command reads.
+async fn cli_login(
+    app: &TestApp,
+    config_home: &std::path::Path,
+    id: &str,
+    extra: &[&str],
+    stdin: &str,
+) -> Output {
+    let mut args = vec![
+        "login",
+        "--server",
+        &app.base,
+        "--client-id",
+        id,
+        "--username",
+        "user@example.com",
+        "--password-stdin",
+    ];
+    args.extend_from_slice(extra);
+    camgate(config_home, &args, stdin).await
+}
+
 fn out(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
@@ -664,21 +596,7 @@ async fn cli_login_api_refresh_and_logout() {
     let home = tempfile::tempdir().unwrap();
     let file = home.path().join("camgate/credentials.json");
 
-    let o = camgate(
-        home.path(),
-        &[
-            "login",
-            "--server",
-            &app.base,
-            "--client-id",
-            &id,
-            "--username",
-            "user@example.com",
-            "--password-stdin",
-        ],
-        &format!("{PASSWORD}\n"),
-    )
-    .await;
+    let o = cli_login(&app, home.path(), &id, &[], &format!("{PASSWORD}\n")).await;
     assert!(o.status.success(), "{}", err(&o));
     assert!(out(&o).contains("logged in"), "{}", out(&o));
     assert!(out(&o).contains(&file.display().to_string()), "{}", out(&o));
@@ -760,17 +678,7 @@ async fn cli_login_api_refresh_and_logout() {
     assert!(err(&o).contains("camgate login"), "{}", err(&o));
 
     // A session revoked at the server (say, from the dashboard): told to log in again.
-    let login = [
-        "login",
-        "--server",
-        &app.base,
-        "--client-id",
-        &id,
-        "--username",
-        "user@example.com",
-        "--password-stdin",
-    ];
-    let o = camgate(home.path(), &login, &format!("{PASSWORD}\n")).await;
+    let o = cli_login(&app, home.path(), &id, &[], &format!("{PASSWORD}\n")).await;
     assert!(o.status.success(), "{}", err(&o));
     let doc: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
     let r = app
@@ -800,20 +708,11 @@ async fn cli_login_with_a_bad_password_fails_clearly_and_writes_nothing() {
     let id = app.public_client("angelcam").await;
     let home = tempfile::tempdir().unwrap();
     let file = home.path().join("creds.json");
-    let o = camgate(
+    let o = cli_login(
+        &app,
         home.path(),
-        &[
-            "login",
-            "--server",
-            &app.base,
-            "--client-id",
-            &id,
-            "--username",
-            "user@example.com",
-            "--password-stdin",
-            "--credentials",
-            file.to_str().unwrap(),
-        ],
+        &id,
+        &["--credentials", file.to_str().unwrap()],
         "not the password\n",
     )
     .await;
@@ -828,21 +727,7 @@ async fn cli_login_with_a_bad_password_fails_clearly_and_writes_nothing() {
     assert!(!home.path().join("camgate").exists());
 
     // An empty password is refused before any request.
-    let o = camgate(
-        home.path(),
-        &[
-            "login",
-            "--server",
-            &app.base,
-            "--client-id",
-            &id,
-            "--username",
-            "user@example.com",
-            "--password-stdin",
-        ],
-        "\n",
-    )
-    .await;
+    let o = cli_login(&app, home.path(), &id, &[], "\n").await;
     assert_eq!(o.status.code(), Some(1));
     assert!(
         err(&o).contains("password read from stdin is empty"),

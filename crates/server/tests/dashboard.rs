@@ -4,14 +4,14 @@
 //! database (SQLite, or PostgreSQL with `CAMGATE_TEST_DATABASE=postgres`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 mod common;
-
-use std::collections::HashMap;
+#[path = "common/session.rs"]
+mod session;
 
 use camgate_core::authorize::s256_challenge;
 use camgate_core::model::ClientKind;
 use common::*;
-use reqwest::header::HeaderMap;
 use serde_json::{json, Value};
+use session::*;
 
 const CB: &str = "https://app.example.com/callback";
 
@@ -21,192 +21,6 @@ type FormCase = (
     &'static str,
     &'static str,
 );
-
-/// An answer with its body read.
-struct Resp {
-    status: u16,
-    headers: HeaderMap,
-    body: String,
-}
-
-impl Resp {
-    fn location(&self) -> String {
-        self.headers
-            .get("location")
-            .unwrap_or_else(|| panic!("no Location; status {} body {}", self.status, self.body))
-            .to_str()
-            .unwrap()
-            .to_string()
-    }
-    fn header(&self, name: &str) -> &str {
-        self.headers
-            .get(name)
-            .map(|v| v.to_str().unwrap())
-            .unwrap_or("")
-    }
-    #[track_caller]
-    fn ok(&self) -> &Self {
-        assert_eq!(self.status, 200, "{}", self.body);
-        self
-    }
-    #[track_caller]
-    fn has(&self, text: &str) -> &Self {
-        assert!(
-            self.body.contains(text),
-            "missing {text:?} (status {}) in\n{}",
-            self.status,
-            self.body
-        );
-        self
-    }
-    #[track_caller]
-    fn lacks(&self, text: &str) -> &Self {
-        assert!(
-            !self.body.contains(text),
-            "unexpected {text:?} in\n{}",
-            self.body
-        );
-        self
-    }
-    /// The error shown beside field `id` (`<p class="field-error" id="{id}-error">`).
-    #[track_caller]
-    fn field_error(&self, id: &str) -> String {
-        let needle = format!("<p class=\"field-error\" id=\"{id}-error\">");
-        let i = self.body.find(&needle).unwrap_or_else(|| {
-            panic!(
-                "no error beside {id} (status {}) in\n{}",
-                self.status, self.body
-            )
-        }) + needle.len();
-        let end = self.body[i..].find("</p>").unwrap();
-        assert!(
-            self.body
-                .contains(&format!("aria-describedby=\"{id}-error\"")),
-            "the field {id} does not point at its error"
-        );
-        self.body[i..i + end].to_string()
-    }
-}
-
-/// A browser: a cookie jar on top of the app's HTTP client.
-struct Browser<'a> {
-    app: &'a TestApp,
-    jar: HashMap<String, String>,
-    csrf: Option<String>,
-}
-
-impl<'a> Browser<'a> {
-    fn new(app: &'a TestApp) -> Self {
-        Self {
-            app,
-            jar: HashMap::new(),
-            csrf: None,
-        }
-    }
-
-    fn cookie_header(&self) -> String {
-        self.jar
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join("; ")
-    }
-
-    async fn finish(&mut self, r: reqwest::Response) -> Resp {
-        let status = r.status().as_u16();
-        let headers = r.headers().clone();
-        for c in headers.get_all("set-cookie") {
-            let c = c.to_str().unwrap();
-            let (nv, attrs) = c.split_once(';').unwrap_or((c, ""));
-            let (n, v) = nv.split_once('=').unwrap();
-            if attrs.contains("Max-Age=0") {
-                self.jar.remove(n);
-            } else {
-                self.jar.insert(n.to_string(), v.to_string());
-            }
-            if n == "__Host-camgate_session" {
-                self.csrf = None;
-            }
-        }
-        let body = r.text().await.unwrap();
-        Resp {
-            status,
-            headers,
-            body,
-        }
-    }
-
-    async fn get(&mut self, path: &str) -> Resp {
-        let r = self
-            .app
-            .http
-            .get(self.app.url(path))
-            .header("cookie", self.cookie_header())
-            .send()
-            .await
-            .unwrap();
-        self.finish(r).await
-    }
-
-    /// POSTs a form as is (no CSRF token added).
-    async fn post_raw(&mut self, path: &str, form: &[(&str, &str)]) -> Resp {
-        let r = self
-            .app
-            .http
-            .post(self.app.url(path))
-            .header("cookie", self.cookie_header())
-            .form(form)
-            .send()
-            .await
-            .unwrap();
-        self.finish(r).await
-    }
-
-    /// The session's CSRF token, read from a dashboard page.
-    async fn csrf(&mut self) -> String {
-        if let Some(t) = &self.csrf {
-            return t.clone();
-        }
-        let page = self.get("/dashboard/").await;
-        let t = hidden(&page.body, "csrf_token");
-        self.csrf = Some(t.clone());
-        t
-    }
-
-    /// POSTs a dashboard form with the session's CSRF token.
-    async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Resp {
-        let csrf = self.csrf().await;
-        let mut f = vec![("csrf_token", csrf.as_str())];
-        f.extend_from_slice(form);
-        self.post_raw(path, &f).await
-    }
-
-    /// Signs in through the login page.
-    async fn sign_in(&mut self, email: &str, password: &str) -> Resp {
-        let page = self.get("/login").await;
-        let csrf = hidden(&page.body, "csrf_token");
-        self.post_raw(
-            "/login",
-            &[
-                ("email", email),
-                ("password", password),
-                ("csrf_token", &csrf),
-            ],
-        )
-        .await
-    }
-}
-
-fn hidden_opt(body: &str, name: &str) -> Option<String> {
-    let needle = format!("name=\"{name}\" value=\"");
-    let i = body.find(&needle)? + needle.len();
-    let end = body[i..].find('"')?;
-    Some(body[i..i + end].to_string())
-}
-
-fn hidden(body: &str, name: &str) -> String {
-    hidden_opt(body, name).unwrap_or_else(|| panic!("no hidden field {name} in {body}"))
-}
 
 /// The `value` of the element with `id`.
 fn input_value(body: &str, id: &str) -> String {
@@ -260,7 +74,7 @@ async fn create_app(
     for g in grants {
         form.push(("grants", g));
     }
-    let r = b.post("/dashboard/apps/new", &form).await;
+    let r = b.post_csrf("/dashboard/apps/new", &form).await;
     r.ok().has("is ready");
     assert_dashboard_headers(&r);
     // Without JavaScript the values sit in read-only inputs and the copy buttons stay hidden.
@@ -280,7 +94,7 @@ async fn create_pat(b: &mut Browser<'_>, name: &str, scopes: &[&str], days: &str
     for s in scopes {
         form.push(("scope", s));
     }
-    let r = b.post("/dashboard/tokens/new", &form).await;
+    let r = b.post_csrf("/dashboard/tokens/new", &form).await;
     r.ok().has("Copy the token now");
     input_value(&r.body, "token-value")
 }
@@ -345,7 +159,7 @@ async fn pages_need_a_session_and_come_back_after_login() {
     assert_eq!(hidden(&page.body, "next"), "/dashboard/tokens/");
     let csrf = hidden(&page.body, "csrf_token");
     let r = b
-        .post_raw(
+        .post(
             "/login",
             &[
                 ("email", "dev@example.com"),
@@ -412,7 +226,7 @@ async fn login_next_only_goes_to_dashboard_pages() {
         let page = b.get("/login").await;
         let csrf = hidden(&page.body, "csrf_token");
         let r = b
-            .post_raw(
+            .post(
                 "/login",
                 &[
                     ("email", "dev@example.com"),
@@ -493,13 +307,13 @@ async fn a_post_without_the_csrf_token_is_403_and_changes_nothing() {
     ];
     for (path, form) in &posts {
         // No token at all.
-        let r = b.post_raw(path, form).await;
+        let r = b.post(path, form).await;
         assert_eq!(r.status, 403, "{path}: {}", r.body);
         r.has("This form has expired");
         // Another session's token.
         let mut f = form.clone();
         f.push(("csrf_token", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"));
-        let r = b.post_raw(path, &f).await;
+        let r = b.post(path, &f).await;
         assert_eq!(r.status, 403, "{path}");
     }
     // Fetch Metadata: a cross-site form post is refused even with a valid token.
@@ -634,7 +448,7 @@ async fn a_public_app_has_no_secret_and_must_use_pkce() {
         400
     );
     let r = b
-        .post(&format!("/dashboard/apps/{client_id}/rotate"), &[])
+        .post_csrf(&format!("/dashboard/apps/{client_id}/rotate"), &[])
         .await;
     assert_eq!(r.status, 400);
     // The authorize endpoint knows it: PKCE required.
@@ -665,58 +479,50 @@ async fn app_settings_are_checked_and_errors_shown_beside_their_field() {
             ("profile", "angelcam"),
         ]
     };
+    let with_grant = |mut f: Vec<(&'static str, &'static str)>, grant: &'static str| {
+        f.push(("grants", grant));
+        f
+    };
     let cases: Vec<FormCase> = vec![
         (
-            {
-                let mut f = base("", "confidential", CB);
-                f.push(("grants", "password"));
-                f
-            },
+            with_grant(base("", "confidential", CB), "password"),
             "name",
             "name",
         ),
         (
-            {
-                let mut f = base("App", "confidential", "http://app.example.com/cb");
-                f.push(("grants", "authorization_code"));
-                f
-            },
+            with_grant(
+                base("App", "confidential", "http://app.example.com/cb"),
+                "authorization_code",
+            ),
             "redirect_uris",
             "loopback",
         ),
         (
-            {
-                let mut f = base("App", "confidential", "https://app.example.com/cb#frag");
-                f.push(("grants", "authorization_code"));
-                f
-            },
+            with_grant(
+                base("App", "confidential", "https://app.example.com/cb#frag"),
+                "authorization_code",
+            ),
             "redirect_uris",
             "fragment",
         ),
         (
-            {
-                let mut f = base("App", "confidential", "https://user@app.example.com/cb");
-                f.push(("grants", "authorization_code"));
-                f
-            },
+            with_grant(
+                base("App", "confidential", "https://user@app.example.com/cb"),
+                "authorization_code",
+            ),
             "redirect_uris",
             "userinfo",
         ),
         (
-            {
-                let mut f = base("App", "confidential", "/relative");
-                f.push(("grants", "authorization_code"));
-                f
-            },
+            with_grant(
+                base("App", "confidential", "/relative"),
+                "authorization_code",
+            ),
             "redirect_uris",
             "absolute",
         ),
         (
-            {
-                let mut f = base("App", "confidential", "");
-                f.push(("grants", "authorization_code"));
-                f
-            },
+            with_grant(base("App", "confidential", ""), "authorization_code"),
             "redirect_uris",
             "at least one redirect URI",
         ),
@@ -726,11 +532,7 @@ async fn app_settings_are_checked_and_errors_shown_beside_their_field() {
             "at least one grant",
         ),
         (
-            {
-                let mut f = base("App", "public", CB);
-                f.push(("grants", "client_credentials"));
-                f
-            },
+            with_grant(base("App", "public", CB), "client_credentials"),
             "grants",
             "public client cannot",
         ),
@@ -756,17 +558,13 @@ async fn app_settings_are_checked_and_errors_shown_beside_their_field() {
             "profiles",
         ),
         (
-            {
-                let mut f = base("App", "sideways", CB);
-                f.push(("grants", "password"));
-                f
-            },
+            with_grant(base("App", "sideways", CB), "password"),
             "kind",
             "confidential or public",
         ),
     ];
     for (form, field, text) in cases {
-        let r = b.post("/dashboard/apps/new", &form).await;
+        let r = b.post_csrf("/dashboard/apps/new", &form).await;
         assert_eq!(r.status, 400, "{field}: {}", r.body);
         let e = r.field_error(field);
         assert!(e.contains(text), "{field}: {e:?} lacks {text:?}");
@@ -783,7 +581,7 @@ async fn app_settings_are_checked_and_errors_shown_beside_their_field() {
         .is_empty());
     // http on loopback is fine; blank lines and duplicates are dropped.
     let r = b
-        .post(
+        .post_csrf(
             "/dashboard/apps/new",
             &[
                 ("name", "Local"),
@@ -824,7 +622,7 @@ async fn an_app_can_be_edited() {
     let path = format!("/dashboard/apps/{client_id}/edit");
     // An invalid change: error beside the field, nothing saved.
     let r = b
-        .post(
+        .post_csrf(
             &path,
             &[
                 ("name", "Viewer 2"),
@@ -839,7 +637,7 @@ async fn an_app_can_be_edited() {
     r.field_error("redirect_uris");
     r.has("value=\"Viewer 2\"");
     let r = b
-        .post(
+        .post_csrf(
             &path,
             &[
                 ("name", "Viewer 2"),
@@ -914,7 +712,7 @@ async fn rotating_a_secret_with_the_default_overlap_stops_the_old_one_at_once() 
         .has(&format!("action=\"/dashboard/apps/{client_id}/rotate\""))
         .has("name=\"csrf_token\"");
     let r = b
-        .post(&format!("/dashboard/apps/{client_id}/rotate"), &[])
+        .post_csrf(&format!("/dashboard/apps/{client_id}/rotate"), &[])
         .await;
     r.ok()
         .has("New secret for Viewer")
@@ -938,7 +736,7 @@ async fn a_rotated_secret_keeps_working_for_the_configured_overlap() {
         .ok()
         .has("keeps working for 1 hour");
     let r = b
-        .post(&format!("/dashboard/apps/{client_id}/rotate"), &[])
+        .post_csrf(&format!("/dashboard/apps/{client_id}/rotate"), &[])
         .await;
     r.ok().has("The previous secret keeps working until");
     let new = input_value(&r.body, "client-secret");
@@ -972,11 +770,11 @@ async fn a_rotated_secret_keeps_working_for_the_configured_overlap() {
         .lacks("The previous secret still works");
     // A second rotation replaces the kept secret: only the latest previous one overlaps.
     let r = b
-        .post(&format!("/dashboard/apps/{client_id}/rotate"), &[])
+        .post_csrf(&format!("/dashboard/apps/{client_id}/rotate"), &[])
         .await;
     let newest = input_value(&r.body, "client-secret");
     let r = b
-        .post(&format!("/dashboard/apps/{client_id}/rotate"), &[])
+        .post_csrf(&format!("/dashboard/apps/{client_id}/rotate"), &[])
         .await;
     let last = input_value(&r.body, "client-secret");
     for (s, status) in [(&old, 401), (&new, 401), (&newest, 200), (&last, 200)] {
@@ -1014,7 +812,7 @@ async fn deleting_an_app_kills_its_tokens() {
     // The GET changed nothing.
     assert_eq!(app.get_bearer("/v1/me/", access).await.status(), 200);
     let r = b
-        .post(&format!("/dashboard/apps/{client_id}/delete"), &[])
+        .post_csrf(&format!("/dashboard/apps/{client_id}/delete"), &[])
         .await;
     assert_eq!(r.status, 303);
     assert_eq!(r.location(), "/dashboard/apps/?notice=app-deleted");
@@ -1077,7 +875,9 @@ async fn a_pat_is_shown_once_works_and_a_revoked_pat_is_401() {
         .has("Revoke the token “backup script”?")
         .has(&format!("{}…", &token[..10]));
     assert_eq!(pat_get(&app, "/v1/me/", &token).await.status(), 200);
-    let r = b.post(&format!("/dashboard/tokens/{id}/revoke"), &[]).await;
+    let r = b
+        .post_csrf(&format!("/dashboard/tokens/{id}/revoke"), &[])
+        .await;
     assert_eq!(r.status, 303);
     assert_eq!(r.location(), "/dashboard/tokens/?notice=token-revoked");
     b.get(&r.location())
@@ -1093,7 +893,7 @@ async fn a_pat_is_shown_once_works_and_a_revoked_pat_is_401() {
     );
     // Revoking twice: not found.
     assert_eq!(
-        b.post(&format!("/dashboard/tokens/{id}/revoke"), &[])
+        b.post_csrf(&format!("/dashboard/tokens/{id}/revoke"), &[])
             .await
             .status,
         404
@@ -1105,16 +905,16 @@ async fn pat_form_errors_are_shown_beside_their_field() {
     let app = spawn_app().await;
     let mut b = signed_in(&app, "dev@example.com").await;
     let r = b
-        .post("/dashboard/tokens/new", &[("name", ""), ("scope", "read")])
+        .post_csrf("/dashboard/tokens/new", &[("name", ""), ("scope", "read")])
         .await;
     assert_eq!(r.status, 400);
     assert!(r.field_error("name").contains("1-100"));
-    let r = b.post("/dashboard/tokens/new", &[("name", "x")]).await;
+    let r = b.post_csrf("/dashboard/tokens/new", &[("name", "x")]).await;
     assert_eq!(r.status, 400);
     assert!(r.field_error("scope").contains("at least one scope"));
     r.has("value=\"x\"");
     let r = b
-        .post(
+        .post_csrf(
             "/dashboard/tokens/new",
             &[("name", "x"), ("scope", "read"), ("expires_in_days", "0")],
         )
@@ -1122,7 +922,7 @@ async fn pat_form_errors_are_shown_beside_their_field() {
     assert_eq!(r.status, 400);
     r.field_error("expires");
     let r = b
-        .post(
+        .post_csrf(
             "/dashboard/tokens/new",
             &[
                 ("name", "x"),
@@ -1280,7 +1080,7 @@ async fn the_pat_scheme_works_on_every_resource_route() {
     for name in ["rw", "ro"] {
         let id = pat_id(&app, uid, name).await;
         assert_eq!(
-            b.post(&format!("/dashboard/tokens/{id}/revoke"), &[])
+            b.post_csrf(&format!("/dashboard/tokens/{id}/revoke"), &[])
                 .await
                 .status,
             303
@@ -1348,7 +1148,7 @@ async fn camgate_pat_add_tokens_show_up_and_can_be_revoked_on_the_dashboard() {
         .lacks(&token);
     let id = v["id"].as_i64().unwrap();
     assert_eq!(
-        b.post(&format!("/dashboard/tokens/{id}/revoke"), &[])
+        b.post_csrf(&format!("/dashboard/tokens/{id}/revoke"), &[])
             .await
             .status,
         303
@@ -1418,7 +1218,7 @@ async fn another_users_apps_tokens_and_cameras_are_invisible_and_unchangeable() 
             continue;
         }
         let r = bob
-            .post(
+            .post_csrf(
                 &path,
                 &[
                     ("name", "pwned"),
@@ -1479,19 +1279,7 @@ async fn approve(b: &mut Browser<'_>, client_id: &str, scope: &str) -> String {
         .append_pair("code_challenge_method", "S256")
         .finish();
     let page = b.get(&format!("/oauth/authorize/?{q}")).await;
-    assert_eq!(page.status, 200, "{}", page.body);
-    let csrf = hidden(&page.body, "csrf_token");
-    let rid = hidden(&page.body, "request_id");
-    let r = b
-        .post_raw(
-            "/consent",
-            &[
-                ("csrf_token", &csrf),
-                ("request_id", &rid),
-                ("decision", "approve"),
-            ],
-        )
-        .await;
+    let r = b.decide(&page, "approve").await;
     assert_eq!(r.status, 303);
     let loc = url::Url::parse(&r.location()).unwrap();
     let code = loc
@@ -1551,7 +1339,7 @@ async fn authorized_apps_are_listed_and_revoking_one_ends_its_consent_and_tokens
         .await;
     confirm.ok().has("Revoke access for Viewer?");
     let r = b
-        .post(&format!("/dashboard/authorized/{viewer}/revoke"), &[])
+        .post_csrf(&format!("/dashboard/authorized/{viewer}/revoke"), &[])
         .await;
     assert_eq!(r.status, 303);
     assert_eq!(r.location(), "/dashboard/authorized/?notice=app-revoked");
@@ -1587,7 +1375,7 @@ async fn authorized_apps_are_listed_and_revoking_one_ends_its_consent_and_tokens
     let access = legacy_tokens["access_token"].as_str().unwrap();
     assert_eq!(app.get_bearer("/v1/me/", access).await.status(), 200);
     assert_eq!(
-        b.post(&format!("/dashboard/authorized/{legacy}/revoke"), &[])
+        b.post_csrf(&format!("/dashboard/authorized/{legacy}/revoke"), &[])
             .await
             .status,
         303
@@ -1599,7 +1387,7 @@ async fn authorized_apps_are_listed_and_revoking_one_ends_its_consent_and_tokens
         .has("No authorized applications");
     // Nothing left to revoke: 404.
     assert_eq!(
-        b.post(&format!("/dashboard/authorized/{legacy}/revoke"), &[])
+        b.post_csrf(&format!("/dashboard/authorized/{legacy}/revoke"), &[])
             .await
             .status,
         404
@@ -1633,7 +1421,7 @@ async fn revoking_an_app_closes_its_unused_codes() {
         .1
         .to_string();
     assert_eq!(
-        b.post(&format!("/dashboard/authorized/{viewer}/revoke"), &[])
+        b.post_csrf(&format!("/dashboard/authorized/{viewer}/revoke"), &[])
             .await
             .status,
         303
@@ -1667,7 +1455,7 @@ async fn cameras_are_managed_through_the_same_core_functions_as_the_api() {
         .ok()
         .has("Add a camera");
     let r = b
-        .post(
+        .post_csrf(
             "/dashboard/cameras/new",
             &[
                 ("name", "Front door"),
@@ -1765,12 +1553,12 @@ async fn cameras_are_managed_through_the_same_core_functions_as_the_api() {
         ),
     ];
     for (form, field) in bad_cases {
-        let r = b.post(&path, &form).await;
+        let r = b.post_csrf(&path, &form).await;
         assert_eq!(r.status, 400, "{field}: {}", r.body);
         r.field_error(field);
     }
     let r = b
-        .post(
+        .post_csrf(
             "/dashboard/cameras/new",
             &[("name", ""), ("type", "h264"), ("status", "online")],
         )
@@ -1784,7 +1572,7 @@ async fn cameras_are_managed_through_the_same_core_functions_as_the_api() {
         .unwrap();
     assert_eq!(unchanged["name"], "Front door");
     let r = b
-        .post(
+        .post_csrf(
             &path,
             &[
                 ("name", "Back door"),
@@ -1818,7 +1606,7 @@ async fn cameras_are_managed_through_the_same_core_functions_as_the_api() {
     let confirm = b.get(&format!("/dashboard/cameras/{id}/delete")).await;
     confirm.ok().has("Delete the camera “Back door”?");
     let r = b
-        .post(&format!("/dashboard/cameras/{id}/delete"), &[])
+        .post_csrf(&format!("/dashboard/cameras/{id}/delete"), &[])
         .await;
     assert_eq!(r.status, 303);
     assert_eq!(r.location(), "/dashboard/cameras/?notice=camera-deleted");
@@ -1924,7 +1712,7 @@ async fn changing_the_password_ends_other_sessions_and_every_token() {
         ),
     ];
     for (form, field, text) in cases {
-        let r = b.post(path, &form).await;
+        let r = b.post_csrf(path, &form).await;
         assert_eq!(r.status, 400);
         let e = r.field_error(field);
         assert!(e.contains(text), "{e}");
@@ -1933,7 +1721,7 @@ async fn changing_the_password_ends_other_sessions_and_every_token() {
     }
     assert_eq!(pat_get(&app, "/v1/me/", &pat).await.status(), 200);
     let r = b
-        .post(
+        .post_csrf(
             path,
             &[
                 ("current_password", PASSWORD),
@@ -1970,7 +1758,9 @@ async fn sign_out_everywhere_ends_every_session() {
         .ok()
         .has("Sign out everywhere?")
         .has("this one included");
-    let r = b.post("/dashboard/account/sign-out-everywhere", &[]).await;
+    let r = b
+        .post_csrf("/dashboard/account/sign-out-everywhere", &[])
+        .await;
     r.ok()
         .has("You are signed out everywhere")
         .has("All 2 of your sessions have ended.");
@@ -2005,7 +1795,7 @@ async fn admin_pages_are_for_administrators_only() {
     ] {
         assert_eq!(b.get(&path).await.status, 404, "{path}");
         assert_eq!(
-            b.post(
+            b.post_csrf(
                 &path,
                 &[
                     ("email", "x@example.com"),
@@ -2085,14 +1875,14 @@ async fn an_admin_creates_users_with_errors_beside_their_field() {
         ),
     ];
     for (form, field, text) in cases {
-        let r = admin.post("/dashboard/admin/users/", &form).await;
+        let r = admin.post_csrf("/dashboard/admin/users/", &form).await;
         assert_eq!(r.status, 400);
         let e = r.field_error(field);
         assert!(e.contains(text), "{e}");
         r.lacks("long enough password");
     }
     let r = admin
-        .post(
+        .post_csrf(
             "/dashboard/admin/users/",
             &[
                 ("email", "new@example.com"),
@@ -2148,7 +1938,7 @@ async fn a_disabled_users_pat_tokens_and_sessions_stop_at_the_next_request() {
         .has("Disable user@example.com?")
         .has("stop working");
     let r = admin
-        .post(&format!("/dashboard/admin/users/{uid}/disable"), &[])
+        .post_csrf(&format!("/dashboard/admin/users/{uid}/disable"), &[])
         .await;
     assert_eq!(r.status, 303);
     admin
@@ -2180,7 +1970,7 @@ async fn a_disabled_users_pat_tokens_and_sessions_stop_at_the_next_request() {
     );
     // Enabled again: the PAT works again (it was never revoked).
     let r = admin
-        .post(&format!("/dashboard/admin/users/{uid}/enable"), &[])
+        .post_csrf(&format!("/dashboard/admin/users/{uid}/enable"), &[])
         .await;
     assert_eq!(r.status, 303);
     assert_eq!(pat_get(&app, "/v1/me/", &pat).await.status(), 200);
@@ -2188,7 +1978,7 @@ async fn a_disabled_users_pat_tokens_and_sessions_stop_at_the_next_request() {
     let me = user_id(&app, "admin@example.com").await;
     assert_eq!(
         admin
-            .post(&format!("/dashboard/admin/users/{me}/disable"), &[])
+            .post_csrf(&format!("/dashboard/admin/users/{me}/disable"), &[])
             .await
             .status,
         403
@@ -2218,7 +2008,7 @@ async fn user_text_is_escaped_on_every_page() {
     let (client_id, _) = create_app(&mut b, evil, "confidential", &["password"]).await;
     create_pat(&mut b, evil, &["read"], "").await;
     let r = b
-        .post(
+        .post_csrf(
             "/dashboard/cameras/new",
             &[
                 ("name", evil),

@@ -46,6 +46,20 @@ async fn refresh(app: &TestApp, client_id: &str, rt: &str) -> reqwest::Response 
     .await
 }
 
+/// The status of `GET /v1/me/` with the access token of the token answer `t`.
+async fn me_status(app: &TestApp, t: &Value) -> reqwest::StatusCode {
+    app.get_bearer("/v1/me/", &s(t, "access_token"))
+        .await
+        .status()
+}
+
+/// The status of a refresh with the refresh token of the token answer `t`.
+async fn refresh_status(app: &TestApp, client_id: &str, t: &Value) -> reqwest::StatusCode {
+    refresh(app, client_id, &s(t, "refresh_token"))
+        .await
+        .status()
+}
+
 #[tokio::test]
 async fn spec_003_logout_deletes_access_and_refresh_token() {
     let app = cm_app().await;
@@ -126,12 +140,7 @@ async fn revoke_access_token_at_angelcam_path() {
     assert!(r.bytes().await.unwrap().is_empty());
     assert_eq!(app.get_bearer("/v1/me/", &at).await.status(), 401);
     // Revoking the access token leaves the refresh token usable (RFC 7009 §2.1 MAY, not MUST).
-    assert_eq!(
-        refresh(&app, &client, &s(&t, "refresh_token"))
-            .await
-            .status(),
-        200
-    );
+    assert_eq!(refresh_status(&app, &client, &t).await, 200);
 }
 
 #[tokio::test]
@@ -165,12 +174,7 @@ async fn revoke_refresh_token_with_wrong_hint_revokes_family() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
-    assert_eq!(
-        app.get_bearer("/v1/me/", &s(&t, "access_token"))
-            .await
-            .status(),
-        401
-    );
+    assert_eq!(me_status(&app, &t).await, 401);
     let r = app
         .http
         .post(app.url("/oauth/token"))
@@ -206,16 +210,8 @@ async fn revoking_another_clients_token_leaves_it_active() {
             "RFC 7009 §2.2: same answer as for a revoked token"
         );
     }
-    assert_eq!(
-        app.get_bearer("/v1/me/", &s(&t, "access_token"))
-            .await
-            .status(),
-        200
-    );
-    assert_eq!(
-        refresh(&app, &mine, &s(&t, "refresh_token")).await.status(),
-        200
-    );
+    assert_eq!(me_status(&app, &t).await, 200);
+    assert_eq!(refresh_status(&app, &mine, &t).await, 200);
 }
 
 #[tokio::test]
@@ -423,30 +419,15 @@ async fn replay_after_grace_revokes_live_family_and_is_audited() {
     let again: Value = r.json().await.unwrap();
     assert_eq!(again["access_token"], t1["access_token"]);
     assert_eq!(again["refresh_token"], t1["refresh_token"]);
-    assert_eq!(
-        app.get_bearer("/v1/me/", &s(&t1, "access_token"))
-            .await
-            .status(),
-        200
-    );
+    assert_eq!(me_status(&app, &t1).await, 200);
     // After the window, the replay is theft: the live successor dies too.
     app.clock.advance(11);
     let r = refresh(&app, &client, &s(&t0, "refresh_token")).await;
     assert_eq!(r.status(), 400);
     let e: Value = r.json().await.unwrap();
     assert_eq!(e["error"], "invalid_grant");
-    assert_eq!(
-        app.get_bearer("/v1/me/", &s(&t1, "access_token"))
-            .await
-            .status(),
-        401
-    );
-    assert_eq!(
-        refresh(&app, &client, &s(&t1, "refresh_token"))
-            .await
-            .status(),
-        400
-    );
+    assert_eq!(me_status(&app, &t1).await, 401);
+    assert_eq!(refresh_status(&app, &client, &t1).await, 400);
     let events = app.core.store.recent_audit(50).await.unwrap();
     assert!(events
         .iter()
@@ -464,18 +445,8 @@ async fn grace_zero_means_immediate_theft_detection() {
         .json()
         .await
         .unwrap();
-    assert_eq!(
-        refresh(&app, &client, &s(&t0, "refresh_token"))
-            .await
-            .status(),
-        400
-    );
-    assert_eq!(
-        app.get_bearer("/v1/me/", &s(&t1, "access_token"))
-            .await
-            .status(),
-        401
-    );
+    assert_eq!(refresh_status(&app, &client, &t0).await, 400);
+    assert_eq!(me_status(&app, &t1).await, 401);
 }
 
 #[tokio::test]
@@ -525,18 +496,8 @@ async fn password_change_revokes_tokens_and_pats() {
         .change_password(user.id, "new password".into())
         .await
         .unwrap();
-    assert_eq!(
-        app.get_bearer("/v1/me/", &s(&t, "access_token"))
-            .await
-            .status(),
-        401
-    );
-    assert_eq!(
-        refresh(&app, &client, &s(&t, "refresh_token"))
-            .await
-            .status(),
-        400
-    );
+    assert_eq!(me_status(&app, &t).await, 401);
+    assert_eq!(refresh_status(&app, &client, &t).await, 400);
     let r = app
         .http
         .get(app.url("/v1/me/"))

@@ -25,6 +25,44 @@ async fn parts(r: reqwest::Response) -> (u16, HeaderMap, Value) {
     (status, headers, body)
 }
 
+/// POSTs a form to the token endpoint and reads the answer.
+async fn token(app: &TestApp, form: &[(&str, &str)]) -> (u16, HeaderMap, Value) {
+    parts(app.token_form(form).await).await
+}
+
+/// The headers of every JSON answer of the token endpoint: not cached, JSON.
+#[track_caller]
+fn assert_no_store_json(h: &HeaderMap) {
+    assert_eq!(h["cache-control"], "no-store");
+    assert_eq!(h["pragma"], "no-cache");
+    assert!(h["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("application/json"));
+}
+
+/// A token answer with a refresh token has these fields and no others.
+#[track_caller]
+fn assert_token_keys(body: &Value) {
+    let mut keys: Vec<&str> = body
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    keys.sort_unstable();
+    assert_eq!(
+        keys,
+        [
+            "access_token",
+            "expires_in",
+            "refresh_token",
+            "scope",
+            "token_type"
+        ]
+    );
+}
+
 /// Asserts an RFC 6749 §5.2 error: exact status, exactly `{error, error_description}`, the
 /// code, and `Cache-Control: no-store`.
 fn assert_oauth_error(got: &(u16, HeaderMap, Value), status: u16, code: &str) {
@@ -38,37 +76,15 @@ fn assert_oauth_error(got: &(u16, HeaderMap, Value), status: u16, code: &str) {
         "error_description missing: {body}"
     );
     assert_eq!(body.as_object().unwrap().len(), 2, "extra fields: {body}");
-    assert_eq!(h["cache-control"], "no-store");
-    assert_eq!(h["pragma"], "no-cache");
-    assert!(h["content-type"]
-        .to_str()
-        .unwrap()
-        .starts_with("application/json"));
+    assert_no_store_json(h);
 }
 
 /// Asserts a successful token answer of the angelcam profile.
 fn assert_angelcam_tokens(got: &(u16, HeaderMap, Value), scope: &str) {
     let (s, h, body) = got;
     assert_eq!(*s, 200, "body: {body}");
-    assert_eq!(h["cache-control"], "no-store");
-    assert_eq!(h["pragma"], "no-cache");
-    assert!(h["content-type"]
-        .to_str()
-        .unwrap()
-        .starts_with("application/json"));
-    let obj = body.as_object().unwrap();
-    let mut keys: Vec<&str> = obj.keys().map(String::as_str).collect();
-    keys.sort_unstable();
-    assert_eq!(
-        keys,
-        [
-            "access_token",
-            "expires_in",
-            "refresh_token",
-            "scope",
-            "token_type"
-        ]
-    );
+    assert_no_store_json(h);
+    assert_token_keys(body);
     assert_eq!(body["token_type"], "Bearer");
     assert_eq!(body["expires_in"], 36000);
     assert_eq!(body["scope"], scope);
@@ -97,13 +113,13 @@ async fn setup(app: &TestApp) -> String {
 }
 
 async fn refresh(app: &TestApp, client: &str, rt: &str) -> (u16, HeaderMap, Value) {
-    parts(
-        app.token_form(&[
+    token(
+        app,
+        &[
             ("grant_type", "refresh_token"),
             ("client_id", client),
             ("refresh_token", rt),
-        ])
-        .await,
+        ],
     )
     .await
 }
@@ -122,7 +138,7 @@ async fn password_login(
     if let Some(sc) = scope {
         form.push(("scope", sc));
     }
-    parts(app.token_form(&form).await).await
+    token(app, &form).await
 }
 
 /// POSTs a raw urlencoded body to `path`.
@@ -277,37 +293,37 @@ async fn scope_wider_than_the_client_allows_is_invalid_scope() {
 async fn wrong_password_and_unknown_user_answer_identically() {
     let app = spawn_app().await;
     let client = setup(&app).await;
-    let wrong = parts(
-        app.token_form(&[
+    let wrong = token(
+        &app,
+        &[
             ("client_id", &client),
             ("grant_type", "password"),
             ("username", EMAIL),
             ("password", "not the password"),
-        ])
-        .await,
+        ],
     )
     .await;
     assert_oauth_error(&wrong, 400, "invalid_grant");
-    let unknown = parts(
-        app.token_form(&[
+    let unknown = token(
+        &app,
+        &[
             ("client_id", &client),
             ("grant_type", "password"),
             ("username", "nobody@example.com"),
             ("password", "not the password"),
-        ])
-        .await,
+        ],
     )
     .await;
     assert_oauth_error(&unknown, 400, "invalid_grant");
     assert_eq!(wrong.2, unknown.2);
     // Missing username or password is a malformed request, not a failed login.
-    let got = parts(
-        app.token_form(&[
+    let got = token(
+        &app,
+        &[
             ("client_id", &client),
             ("grant_type", "password"),
             ("username", EMAIL),
-        ])
-        .await,
+        ],
     )
     .await;
     assert_oauth_error(&got, 400, "invalid_request");
@@ -357,14 +373,14 @@ async fn refresh_may_narrow_but_not_widen_the_scope() {
     let app = spawn_app().await;
     let client = setup(&app).await;
     let first = password_login(&app, &client, Some("read")).await;
-    let got = parts(
-        app.token_form(&[
+    let got = token(
+        &app,
+        &[
             ("grant_type", "refresh_token"),
             ("client_id", &client),
             ("refresh_token", &s(&first.2, "refresh_token")),
             ("scope", "write"),
-        ])
-        .await,
+        ],
     )
     .await;
     assert_oauth_error(&got, 400, "invalid_scope");
@@ -458,23 +474,7 @@ async fn spec_003_password_request_as_written_and_reusable_refresh_token() {
     assert_eq!(got.0, 200, "{}", got.2);
     assert_eq!(got.1["cache-control"], "no-store");
     let body = &got.2;
-    let mut keys: Vec<&str> = body
-        .as_object()
-        .unwrap()
-        .keys()
-        .map(String::as_str)
-        .collect();
-    keys.sort_unstable();
-    assert_eq!(
-        keys,
-        [
-            "access_token",
-            "expires_in",
-            "refresh_token",
-            "scope",
-            "token_type"
-        ]
-    );
+    assert_token_keys(body);
     assert_eq!(body["token_type"], "bearer");
     assert_eq!(body["expires_in"], 43199);
     assert_eq!(body["scope"], "write");
@@ -550,7 +550,7 @@ async fn client_authentication_failures() {
         ("client_id", id.as_str()),
         ("client_secret", secret.as_str()),
     ]);
-    assert_angelcam_tokens(&parts(app.token_form(&ok).await).await, "read write");
+    assert_angelcam_tokens(&token(&app, &ok).await, "read write");
     let basic_ok = app
         .http
         .post(app.url("/oauth/token/"))
@@ -575,7 +575,7 @@ async fn client_authentication_failures() {
         ("client_id", id.as_str()),
         ("client_secret", "wrong-secret"),
     ]);
-    check_401(&parts(app.token_form(&f).await).await);
+    check_401(&token(&app, &f).await);
     // Wrong secret via Basic.
     let r = app
         .http
@@ -594,20 +594,20 @@ async fn client_authentication_failures() {
     // Unknown client.
     let mut f = login.to_vec();
     f.push(("client_id", "no-such-client"));
-    check_401(&parts(app.token_form(&f).await).await);
+    check_401(&token(&app, &f).await);
     // Confidential client without a secret.
     let mut f = login.to_vec();
     f.push(("client_id", id.as_str()));
-    check_401(&parts(app.token_form(&f).await).await);
+    check_401(&token(&app, &f).await);
     // A public client presenting a secret.
     let mut f = login.to_vec();
     f.extend([
         ("client_id", public.as_str()),
         ("client_secret", "anything"),
     ]);
-    check_401(&parts(app.token_form(&f).await).await);
+    check_401(&token(&app, &f).await);
     // No client at all.
-    check_401(&parts(app.token_form(&login).await).await);
+    check_401(&token(&app, &login).await);
     // A Basic header that is not base64.
     let r = app
         .http
@@ -721,24 +721,24 @@ async fn grant_type_missing_unknown_or_not_allowed() {
     let mut input = client_input("code only", ClientKind::Public, "angelcam");
     input.grants = vec![GrantType::AuthorizationCode];
     let code_only = app.register(input).await.client.client_id;
-    let got = parts(
-        app.token_form(&[
+    let got = token(
+        &app,
+        &[
             ("client_id", &code_only),
             ("grant_type", "password"),
             ("username", EMAIL),
             ("password", PASSWORD),
-        ])
-        .await,
+        ],
     )
     .await;
     assert_oauth_error(&got, 400, "unauthorized_client");
-    let got = parts(
-        app.token_form(&[
+    let got = token(
+        &app,
+        &[
             ("client_id", &code_only),
             ("grant_type", "refresh_token"),
             ("refresh_token", "abcdefghijklmnopqrstuvwxyz0123"),
-        ])
-        .await,
+        ],
     )
     .await;
     assert_oauth_error(&got, 400, "unauthorized_client");
@@ -1172,14 +1172,14 @@ async fn disabled_user_cannot_refresh() {
 async fn login_name_is_case_insensitive() {
     let app = spawn_app().await;
     let client = setup(&app).await;
-    let got = parts(
-        app.token_form(&[
+    let got = token(
+        &app,
+        &[
             ("client_id", &client),
             ("grant_type", "password"),
             ("username", " User@EXAMPLE.com "),
             ("password", PASSWORD),
-        ])
-        .await,
+        ],
     )
     .await;
     assert_angelcam_tokens(&got, "read write");
@@ -1191,14 +1191,14 @@ async fn login_name_is_case_insensitive() {
         .unwrap();
     assert_eq!(me["email"], EMAIL);
     // The password is not.
-    let got = parts(
-        app.token_form(&[
+    let got = token(
+        &app,
+        &[
             ("client_id", &client),
             ("grant_type", "password"),
             ("username", EMAIL),
             ("password", &PASSWORD.to_uppercase()),
-        ])
-        .await,
+        ],
     )
     .await;
     assert_oauth_error(&got, 400, "invalid_grant");
