@@ -6,15 +6,17 @@
 //! 503 + Retry-After) instead of piling up unbounded work. A login for an unknown user still
 //! verifies against a dummy hash, so response time does not reveal which emails exist.
 //!
-//! The workers run at the lowest CPU priority (`nice` 19 by default; config `hash_nice`): a
-//! login storm then takes the CPU time the rest of the server leaves, instead of half of it.
-//! On two cores, two busy hashing threads at the same priority as the request threads left
-//! `GET /v1/me/` at 41% of its idle throughput and made even the storm's quick 503 refusals
-//! wait for a core; at nice 19 a runnable request thread gets ~70 times a hashing thread's
-//! share (CFS weights 1024 vs 15), and the hashing threads run on what request handling leaves
-//! (ARCHITECTURE.md, decision 79, has the measurements and the trade). When nothing else runs
-//! they still get whole cores, so the password grant's own throughput is unchanged. Lowering
-//! priority needs no privilege; it is per thread on Linux (setpriority(2), "BUGS").
+//! The workers run at the lowest CPU priority (config `hash_nice`, 0..=19; the default, 19,
+//! also puts them in Linux's `SCHED_IDLE` class): a login storm then takes the CPU time the
+//! rest of the server leaves, instead of half of it. On two cores, two busy hashing threads at
+//! the same priority as the request threads left `GET /v1/me/` at 41% of its idle throughput
+//! and made even the storm's quick 503 refusals wait for a core. A nice value only weights the
+//! share (19: 15 against 1024); `SCHED_IDLE` threads run only when no normal thread wants the
+//! core, and a normal thread that wakes preempts them at once — which is what a request thread
+//! woken by its socket needs (ARCHITECTURE.md, decision 79, has the measurements and the
+//! trade). When nothing else runs they still get whole cores, so the password grant's own
+//! throughput is unchanged. Lowering priority needs no privilege; it is per thread on Linux
+//! (setpriority(2), "BUGS"; sched(7)).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex, OnceLock};
@@ -225,13 +227,28 @@ impl Workers {
     }
 }
 
-/// Raises this thread's nice value to `nice` (a lower priority; 0 leaves it alone).
+/// Raises this thread's nice value to `nice` (a lower priority; 0 leaves it alone); 19 means
+/// the `SCHED_IDLE` class where the system allows it (else nice 19).
 fn lower_priority(nice: i32) {
     if nice <= 0 {
         return;
     }
     #[cfg(target_os = "linux")]
     {
+        if nice >= 19 {
+            use thread_priority::unix::{
+                set_thread_priority_and_policy, thread_native_id, NormalThreadSchedulePolicy,
+                ThreadSchedulePolicy,
+            };
+            let r = set_thread_priority_and_policy(
+                thread_native_id(),
+                thread_priority::ThreadPriority::Min,
+                ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Idle),
+            );
+            if r.is_ok() {
+                return;
+            }
+        }
         let tid = rustix::thread::gettid();
         if let Err(e) = rustix::process::setpriority_process(Some(tid), nice.min(19)) {
             tracing::debug!(error = %e, "could not lower the hashing thread's priority");
@@ -463,6 +480,18 @@ mod tests {
         if before <= 15 {
             assert_eq!(worker_nice, 15);
         }
+        // The default, 19, is the SCHED_IDLE class.
+        let idle = PasswordHasher::new(cheap(), 1, 8).unwrap();
+        let policy = idle
+            .run(|| thread_priority::unix::thread_schedule_policy().unwrap())
+            .await
+            .unwrap();
+        assert_eq!(
+            policy,
+            thread_priority::unix::ThreadSchedulePolicy::Normal(
+                thread_priority::unix::NormalThreadSchedulePolicy::Idle
+            )
+        );
         assert!(name.unwrap_or_default().starts_with("argon2-"));
         assert_eq!(prio(), before);
         // A hash still works on those threads.
