@@ -9,6 +9,7 @@ pub mod fuzzing;
 pub mod http;
 pub mod import;
 pub mod limits;
+pub mod logbuf;
 
 use std::sync::Arc;
 

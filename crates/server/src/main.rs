@@ -248,17 +248,21 @@ enum AuditCmd {
     },
 }
 
-fn init_logging(format: &str) {
+/// Logs go to stderr through a buffer written out in large pieces (`logbuf.rs`); the guard
+/// writes the rest when `run` returns.
+fn init_logging(format: &str) -> camgate_server::logbuf::FlushGuard {
     let filter = tracing_subscriber::EnvFilter::try_from_env("CAMGATE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+    let (sink, guard) = camgate_server::logbuf::stderr();
     let b = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(sink);
     if format == "json" {
         b.json().init();
     } else {
         b.init();
     }
+    guard
 }
 
 fn read_stdin_line(what: &str) -> anyhow::Result<String> {
@@ -341,7 +345,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         eprintln!("configuration ok");
         return Ok(());
     }
-    init_logging(&cfg.log_format);
+    let _log = init_logging(&cfg.log_format);
 
     match cli.cmd {
         Cmd::Serve(args) => {
