@@ -53,6 +53,16 @@ pub(crate) const USER_BY_ID_SQL: &str = "SELECT id AS u_id, email AS u_email, pa
      disabled AS u_disabled, created_at AS u_created_at, password_changed_at AS u_password_changed_at \
      FROM users WHERE id = $1";
 
+/// A user by normalised email, the same columns as [`USER_BY_ID_SQL`].
+pub(crate) const USER_BY_EMAIL_SQL: &str = "SELECT id AS u_id, email AS u_email, password_hash AS u_password_hash, \
+     first_name AS u_first_name, last_name AS u_last_name, phone AS u_phone, is_admin AS u_is_admin, \
+     disabled AS u_disabled, created_at AS u_created_at, password_changed_at AS u_password_changed_at \
+     FROM users WHERE email_norm = $1";
+
+/// A login-throttle counter still in its window.
+pub(crate) const THROTTLE_SQL: &str =
+    "SELECT window_start, failures FROM login_throttle WHERE key = $1 AND window_start > $2";
+
 /// A client by its public id.
 pub(crate) const CLIENT_BY_ID_SQL: &str =
     "SELECT id, client_id, secret_sha256, secret_phc, name, owner_id, \
@@ -465,6 +475,9 @@ macro_rules! store_impl {
                 }
 
                 async fn user_by_email(&self, email_norm: &str) -> StoreResult<Option<User>> {
+                    if let Some(fast) = self.fast_user_by_email(email_norm) {
+                        return Ok(fast);
+                    }
                     let sql = format!("SELECT {USER_COLS} FROM users WHERE email_norm = $1");
                     let row = sqlx::query(&sql).bind(email_norm).fetch_optional(&self.read).await.map_err(map_err)?;
                     row.map(|r| user_from(&r, "")).transpose().map_err(map_err)
@@ -1337,7 +1350,10 @@ macro_rules! store_impl {
                 }
 
                 async fn throttle_failures(&self, key: &[u8], since: Timestamp) -> StoreResult<Option<(Timestamp, i64)>> {
-                    let row = sqlx::query("SELECT window_start, failures FROM login_throttle WHERE key = $1 AND window_start > $2")
+                    if let Some(fast) = self.fast_throttle(key, since) {
+                        return Ok(fast);
+                    }
+                    let row = sqlx::query(THROTTLE_SQL)
                         .bind(key)
                         .bind(since)
                         .fetch_optional(&self.write)

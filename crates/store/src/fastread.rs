@@ -21,7 +21,7 @@ use camgate_core::model::{
 
 use crate::common::{
     grants_of, scope_of, ACCESS_TOKEN_SQL, ACTIVE_KID_SQL, CLIENT_BY_ID_SQL, PAT_SQL,
-    REFRESH_TOKEN_SQL, USER_BY_ID_SQL,
+    REFRESH_TOKEN_SQL, THROTTLE_SQL, USER_BY_EMAIL_SQL, USER_BY_ID_SQL,
 };
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
@@ -185,6 +185,26 @@ impl FastReader {
         })
     }
 
+    pub(crate) fn user_by_email(&self, email_norm: &str) -> Option<Option<User>> {
+        self.with(|c| {
+            c.prepare_cached(USER_BY_EMAIL_SQL)?
+                .query_row([email_norm], |r| user_at(r, 0))
+                .optional()
+        })
+    }
+
+    /// A login-throttle counter (a committed failure is visible to the next read: WAL
+    /// readers see every transaction committed before they start).
+    pub(crate) fn throttle(&self, key: &[u8], since: i64) -> Option<Option<(i64, i64)>> {
+        self.with(|c| {
+            c.prepare_cached(THROTTLE_SQL)?
+                .query_row(rusqlite::params![key, since], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })
+                .optional()
+        })
+    }
+
     pub(crate) fn client(&self, client_id: &str) -> Option<Option<Client>> {
         self.with(|c| {
             c.prepare_cached(CLIENT_BY_ID_SQL)?
@@ -321,5 +341,7 @@ mod tests {
         );
         assert_eq!(&pat[PAT_USER..], USER);
         assert_eq!(names(USER_BY_ID_SQL), USER);
+        assert_eq!(names(USER_BY_EMAIL_SQL), USER);
+        assert_eq!(names(THROTTLE_SQL), ["window_start", "failures"]);
     }
 }

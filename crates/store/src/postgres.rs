@@ -99,6 +99,14 @@ impl PgStore {
         None
     }
 
+    fn fast_user_by_email(&self, _: &str) -> Option<Option<camgate_core::model::User>> {
+        None
+    }
+
+    fn fast_throttle(&self, _: &[u8], _: i64) -> Option<Option<(i64, i64)>> {
+        None
+    }
+
     fn fast_client(&self, _: &str) -> Option<Option<camgate_core::model::Client>> {
         None
     }

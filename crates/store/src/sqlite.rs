@@ -137,6 +137,14 @@ impl SqliteStore {
         self.fast.as_ref()?.active_signing_kid()
     }
 
+    fn fast_user_by_email(&self, email_norm: &str) -> Option<Option<camgate_core::model::User>> {
+        self.fast.as_ref()?.user_by_email(email_norm)
+    }
+
+    fn fast_throttle(&self, key: &[u8], since: i64) -> Option<Option<(i64, i64)>> {
+        self.fast.as_ref()?.throttle(key, since)
+    }
+
     fn fast_client(&self, client_id: &str) -> Option<Option<camgate_core::model::Client>> {
         self.fast.as_ref()?.client(client_id)
     }
