@@ -19,7 +19,7 @@
 //! (setpriority(2), "BUGS"; sched(7)).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{mpsc, Arc, Mutex, OnceLock};
+use std::sync::{mpsc, Arc, Mutex};
 
 use argon2::password_hash::{rand_core::OsRng, PasswordHash, SaltString};
 use argon2::{Algorithm, Argon2, Params, PasswordVerifier, Version};
@@ -264,7 +264,8 @@ pub struct PasswordHasher {
     max_queue: usize,
     workers: usize,
     nice: i32,
-    threads: OnceLock<Result<Workers, HashError>>,
+    /// Started on first use; a failed start (e.g. EAGAIN) is retried by the next hash.
+    threads: Mutex<Option<Arc<Workers>>>,
     dummy_hash: String,
 }
 
@@ -279,9 +280,19 @@ impl PasswordHasher {
             max_queue,
             workers: workers.max(1),
             nice: DEFAULT_NICE,
-            threads: OnceLock::new(),
+            threads: Mutex::new(None),
             dummy_hash,
         })
+    }
+
+    fn threads(&self) -> Result<Arc<Workers>, HashError> {
+        let mut t = self.threads.lock().map_err(|_| HashError::Failed)?;
+        if let Some(w) = &*t {
+            return Ok(w.clone());
+        }
+        let w = Arc::new(Workers::start(self.workers, self.nice)?);
+        *t = Some(w.clone());
+        Ok(w)
     }
 
     /// The hashing threads' nice value (0..=19; 0 = the server's own priority).
@@ -349,11 +360,7 @@ impl PasswordHasher {
             .acquire_owned()
             .await
             .map_err(|_| HashError::Failed)?;
-        let threads = self
-            .threads
-            .get_or_init(|| Workers::start(self.workers, self.nice))
-            .as_ref()
-            .map_err(|e| e.clone())?;
+        let threads = self.threads()?;
         let (reply, answer) = tokio::sync::oneshot::channel();
         let job: HashJob = Box::new(move || {
             let r = f();
@@ -366,7 +373,7 @@ impl PasswordHasher {
             .map_err(|_| HashError::Failed)?
             .send(job)
             .map_err(|_| HashError::Failed)?;
-        // A job that panicked drops its reply sender: that hash failed, the thread is gone.
+        // A job that panicked drops its reply sender: that hash failed (the thread goes on).
         let out = answer.await.map_err(|_| HashError::Failed);
         drop(guard);
         out

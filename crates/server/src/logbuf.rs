@@ -6,7 +6,8 @@
 //! (measured with `CAMGATE_LOG=warn`, which also skips the line). A writer thread fed by a
 //! channel (`tracing-appender`) was worse on two cores: a wake-up per line. Here a line costs
 //! a mutex and a copy; the flusher wakes ten times a second. A line reaches stderr at most
-//! ~100 ms after it was logged; [`FlushGuard`] writes what is left when `main` returns.
+//! ~100 ms after it was logged; [`FlushGuard`] writes what is left when `main` returns, and
+//! after it every line is written at once.
 
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -27,6 +28,9 @@ type Out = Box<dyn Fn(&[u8]) + Send + Sync>;
 pub struct LogBuffer {
     buf: Mutex<Vec<u8>>,
     out: Out,
+    /// Set when the guard is dropped: later lines (background threads, tasks still running
+    /// while the runtime shuts down) are written straight through.
+    direct: AtomicBool,
 }
 
 impl LogBuffer {
@@ -34,6 +38,7 @@ impl LogBuffer {
         Self {
             buf: Mutex::new(Vec::with_capacity(FLUSH_AT)),
             out,
+            direct: AtomicBool::new(false),
         }
     }
 
@@ -55,7 +60,7 @@ impl LogBuffer {
             Err(p) => p.into_inner(),
         };
         b.extend_from_slice(line);
-        if b.len() >= FLUSH_AT {
+        if b.len() >= FLUSH_AT || self.direct.load(Ordering::Relaxed) {
             (self.out)(&b);
             b.clear();
         }
@@ -93,6 +98,7 @@ pub struct FlushGuard {
 impl Drop for FlushGuard {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
+        self.buffer.direct.store(true, Ordering::Relaxed);
         self.buffer.flush_now();
     }
 }
@@ -155,8 +161,14 @@ mod tests {
         w.write_all(b"last\n").unwrap();
         expected.extend_from_slice(b"last\n");
         drop(guard);
-        let got = writes.lock().unwrap();
-        assert_eq!(got.concat(), expected);
-        assert!(got.len() <= 4, "{} writes", got.len());
+        {
+            let got = writes.lock().unwrap();
+            assert_eq!(got.concat(), expected);
+            assert!(got.len() <= 4, "{} writes", got.len());
+        }
+        // After the guard, lines go straight through.
+        w.write_all(b"late\n").unwrap();
+        expected.extend_from_slice(b"late\n");
+        assert_eq!(writes.lock().unwrap().concat(), expected);
     }
 }

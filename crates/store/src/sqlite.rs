@@ -40,14 +40,15 @@ impl SqliteStore {
             .pragma("cache_size", "-16000");
         let filename = base.get_filename().to_path_buf();
         let file_backed = !filename.as_os_str().is_empty() && filename.as_os_str() != ":memory:";
-        // File-backed, the writer thread's checkpointer copies the WAL back (writer.rs); the
-        // sqlx writer must not checkpoint inside its own commits either.
-        let write_opts = base.clone().pragma("cache_size", "-131072");
-        let write_opts = if file_backed {
-            write_opts.pragma("wal_autocheckpoint", "0")
-        } else {
-            write_opts
-        };
+        // The sqlx writer keeps SQLite's automatic checkpoint: when only it writes (an import,
+        // the sweeper, dashboard writes) with the hot writer idle, nothing else would ever
+        // restart the WAL (writer.rs, "Checkpoints"); its checkpoint runs inside its own
+        // commit, in its write turn, so the next commit starts the log over. Under hot load
+        // the checkpointer has usually copied most frames already.
+        let write_opts = base
+            .clone()
+            .pragma("cache_size", "-131072")
+            .pragma("journal_size_limit", "67108864");
         let write = SqlitePoolOptions::new()
             .max_connections(1)
             .acquire_timeout(opts.acquire_timeout)

@@ -21,11 +21,12 @@
 //! transaction holds a read snapshot while it waits for the lock (the one case in which SQLite
 //! answers `SQLITE_BUSY` without waiting).
 //!
-//! Checkpoints: neither writer checkpoints (`wal_autocheckpoint = 0`). With `synchronous =
-//! NORMAL` a commit only appends to the WAL; the fsyncs happen when the WAL is copied back
-//! into the database file, and SQLite's automatic checkpoint does that inside the `COMMIT` of
-//! whichever write crosses 1,000 pages — on this thread, which then waits for two fsyncs while
-//! every queued token write waits for it. A checkpointer thread with its own connection runs
+//! Checkpoints: this thread's connection does not checkpoint by itself (`wal_autocheckpoint =
+//! 0`). With `synchronous = NORMAL` a commit only appends to the WAL; the fsyncs happen when
+//! the WAL is copied back into the database file, and SQLite's automatic checkpoint does that
+//! inside the `COMMIT` of whichever write crosses 1,000 pages — on this thread, which then
+//! waits for two fsyncs while every queued token write waits for it. (The sqlx writer keeps
+//! the automatic checkpoint, so that its writes alone also restart the WAL: sqlite.rs.) A checkpointer thread with its own connection runs
 //! `PRAGMA wal_checkpoint(PASSIVE)` shortly after commits instead: in WAL mode a checkpoint runs
 //! beside the writer (it copies frames already committed while new ones are appended), so the
 //! disk's fsync latency leaves the write path. Measured on this machine: rotating refresh
@@ -369,6 +370,11 @@ thread_local! {
 /// same outcome as if every job had always had its savepoint. Jobs are `FnMut` for this: they
 /// read their captured values and may run twice, the first run having been rolled back.
 fn run_batch(conn: &Connection, batch: &mut [Box<dyn Job>]) -> Result<(), StoreError> {
+    if !conn.is_autocommit() {
+        // A transaction left open by an earlier failure (a failed ROLLBACK) would make every
+        // BEGIN fail and keep the write lock: end it first.
+        let _ = exec(conn, "ROLLBACK");
+    }
     exec(conn, "BEGIN IMMEDIATE").map_err(map_err)?;
     if batch.iter_mut().all(|job| job.run(conn)) {
         let r = exec(conn, "COMMIT").map_err(map_err);
