@@ -318,12 +318,6 @@ impl PasswordHasher {
         self.queued.load(Ordering::Relaxed)
     }
 
-    /// True when a new request would be refused: callers can answer 503 before doing any
-    /// other work for a request that could not be hashed anyway.
-    pub fn is_saturated(&self) -> bool {
-        self.depth() >= self.max_queue + self.workers
-    }
-
     /// Takes a place in the queue now, for a hash the caller will ask for later: `Busy` at once
     /// when the queue is full. A request that gets a ticket is sure to be hashed, so a caller
     /// can refuse surplus work before doing anything else for it (the password grant reserves
@@ -454,7 +448,6 @@ mod tests {
         let a = h.reserve().unwrap();
         let b = h.reserve().unwrap();
         assert_eq!(h.depth(), 2);
-        assert!(h.is_saturated());
         assert_eq!(h.reserve().err(), Some(HashError::Busy));
         assert_eq!(
             h.verify(Some(phc.clone()), "pw".into()).await,

@@ -47,17 +47,21 @@ pub(crate) const REFRESH_TOKEN_SQL: &str =
                          FROM refresh_tokens r JOIN token_families f ON f.id = r.family_id \
                          WHERE r.hash = $1";
 
-/// A user by id, columns prefixed `u_` (as in the joins above).
-pub(crate) const USER_BY_ID_SQL: &str = "SELECT id AS u_id, email AS u_email, password_hash AS u_password_hash, \
-     first_name AS u_first_name, last_name AS u_last_name, phone AS u_phone, is_admin AS u_is_admin, \
-     disabled AS u_disabled, created_at AS u_created_at, password_changed_at AS u_password_changed_at \
-     FROM users WHERE id = $1";
+/// `SELECT` of a user's columns prefixed `u_` (as in the joins above), up to its `WHERE`.
+macro_rules! select_user_u {
+    () => {
+        "SELECT id AS u_id, email AS u_email, password_hash AS u_password_hash, \
+         first_name AS u_first_name, last_name AS u_last_name, phone AS u_phone, is_admin AS u_is_admin, \
+         disabled AS u_disabled, created_at AS u_created_at, password_changed_at AS u_password_changed_at \
+         FROM users WHERE "
+    };
+}
 
-/// A user by normalised email, the same columns as [`USER_BY_ID_SQL`].
-pub(crate) const USER_BY_EMAIL_SQL: &str = "SELECT id AS u_id, email AS u_email, password_hash AS u_password_hash, \
-     first_name AS u_first_name, last_name AS u_last_name, phone AS u_phone, is_admin AS u_is_admin, \
-     disabled AS u_disabled, created_at AS u_created_at, password_changed_at AS u_password_changed_at \
-     FROM users WHERE email_norm = $1";
+/// A user by id.
+pub(crate) const USER_BY_ID_SQL: &str = concat!(select_user_u!(), "id = $1");
+
+/// A user by normalised email (the fast reader's; same columns as [`USER_BY_ID_SQL`]).
+pub(crate) const USER_BY_EMAIL_SQL: &str = concat!(select_user_u!(), "email_norm = $1");
 
 /// A login-throttle counter still in its window.
 pub(crate) const THROTTLE_SQL: &str =
