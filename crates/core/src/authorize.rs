@@ -8,14 +8,14 @@
 //! [`AuthorizeError::Page`]; every other error is an [`AuthorizeError::Redirect`] back to the
 //! client.
 
+pub use crate::store::records::{AuthCode, NewAuthCode, ParkedRequest};
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::clients::validate_redirect_uri;
-use crate::clock::Timestamp;
 use crate::error::{OAuthError, StoreError};
-use crate::model::{AuditKind, Client, ClientKind, ClientPk, FamilyId, GrantType, User, UserId};
+use crate::model::{AuditKind, Client, ClientKind, GrantType, User, UserId};
 use crate::oauth::{Caller, Params, TokenResponse};
 use crate::profile::TokenStyle;
 use crate::scope::{Need, ScopeSet};
@@ -100,43 +100,6 @@ struct ParkedJson {
     state: Option<String>,
     code_challenge: Option<String>,
     prompt: Prompt,
-}
-
-/// A parked request as the store keeps it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ParkedRequest {
-    pub client_pk: ClientPk,
-    pub request: String,
-    pub created_at: Timestamp,
-    pub expires_at: Timestamp,
-}
-
-#[derive(Debug, Clone)]
-pub struct NewAuthCode {
-    pub hash: Vec<u8>,
-    pub client_pk: ClientPk,
-    pub user_id: UserId,
-    pub redirect_uri: String,
-    pub redirect_uri_given: bool,
-    pub scope: ScopeSet,
-    pub code_challenge: Option<String>,
-    pub created_at: Timestamp,
-    pub expires_at: Timestamp,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AuthCode {
-    pub client_pk: ClientPk,
-    pub user_id: UserId,
-    pub redirect_uri: String,
-    pub redirect_uri_given: bool,
-    pub scope: ScopeSet,
-    pub code_challenge: Option<String>,
-    pub created_at: Timestamp,
-    pub expires_at: Timestamp,
-    pub used_at: Option<Timestamp>,
-    pub replayed_at: Option<Timestamp>,
-    pub family_id: Option<FamilyId>,
 }
 
 /// An answer to the client through the user agent: the redirect URI plus response parameters

@@ -8,13 +8,14 @@
 //! here, walking the candidates in id order by keyset until the page is full. SQLite has no
 //! trigonometric functions, and this way both backends give the same, exact answer.
 
+pub use crate::store::records::{CameraQuery, GeoBox, NewCamera};
 use std::collections::HashMap;
 
 use crate::cameras::{validate, Page};
 use crate::clock::Timestamp;
 use crate::error::ApiError;
 use crate::model::{Camera, CameraFields, CameraId, UserId};
-use crate::resource::Principal;
+use crate::principal::Principal;
 use crate::Core;
 
 /// Default page size of `GET /cameras/`.
@@ -49,48 +50,6 @@ pub const CAM2_FIELDS: [&str; 19] = [
     "last_updated",
 ];
 
-/// The bounding box of a radius search: a latitude range and one or two longitude ranges
-/// (none: every longitude).
-#[derive(Debug, Clone, PartialEq)]
-pub struct GeoBox {
-    pub lat_min: f64,
-    pub lat_max: f64,
-    pub lng_ranges: Vec<(f64, f64)>,
-}
-
-/// A camera search as the store runs it. Every `Some` narrows the result (AND).
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct CameraQuery {
-    /// Cameras of this owner are visible besides public ones; `None`: only public cameras.
-    pub owner: Option<UserId>,
-    pub city: Option<String>,
-    pub state: Option<String>,
-    pub country: Option<String>,
-    pub camera_type: Option<String>,
-    pub source: Option<String>,
-    pub lat_min: Option<f64>,
-    pub lat_max: Option<f64>,
-    pub lng_min: Option<f64>,
-    pub lng_max: Option<f64>,
-    pub resolution_w_min: Option<i64>,
-    pub resolution_w_max: Option<i64>,
-    pub resolution_h_min: Option<i64>,
-    pub resolution_h_max: Option<i64>,
-    pub framerate_min: Option<f64>,
-    pub framerate_max: Option<f64>,
-    pub is_video: Option<bool>,
-    pub outdoors: Option<bool>,
-    pub traffic: Option<bool>,
-    pub inactive: Option<bool>,
-    /// `created_at < added_before`
-    pub added_before: Option<Timestamp>,
-    /// `created_at >= added_after`
-    pub added_after: Option<Timestamp>,
-    pub updated_before: Option<Timestamp>,
-    pub updated_after: Option<Timestamp>,
-    pub bbox: Option<GeoBox>,
-}
-
 /// `near=lat,lng&radius_km=R`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Near {
@@ -105,14 +64,6 @@ pub struct Cam2Search {
     pub query: CameraQuery,
     pub near: Option<Near>,
     pub page: Page,
-}
-
-/// A camera to import, with its own timestamps.
-#[derive(Debug, Clone, PartialEq)]
-pub struct NewCamera {
-    pub fields: CameraFields,
-    pub created_at: Timestamp,
-    pub updated_at: Timestamp,
 }
 
 /// Great-circle distance in km (haversine formula, spherical Earth of mean radius).

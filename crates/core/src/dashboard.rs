@@ -12,12 +12,11 @@
 use crate::clients::{validate_redirect_uri, ClientInput, RegisteredClient};
 use crate::clock::Timestamp;
 use crate::error::{ApiError, OAuthError};
-use crate::model::{
-    AuditKind, Client, ClientKind, ClientPk, GrantType, Pat, SecretHash, User, UserId,
-};
+use crate::model::{AuditKind, Client, ClientKind, GrantType, Pat, SecretHash, User, UserId};
 use crate::oauth::Caller;
 use crate::password::HashError;
 use crate::scope::ScopeSet;
+pub use crate::store::records::{AuthorizedApp, ClientUpdate};
 use crate::throttle::human_wait;
 use crate::users::UserInput;
 use crate::{secret, Core};
@@ -42,37 +41,12 @@ pub struct AppInput {
     pub profile: String,
 }
 
-/// The editable settings of an application (its kind and id never change).
-#[derive(Debug, Clone, PartialEq)]
-pub struct ClientUpdate {
-    pub name: String,
-    pub redirect_uris: Vec<String>,
-    pub grants: Vec<GrantType>,
-    pub scopes: ScopeSet,
-    pub profile: String,
-}
-
 /// An application as its owner sees it.
 #[derive(Debug, Clone)]
 pub struct AppView {
     pub client: Client,
     /// Until when the previous secret is still accepted, if a rotation kept it.
     pub previous_secret_until: Option<Timestamp>,
-}
-
-/// A third-party application that may act for the user.
-#[derive(Debug, Clone, PartialEq)]
-pub struct AuthorizedApp {
-    pub client_pk: ClientPk,
-    pub client_id: String,
-    pub name: String,
-    /// The approved scope; for an app the user never saw an approval screen for (password
-    /// grant), the scope of its latest token.
-    pub scope: ScopeSet,
-    /// When the user last approved it on the approval screen, if ever.
-    pub approved_at: Option<Timestamp>,
-    /// When it last obtained a token for the user (sign-in or refresh), if ever.
-    pub last_used_at: Option<Timestamp>,
 }
 
 fn hash_error(e: HashError) -> ApiError {

@@ -25,6 +25,7 @@
 //! (`http://` + Host), derived once per request by the HTTP layer and handed down through
 //! [`with_request_issuer`], identically at issue and at check time.
 
+pub use crate::store::records::{JwtSubject, SigningKeyRecord};
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, RwLock};
@@ -38,10 +39,10 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use crate::error::{ApiError, OAuthError, StoreError};
-use crate::model::{AuditKind, Client, ClientRef, GrantType, User, UserId};
+use crate::model::{AuditKind, Client, ClientRef, GrantType, UserId};
 use crate::oauth::{Caller, TokenResponse};
+use crate::principal::{CredentialKind, Principal};
 use crate::profile::{AccessKind, Profile, RefreshMode};
-use crate::resource::{CredentialKind, Principal};
 use crate::scope::ScopeSet;
 use crate::Core;
 
@@ -81,29 +82,6 @@ impl JwtAlg {
             _ => None,
         }
     }
-}
-
-/// A signing key as the store holds it. `private_key` is the raw 32-byte Ed25519 seed or P-256
-/// scalar.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SigningKeyRecord {
-    pub kid: String,
-    pub alg: String,
-    pub private_key: Vec<u8>,
-    pub created_at: i64,
-    /// When it stopped signing (`None`: active).
-    pub retired_at: Option<i64>,
-    /// After this it no longer verifies (`None`: active).
-    pub verify_until: Option<i64>,
-}
-
-/// What a resource route needs about the holder of a JWT, read in one query.
-#[derive(Debug, Clone)]
-pub struct JwtSubject {
-    pub client: ClientRef,
-    pub user: Option<User>,
-    /// The `jti` is on the denylist (revoked or logged out).
-    pub denied: bool,
 }
 
 // A handful of long-lived keys per node: the size difference of the variants does not matter.
@@ -782,7 +760,7 @@ impl Core {
     pub(crate) async fn introspect_jwt(
         &self,
         token: &str,
-    ) -> Result<Option<crate::lifecycle::Introspection>, OAuthError> {
+    ) -> Result<Option<crate::model::Introspection>, OAuthError> {
         let claims = match self.verify_jwt(token, Exp::Check).await {
             Ok(c) => c,
             Err(JwtError::Store(e)) => return Err(e.into()),
@@ -798,7 +776,7 @@ impl Core {
         if check_subject(&subject, &claims).is_err() {
             return Ok(None);
         }
-        Ok(Some(crate::lifecycle::Introspection {
+        Ok(Some(crate::model::Introspection {
             scope: ScopeSet::parse(&claims.scope).unwrap_or_default(),
             client_id: claims.client_id.clone(),
             username: subject.user.as_ref().map(|u| u.email.clone()),

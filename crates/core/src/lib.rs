@@ -18,6 +18,7 @@ pub mod model;
 pub mod oauth;
 pub mod password;
 pub mod pats;
+pub mod principal;
 pub mod profile;
 pub mod resource;
 pub mod scope;

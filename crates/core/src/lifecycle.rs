@@ -1,9 +1,9 @@
 //! Token lifecycle: revocation (RFC 7009), introspection (RFC 7662) and logout (specs 003/004).
 
 use crate::error::{ApiError, OAuthError};
+pub use crate::model::Introspection;
 use crate::model::{AuditKind, Client, ClientKind};
-use crate::resource::{CredentialKind, Principal};
-use crate::scope::ScopeSet;
+use crate::principal::{CredentialKind, Principal};
 use crate::secret;
 use crate::Core;
 
@@ -24,18 +24,6 @@ impl TokenHint {
             _ => None,
         }
     }
-}
-
-/// An active token as introspection reports it (RFC 7662 §2.2).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Introspection {
-    pub scope: ScopeSet,
-    pub client_id: String,
-    pub username: Option<String>,
-    pub sub: Option<String>,
-    pub token_type: &'static str,
-    pub exp: Option<i64>,
-    pub iat: i64,
 }
 
 impl Core {

@@ -411,3 +411,15 @@ pub struct AuditRecord {
     pub ip: Option<String>,
     pub detail: String,
 }
+
+/// An active token as introspection reports it (RFC 7662 §2.2).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Introspection {
+    pub scope: ScopeSet,
+    pub client_id: String,
+    pub username: Option<String>,
+    pub sub: Option<String>,
+    pub token_type: &'static str,
+    pub exp: Option<i64>,
+    pub iat: i64,
+}

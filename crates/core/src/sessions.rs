@@ -7,13 +7,13 @@
 //! CSRF tokens are derived from the session id (HMAC-SHA256 keyed by the id), so they need no
 //! storage and an attacker without the cookie cannot compute one.
 
+pub use crate::store::records::{NewSession, SessionRecord};
 use base64::Engine;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use crate::clock::Timestamp;
 use crate::error::StoreError;
-use crate::model::{normalize_email, AuditKind, User, UserId};
+use crate::model::{normalize_email, AuditKind, User};
 use crate::oauth::Caller;
 use crate::password::HashError;
 use crate::secret::{self, TokenFormat};
@@ -34,22 +34,6 @@ impl Default for SessionSettings {
             absolute_timeout_secs: 8 * 3600,
         }
     }
-}
-
-#[derive(Debug, Clone)]
-pub struct NewSession {
-    pub hash: Vec<u8>,
-    pub user_id: UserId,
-    pub created_at: Timestamp,
-    pub expires_at: Timestamp,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SessionRecord {
-    pub user_id: UserId,
-    pub created_at: Timestamp,
-    pub last_seen_at: Timestamp,
-    pub expires_at: Timestamp,
 }
 
 /// A live session: the presented id, its user and the CSRF token for its forms.

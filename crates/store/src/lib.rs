@@ -1,16 +1,22 @@
-//! Storage for camgate: the SQLite and PostgreSQL implementations of
-//! [`camgate_core::store::Store`].
+//! Storage for camgate: the SQLite and PostgreSQL implementations of the storage port
+//! (`camgate_core::store`, one small trait per role).
 //!
-//! Both backends share one body of SQL (the `store_impl!` macro in `common.rs`), written in the
-//! dialect both accept (`$n` parameters, `RETURNING`, `ON CONFLICT`); only connection set-up
-//! and migrations differ. The conformance suite in `tests/conformance.rs` runs against both.
+//! - `sql/`: the SQL both backends share, written once against a small port over sqlx
+//!   ([`sql::Sql`]): the cold roles, and the token role for PostgreSQL.
+//! - `sqlite/`: SQLite's set-up and its token role in plain rusqlite (writer thread with group
+//!   commit, per-thread readers).
+//! - `postgres.rs`: PostgreSQL's set-up.
+//! - `backend.rs`: one backend = its token role beside its pools.
+//!
+//! The conformance suites in `tests/` run against both.
 
-#[macro_use]
-mod common;
-mod fastread;
-pub mod postgres;
-pub mod sqlite;
-mod writer;
+mod backend;
+pub(crate) mod postgres;
+pub(crate) mod sql;
+pub(crate) mod sqlite;
+
+use postgres::PgStore;
+use sqlite::SqliteStore;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -46,9 +52,9 @@ impl Default for StoreOptions {
 /// creating an SQLite file if missing. Does not migrate.
 pub async fn connect(url: &str, opts: &StoreOptions) -> Result<Arc<dyn Store>, StoreError> {
     if url.starts_with("sqlite:") {
-        Ok(Arc::new(sqlite::SqliteStore::connect(url, opts).await?))
+        Ok(Arc::new(SqliteStore::connect(url, opts).await?))
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        Ok(Arc::new(postgres::PgStore::connect(url, opts).await?))
+        Ok(Arc::new(PgStore::connect(url, opts).await?))
     } else {
         Err(StoreError::Other(
             "unsupported database URL: use sqlite://FILE or postgres://…".to_string(),

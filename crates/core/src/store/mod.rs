@@ -1,0 +1,329 @@
+//! The storage port. `camgate-store` implements it for SQLite and PostgreSQL; core logic only
+//! ever sees these traits, one per role (lldap-style small traits), joined in [`Store`]. Every method is one short transaction at most; methods that must be
+//! atomic say so, and the implementations guarantee it (one conditional UPDATE, or a
+//! transaction).
+
+pub mod records;
+
+use async_trait::async_trait;
+
+use crate::clock::Timestamp;
+use crate::error::StoreError;
+use crate::model::*;
+use crate::scope::ScopeSet;
+pub use records::*;
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// The hot path: everything a token request or an authenticated resource request touches —
+/// token families, access and refresh tokens, personal access tokens, authorization-code
+/// claims, audit rows — and the credential lookups those requests make (user, client,
+/// login-throttle window, active signing key). Each backend implements it in its own plain
+/// code (SQLite: rusqlite on a writer thread and per-thread readers; PostgreSQL: sqlx).
+#[async_trait]
+pub trait TokenStore: Send + Sync + 'static {
+    /// Creates a token family with its first access token and optional refresh token, atomically.
+    async fn create_family(
+        &self,
+        family: &NewFamily,
+        access: &NewAccessToken,
+        refresh: Option<&NewRefreshToken>,
+    ) -> StoreResult<FamilyId>;
+    async fn access_token(&self, hash: &[u8]) -> StoreResult<Option<AccessTokenInfo>>;
+    async fn refresh_token(&self, hash: &[u8]) -> StoreResult<Option<RefreshTokenInfo>>;
+    /// Rotation, atomically: claims the refresh token `old` (one conditional UPDATE that only
+    /// succeeds if it is unused and unrevoked), revokes the family's older access tokens and
+    /// inserts the successor pair. Returns false, changing nothing, if the claim lost.
+    async fn rotate_refresh(
+        &self,
+        family_id: FamilyId,
+        old: &[u8],
+        now: Timestamp,
+        access: &NewAccessToken,
+        refresh: &NewRefreshToken,
+    ) -> StoreResult<bool>;
+    /// Adds an access token to the family of a reusable refresh token, only if that refresh
+    /// token is still live (not revoked). Returns false otherwise.
+    async fn add_access_token(
+        &self,
+        family_id: FamilyId,
+        refresh: &[u8],
+        access: &NewAccessToken,
+    ) -> StoreResult<bool>;
+    /// Revokes a family: every access and refresh token descended from that login.
+    async fn revoke_family(&self, family_id: FamilyId, now: Timestamp) -> StoreResult<()>;
+    /// Revokes one access token. Returns false if it was unknown or already revoked.
+    async fn revoke_access_token(&self, hash: &[u8], now: Timestamp) -> StoreResult<bool>;
+    async fn create_pat(&self, p: &NewPat) -> StoreResult<Pat>;
+    async fn pat_by_hash(&self, hash: &[u8]) -> StoreResult<Option<(Pat, User)>>;
+    /// Revokes a PAT of `user_id`. Returns false if there is no such live token.
+    async fn revoke_pat(&self, id: i64, user_id: UserId, now: Timestamp) -> StoreResult<bool>;
+    /// Records use, at most once per `min_interval` seconds (a conditional UPDATE).
+    async fn touch_pat(&self, id: i64, now: Timestamp, min_interval: i64) -> StoreResult<()>;
+    /// Claims an unused code: one conditional UPDATE that succeeds only if `used_at` is unset.
+    /// Returns false, changing nothing, if someone else used it first.
+    async fn claim_auth_code(&self, hash: &[u8], now: Timestamp) -> StoreResult<bool>;
+    /// Records the token family minted from a claimed code. Returns true if a replay of the
+    /// code was recorded meanwhile (the caller then revokes the family).
+    async fn attach_auth_code_family(&self, hash: &[u8], family_id: FamilyId) -> StoreResult<bool>;
+    /// Records a second use of a code and returns the family minted from it, if any yet.
+    async fn mark_auth_code_replayed(
+        &self,
+        hash: &[u8],
+        now: Timestamp,
+    ) -> StoreResult<Option<FamilyId>>;
+    async fn audit(&self, e: &AuditEvent) -> StoreResult<()>;
+    async fn user_by_id(&self, id: UserId) -> StoreResult<Option<User>>;
+    /// By normalised (lower-case) email.
+    async fn user_by_email(&self, email_norm: &str) -> StoreResult<Option<User>>;
+    async fn client_by_client_id(&self, client_id: &str) -> StoreResult<Option<Client>>;
+    /// The failures counted under `key` in a window that started after `since`:
+    /// `(window_start, failures)`.
+    async fn throttle_failures(
+        &self,
+        key: &[u8],
+        since: Timestamp,
+    ) -> StoreResult<Option<(Timestamp, i64)>>;
+    /// The kid of the newest active (unretired) key, if any.
+    async fn active_signing_kid(&self) -> StoreResult<Option<String>>;
+    /// [`TokenStore::create_family`] and the grant's audit events, in one transaction where the
+    /// backend can. A failure to write an audit event is logged, never fatal.
+    async fn create_family_audited(
+        &self,
+        family: &NewFamily,
+        access: &NewAccessToken,
+        refresh: Option<&NewRefreshToken>,
+        audits: &[AuditEvent],
+    ) -> StoreResult<FamilyId> {
+        let id = self.create_family(family, access, refresh).await?;
+        write_audits(self, audits).await;
+        Ok(id)
+    }
+    /// [`TokenStore::rotate_refresh`] and, if the claim won, `audit`, in one transaction where the
+    /// backend can. A failure to write the audit event is logged, never fatal.
+    #[allow(clippy::too_many_arguments)]
+    async fn rotate_refresh_audited(
+        &self,
+        family_id: FamilyId,
+        old: &[u8],
+        now: Timestamp,
+        access: &NewAccessToken,
+        refresh: &NewRefreshToken,
+        audit: &AuditEvent,
+    ) -> StoreResult<bool> {
+        let won = self
+            .rotate_refresh(family_id, old, now, access, refresh)
+            .await?;
+        if won {
+            write_audits(self, std::slice::from_ref(audit)).await;
+        }
+        Ok(won)
+    }
+}
+
+/// The browser flow: authorization codes, consents, parked authorization requests, browser
+/// sessions, login-throttle writes, and the per-user view of authorized applications.
+#[async_trait]
+pub trait AuthzStore: Send + Sync + 'static {
+    async fn create_auth_code(&self, c: &NewAuthCode) -> StoreResult<()>;
+    async fn auth_code(&self, hash: &[u8]) -> StoreResult<Option<AuthCode>>;
+    /// The scope a user has approved for a client, if any.
+    async fn consent(&self, user_id: UserId, client_pk: ClientPk) -> StoreResult<Option<ScopeSet>>;
+    /// Inserts or replaces the approved scope of (user, client).
+    async fn put_consent(
+        &self,
+        user_id: UserId,
+        client_pk: ClientPk,
+        scope: ScopeSet,
+        now: Timestamp,
+    ) -> StoreResult<()>;
+    async fn park_authz_request(&self, hash: &[u8], r: &ParkedRequest) -> StoreResult<()>;
+    async fn parked_authz_request(&self, hash: &[u8]) -> StoreResult<Option<ParkedRequest>>;
+    /// Deletes and returns a parked request (atomic: only one caller gets it).
+    async fn take_authz_request(&self, hash: &[u8]) -> StoreResult<Option<ParkedRequest>>;
+    async fn create_session(&self, s: &NewSession) -> StoreResult<()>;
+    async fn session(&self, hash: &[u8]) -> StoreResult<Option<SessionRecord>>;
+    /// Records activity, at most once per `min_interval` seconds (a conditional UPDATE).
+    async fn touch_session(
+        &self,
+        hash: &[u8],
+        now: Timestamp,
+        min_interval: i64,
+    ) -> StoreResult<()>;
+    async fn delete_session(&self, hash: &[u8]) -> StoreResult<()>;
+    /// Ends every browser session of a user. Returns how many there were.
+    async fn delete_user_sessions(&self, user_id: UserId) -> StoreResult<u64>;
+    /// Counts one failure under `key` (atomic upsert): a window that started at or before
+    /// `since` is over and restarts at `now`. Returns the new `(window_start, failures)`.
+    async fn throttle_record_failure(
+        &self,
+        key: &[u8],
+        now: Timestamp,
+        since: Timestamp,
+    ) -> StoreResult<(Timestamp, i64)>;
+    /// Deletes at most `batch` rows per table of codes, parked requests, sessions and throttle
+    /// windows that ended before `cutoff`. Returns the number of rows deleted.
+    async fn purge_authorize(&self, cutoff: Timestamp, batch: i64) -> StoreResult<u64>;
+    /// The clients a user approved (a consent) or that hold a live token family of the user.
+    async fn authorized_apps(
+        &self,
+        user_id: UserId,
+        now: Timestamp,
+    ) -> StoreResult<Vec<AuthorizedApp>>;
+    /// Atomically: forgets the user's consent for the client, revokes every token family (and
+    /// token) of the user at the client, and closes their authorization codes (marked used and
+    /// replayed, so an exchange in flight revokes what it mints). True if a consent or a live
+    /// family was there.
+    async fn revoke_client_for_user(
+        &self,
+        user_id: UserId,
+        client_pk: ClientPk,
+        now: Timestamp,
+    ) -> StoreResult<bool>;
+}
+
+/// Users and clients: creation, settings, secrets, lists.
+#[async_trait]
+pub trait DirectoryStore: Send + Sync + 'static {
+    async fn create_user(&self, u: &NewUser) -> StoreResult<User>;
+    async fn count_users(&self) -> StoreResult<i64>;
+    /// Deletes the user and, by cascade, their cameras, tokens and personal access tokens.
+    async fn delete_user(&self, id: UserId) -> StoreResult<bool>;
+    /// Disables or re-enables a user. A disabled user's tokens, PATs and sessions stop working
+    /// at the next request (every lookup checks the flag).
+    async fn set_user_disabled(&self, id: UserId, disabled: bool) -> StoreResult<bool>;
+    /// Sets a new password hash and revokes every token family and PAT of the user, atomically.
+    async fn set_password(&self, id: UserId, hash: &str, now: Timestamp) -> StoreResult<bool>;
+    /// One page of users by id, and the total count.
+    async fn list_users(&self, limit: i64, offset: i64) -> StoreResult<(i64, Vec<User>)>;
+    async fn create_client(&self, c: &NewClient) -> StoreResult<Client>;
+    async fn client_by_pk(&self, pk: ClientPk) -> StoreResult<Option<Client>>;
+    /// The clients a user registered, oldest first.
+    async fn clients_by_owner(&self, owner: UserId) -> StoreResult<Vec<Client>>;
+    /// Changes the editable settings of a client of `owner`. False if there is no such client.
+    async fn update_client(
+        &self,
+        pk: ClientPk,
+        owner: UserId,
+        u: &ClientUpdate,
+    ) -> StoreResult<bool>;
+    /// Deletes a client of `owner`; its token families, tokens, codes, consents and parked
+    /// requests go with it (ON DELETE CASCADE). False if there is no such client.
+    async fn delete_client(&self, pk: ClientPk, owner: UserId) -> StoreResult<bool>;
+    /// Replaces the secret of a confidential client of `owner` by `new_sha256`, in one
+    /// statement. With `previous_until`, the replaced secret stays valid until then; without,
+    /// any previous secret is forgotten. False if there is no such confidential client.
+    async fn rotate_client_secret(
+        &self,
+        pk: ClientPk,
+        owner: UserId,
+        new_sha256: &[u8],
+        previous_until: Option<Timestamp>,
+    ) -> StoreResult<bool>;
+    /// The previous secret of a client and until when it is valid, if one was kept.
+    async fn client_previous_secret(
+        &self,
+        pk: ClientPk,
+    ) -> StoreResult<Option<(SecretHash, Timestamp)>>;
+    /// A user's personal access tokens that are not revoked (expired ones included), newest
+    /// first.
+    async fn pats_by_user(&self, user_id: UserId) -> StoreResult<Vec<Pat>>;
+}
+
+/// Cameras: the owner's CRUD, the CAM2 search, bulk import.
+#[async_trait]
+pub trait CameraStore: Send + Sync + 'static {
+    async fn create_camera(
+        &self,
+        owner: UserId,
+        f: &CameraFields,
+        now: Timestamp,
+    ) -> StoreResult<Camera>;
+    async fn camera(&self, owner: UserId, id: CameraId) -> StoreResult<Option<Camera>>;
+    /// One page of the owner's cameras by id, and the owner's total count.
+    async fn list_cameras(
+        &self,
+        owner: UserId,
+        limit: i64,
+        offset: i64,
+    ) -> StoreResult<(i64, Vec<Camera>)>;
+    /// Writes `c` if the stored row still has `c.version` (then bumps it). False if the camera
+    /// is gone or was changed concurrently.
+    async fn update_camera(&self, c: &Camera) -> StoreResult<bool>;
+    async fn delete_camera(&self, owner: UserId, id: CameraId) -> StoreResult<bool>;
+    /// Cameras matching `q` with `id > after_id`, in id order, skipping `offset`, at most `limit`.
+    async fn search_cameras(
+        &self,
+        q: &CameraQuery,
+        after_id: CameraId,
+        offset: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<Camera>>;
+    /// Inserts `rows` for `owner` in one transaction (multi-row INSERTs). Returns the count.
+    async fn import_cameras(&self, owner: UserId, rows: &[NewCamera]) -> StoreResult<u64>;
+    /// Refreshes the planner's statistics of the cameras table (after a bulk import).
+    async fn analyze_cameras(&self) -> StoreResult<()>;
+}
+
+/// Operations: migrations, liveness, pool metrics, shared settings, signing keys and the JWT
+/// denylist, purges, the audit list.
+#[async_trait]
+pub trait AdminStore: Send + Sync + 'static {
+    /// Applies pending migrations.
+    async fn migrate(&self) -> StoreResult<()>;
+    /// Cheap liveness check of the database.
+    async fn ping(&self) -> StoreResult<()>;
+    /// Connection pool use, for metrics (none by default).
+    fn pool_stats(&self) -> Vec<PoolStats> {
+        Vec::new()
+    }
+    /// Returns the stored value of `key`, inserting `value` first if there is none (atomic;
+    /// every node sees the same value).
+    async fn setting_get_or_insert(&self, key: &str, value: &[u8]) -> StoreResult<Vec<u8>>;
+    async fn recent_audit(&self, limit: i64) -> StoreResult<Vec<AuditRecord>>;
+    /// Deletes at most `batch` rows per table of tokens, families and PATs that expired or
+    /// were revoked before `cutoff`. A family expires with its last token; deleting it takes
+    /// its remaining tokens along (not counted in the result).
+    async fn purge_expired(&self, cutoff: Timestamp, batch: i64) -> StoreResult<PurgeCounts>;
+    /// Signing keys that still verify at `now`: active ones, and retired ones whose
+    /// `verify_until` is later than `now`.
+    async fn signing_keys(&self, now: Timestamp) -> StoreResult<Vec<SigningKeyRecord>>;
+    /// Inserts `key` (unretired) only if no key is active. Returns whether it did.
+    async fn insert_signing_key_if_none(&self, key: &SigningKeyRecord) -> StoreResult<bool>;
+    /// Atomically: retires every active key (`retired_at = now`, `verify_until`) and inserts
+    /// `key` as the active one.
+    async fn rotate_signing_key(
+        &self,
+        key: &SigningKeyRecord,
+        now: Timestamp,
+        verify_until: Timestamp,
+    ) -> StoreResult<()>;
+    /// Puts `jti` on the denylist until `until` (idempotent; the later time wins).
+    async fn deny_jwt(&self, jti: &str, until: Timestamp) -> StoreResult<()>;
+    /// One query for a JWT's holder: the client by `client_id` (`None` if it is gone), the
+    /// user if `user_id` is given and exists, and whether `jti` is denylisted.
+    async fn jwt_subject(
+        &self,
+        client_id: &str,
+        user_id: Option<UserId>,
+        jti: &str,
+    ) -> StoreResult<Option<JwtSubject>>;
+    /// Deletes at most `batch` denylist entries and at most `batch` signing keys that stopped
+    /// mattering before `cutoff`. Returns how many rows went.
+    async fn purge_jwt_state(&self, cutoff: Timestamp, batch: i64) -> StoreResult<u64>;
+}
+
+/// The whole port: every role. Implemented for any type that implements each role, so callers
+/// that need several roles take `S: Store` (or `dyn Store`) and call any method.
+pub trait Store: TokenStore + AuthzStore + DirectoryStore + CameraStore + AdminStore {}
+
+impl<T> Store for T where T: TokenStore + AuthzStore + DirectoryStore + CameraStore + AdminStore {}
+
+/// Writes audit events one by one, logging (never returning) failures.
+pub async fn write_audits<S: TokenStore + ?Sized>(store: &S, audits: &[AuditEvent]) {
+    for e in audits {
+        if let Err(err) = store.audit(e).await {
+            tracing::warn!(error = %err, kind = e.kind.as_str(), "audit write failed");
+        }
+    }
+}

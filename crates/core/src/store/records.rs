@@ -1,0 +1,185 @@
+//! The records the storage port reads and writes besides the domain model: new rows, stored
+//! forms of requests and sessions, settings updates, queries. The bottom of core with
+//! [`crate::model`]: it depends on nothing but the model, scopes and the clock, so the port and
+//! every use case can import it without a cycle.
+
+use crate::clock::Timestamp;
+use crate::model::{CameraFields, ClientPk, ClientRef, FamilyId, GrantType, User, UserId};
+use crate::scope::ScopeSet;
+
+/// Use of one connection pool, for metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolStats {
+    /// `read` / `write` (SQLite) or `main` (PostgreSQL).
+    pub name: &'static str,
+    /// Open connections (idle + in use).
+    pub size: u32,
+    pub idle: u32,
+    pub max: u32,
+}
+
+/// How many rows one call of `AdminStore::purge_expired` removed, per table.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct PurgeCounts {
+    pub access_tokens: u64,
+    pub refresh_tokens: u64,
+    pub families: u64,
+    pub pats: u64,
+}
+
+impl PurgeCounts {
+    pub fn total(&self) -> u64 {
+        self.access_tokens + self.refresh_tokens + self.families + self.pats
+    }
+}
+
+/// A parked request as the store keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParkedRequest {
+    pub client_pk: ClientPk,
+    pub request: String,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewAuthCode {
+    pub hash: Vec<u8>,
+    pub client_pk: ClientPk,
+    pub user_id: UserId,
+    pub redirect_uri: String,
+    pub redirect_uri_given: bool,
+    pub scope: ScopeSet,
+    pub code_challenge: Option<String>,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthCode {
+    pub client_pk: ClientPk,
+    pub user_id: UserId,
+    pub redirect_uri: String,
+    pub redirect_uri_given: bool,
+    pub scope: ScopeSet,
+    pub code_challenge: Option<String>,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+    pub used_at: Option<Timestamp>,
+    pub replayed_at: Option<Timestamp>,
+    pub family_id: Option<FamilyId>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewSession {
+    pub hash: Vec<u8>,
+    pub user_id: UserId,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRecord {
+    pub user_id: UserId,
+    pub created_at: Timestamp,
+    pub last_seen_at: Timestamp,
+    pub expires_at: Timestamp,
+}
+
+/// The editable settings of an application (its kind and id never change).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClientUpdate {
+    pub name: String,
+    pub redirect_uris: Vec<String>,
+    pub grants: Vec<GrantType>,
+    pub scopes: ScopeSet,
+    pub profile: String,
+}
+
+/// A third-party application that may act for the user.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuthorizedApp {
+    pub client_pk: ClientPk,
+    pub client_id: String,
+    pub name: String,
+    /// The approved scope; for an app the user never saw an approval screen for (password
+    /// grant), the scope of its latest token.
+    pub scope: ScopeSet,
+    /// When the user last approved it on the approval screen, if ever.
+    pub approved_at: Option<Timestamp>,
+    /// When it last obtained a token for the user (sign-in or refresh), if ever.
+    pub last_used_at: Option<Timestamp>,
+}
+
+/// A signing key as the store holds it. `private_key` is the raw 32-byte Ed25519 seed or P-256
+/// scalar.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SigningKeyRecord {
+    pub kid: String,
+    pub alg: String,
+    pub private_key: Vec<u8>,
+    pub created_at: i64,
+    /// When it stopped signing (`None`: active).
+    pub retired_at: Option<i64>,
+    /// After this it no longer verifies (`None`: active).
+    pub verify_until: Option<i64>,
+}
+
+/// What a resource route needs about the holder of a JWT, read in one query.
+#[derive(Debug, Clone)]
+pub struct JwtSubject {
+    pub client: ClientRef,
+    pub user: Option<User>,
+    /// The `jti` is on the denylist (revoked or logged out).
+    pub denied: bool,
+}
+
+/// The bounding box of a radius search: a latitude range and one or two longitude ranges
+/// (none: every longitude).
+#[derive(Debug, Clone, PartialEq)]
+pub struct GeoBox {
+    pub lat_min: f64,
+    pub lat_max: f64,
+    pub lng_ranges: Vec<(f64, f64)>,
+}
+
+/// A camera search as the store runs it. Every `Some` narrows the result (AND).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CameraQuery {
+    /// Cameras of this owner are visible besides public ones; `None`: only public cameras.
+    pub owner: Option<UserId>,
+    pub city: Option<String>,
+    pub state: Option<String>,
+    pub country: Option<String>,
+    pub camera_type: Option<String>,
+    pub source: Option<String>,
+    pub lat_min: Option<f64>,
+    pub lat_max: Option<f64>,
+    pub lng_min: Option<f64>,
+    pub lng_max: Option<f64>,
+    pub resolution_w_min: Option<i64>,
+    pub resolution_w_max: Option<i64>,
+    pub resolution_h_min: Option<i64>,
+    pub resolution_h_max: Option<i64>,
+    pub framerate_min: Option<f64>,
+    pub framerate_max: Option<f64>,
+    pub is_video: Option<bool>,
+    pub outdoors: Option<bool>,
+    pub traffic: Option<bool>,
+    pub inactive: Option<bool>,
+    /// `created_at < added_before`
+    pub added_before: Option<Timestamp>,
+    /// `created_at >= added_after`
+    pub added_after: Option<Timestamp>,
+    pub updated_before: Option<Timestamp>,
+    pub updated_after: Option<Timestamp>,
+    pub bbox: Option<GeoBox>,
+}
+
+/// A camera to import, with its own timestamps.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewCamera {
+    pub fields: CameraFields,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}

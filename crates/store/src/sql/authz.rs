@@ -1,0 +1,253 @@
+//! The browser flow — codes, consents, parked requests, sessions, throttle writes — and the
+//! per-user view of authorized applications, for both backends.
+
+use async_trait::async_trait;
+
+use camgate_core::clock::Timestamp;
+use camgate_core::error::StoreError;
+use camgate_core::model::*;
+use camgate_core::scope::ScopeSet;
+use camgate_core::store::{
+    AuthCode, AuthorizedApp, AuthzStore, NewAuthCode, NewSession, ParkedRequest, SessionRecord,
+    StoreResult, TokenStore,
+};
+
+use super::rows::{self, scope_of, AppRow, AuthCodeRow, ParkedRow, SessionRow};
+use super::{args, Arg, Exec, Sql};
+use crate::backend::Backend;
+
+/// Deletes at most `batch` rows matching `cond` (`$1` = the cutoff) from `table` by `key`:
+/// an index range scan bounded by the batch, so one call holds the writer for milliseconds
+/// whatever the table size.
+pub(crate) fn bounded_delete(table: &str, key: &str, cond: &str) -> String {
+    format!("DELETE FROM {table} WHERE {key} IN (SELECT {key} FROM {table} WHERE {cond} LIMIT $2)")
+}
+
+/// Runs `bounded_delete` statements with `(cutoff, limit)`; the rows deleted.
+pub(crate) async fn purge<Q: Sql>(
+    sql: &Q,
+    stmts: &[String],
+    cutoff: Timestamp,
+    limit: i64,
+) -> StoreResult<u64> {
+    let mut n = 0;
+    for s in stmts {
+        if limit > 0 {
+            n += sql.run(s, args![cutoff, limit]).await?;
+        }
+    }
+    Ok(n)
+}
+
+#[async_trait]
+impl<T: TokenStore, Q: Sql> AuthzStore for Backend<T, Q> {
+    async fn create_auth_code(&self, c: &NewAuthCode) -> StoreResult<()> {
+        let sql = "INSERT INTO authorization_codes (hash, client_pk, user_id, redirect_uri, \
+             redirect_uri_given, scope, code_challenge, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+        let args = args![
+            &c.hash,
+            c.client_pk,
+            c.user_id,
+            &c.redirect_uri,
+            c.redirect_uri_given,
+            c.scope.to_scope_string(),
+            &c.code_challenge,
+            c.created_at,
+            c.expires_at
+        ];
+        self.sql.run(sql, args).await?;
+        Ok(())
+    }
+
+    async fn auth_code(&self, hash: &[u8]) -> StoreResult<Option<AuthCode>> {
+        // Read through the writer: the replay decision must see the latest claim.
+        let sql = "SELECT client_pk, user_id, redirect_uri, redirect_uri_given, scope, \
+             code_challenge, created_at, expires_at, used_at, replayed_at, family_id \
+             FROM authorization_codes WHERE hash = $1";
+        let row: Option<AuthCodeRow> = self.sql.one_w(sql, args![hash]).await?;
+        Ok(row.map(Into::into))
+    }
+
+    async fn consent(&self, user_id: UserId, client_pk: ClientPk) -> StoreResult<Option<ScopeSet>> {
+        let sql = "SELECT scope FROM consents WHERE user_id = $1 AND client_pk = $2";
+        let s: Option<(String,)> = self.sql.one(sql, args![user_id, client_pk]).await?;
+        Ok(s.map(|(s,)| scope_of(&s)))
+    }
+
+    async fn put_consent(
+        &self,
+        user_id: UserId,
+        client_pk: ClientPk,
+        scope: ScopeSet,
+        now: Timestamp,
+    ) -> StoreResult<()> {
+        let sql = "INSERT INTO consents (user_id, client_pk, scope, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (user_id, client_pk) \
+             DO UPDATE SET scope = excluded.scope, updated_at = excluded.updated_at";
+        let args = args![user_id, client_pk, scope.to_scope_string(), now, now];
+        self.sql.run(sql, args).await?;
+        Ok(())
+    }
+
+    async fn park_authz_request(&self, hash: &[u8], r: &ParkedRequest) -> StoreResult<()> {
+        let sql = "INSERT INTO authorization_requests (hash, client_pk, request, created_at, \
+             expires_at) VALUES ($1, $2, $3, $4, $5)";
+        let args = args![hash, r.client_pk, &r.request, r.created_at, r.expires_at];
+        self.sql.run(sql, args).await?;
+        Ok(())
+    }
+
+    async fn parked_authz_request(&self, hash: &[u8]) -> StoreResult<Option<ParkedRequest>> {
+        let sql = "SELECT client_pk, request, created_at, expires_at FROM authorization_requests \
+             WHERE hash = $1";
+        let row: Option<ParkedRow> = self.sql.one_w(sql, args![hash]).await?;
+        Ok(row.map(Into::into))
+    }
+
+    async fn take_authz_request(&self, hash: &[u8]) -> StoreResult<Option<ParkedRequest>> {
+        let sql = "DELETE FROM authorization_requests WHERE hash = $1 \
+             RETURNING client_pk, request, created_at, expires_at";
+        let row: Option<ParkedRow> = self.sql.one_w(sql, args![hash]).await?;
+        Ok(row.map(Into::into))
+    }
+
+    async fn create_session(&self, s: &NewSession) -> StoreResult<()> {
+        let sql = "INSERT INTO browser_sessions (hash, user_id, created_at, last_seen_at, \
+             expires_at) VALUES ($1, $2, $3, $4, $5)";
+        let args = args![&s.hash, s.user_id, s.created_at, s.created_at, s.expires_at];
+        self.sql.run(sql, args).await?;
+        Ok(())
+    }
+
+    async fn session(&self, hash: &[u8]) -> StoreResult<Option<SessionRecord>> {
+        let sql = "SELECT user_id, created_at, last_seen_at, expires_at FROM browser_sessions \
+             WHERE hash = $1";
+        let row: Option<SessionRow> = self.sql.one_w(sql, args![hash]).await?;
+        Ok(row.map(Into::into))
+    }
+
+    async fn touch_session(
+        &self,
+        hash: &[u8],
+        now: Timestamp,
+        min_interval: i64,
+    ) -> StoreResult<()> {
+        let sql = "UPDATE browser_sessions SET last_seen_at = $1 WHERE hash = $2 \
+             AND last_seen_at <= $3";
+        self.sql
+            .run(sql, args![now, hash, now - min_interval])
+            .await?;
+        Ok(())
+    }
+
+    async fn delete_session(&self, hash: &[u8]) -> StoreResult<()> {
+        let sql = "DELETE FROM browser_sessions WHERE hash = $1";
+        self.sql.run(sql, args![hash]).await?;
+        Ok(())
+    }
+
+    async fn delete_user_sessions(&self, user_id: UserId) -> StoreResult<u64> {
+        let sql = "DELETE FROM browser_sessions WHERE user_id = $1";
+        self.sql.run(sql, args![user_id]).await
+    }
+
+    async fn throttle_record_failure(
+        &self,
+        key: &[u8],
+        now: Timestamp,
+        since: Timestamp,
+    ) -> StoreResult<(Timestamp, i64)> {
+        // One atomic upsert: a window that started at or before `since` is over and restarts
+        // at `now` (both CASEs read the old row).
+        let sql = "INSERT INTO login_throttle (key, window_start, failures) VALUES ($1, $2, 1) \
+             ON CONFLICT (key) DO UPDATE SET \
+             failures = CASE WHEN login_throttle.window_start <= $3 THEN 1 \
+               ELSE login_throttle.failures + 1 END, \
+             window_start = CASE WHEN login_throttle.window_start <= $4 THEN $5 \
+               ELSE login_throttle.window_start END \
+             RETURNING window_start, failures";
+        let row = self
+            .sql
+            .one_w(sql, args![key, now, since, since, now])
+            .await?;
+        row.ok_or_else(|| StoreError::Other("the throttle upsert returned no row".into()))
+    }
+
+    async fn purge_authorize(&self, cutoff: Timestamp, batch: i64) -> StoreResult<u64> {
+        let stmts = [
+            ("authorization_codes", "hash", "expires_at < $1"),
+            ("authorization_requests", "hash", "expires_at < $1"),
+            ("browser_sessions", "hash", "expires_at < $1"),
+            ("login_throttle", "key", "window_start < $1"),
+        ]
+        .map(|(t, k, c)| bounded_delete(t, k, c));
+        purge(&self.sql, &stmts, cutoff, batch).await
+    }
+
+    async fn authorized_apps(
+        &self,
+        user_id: UserId,
+        now: Timestamp,
+    ) -> StoreResult<Vec<AuthorizedApp>> {
+        // Driven by the user's own rows (consents, families by the user index), never by a
+        // scan of all clients.
+        let sql = "SELECT c.id, c.client_id, c.name, cs.scope AS consent_scope, \
+             cs.updated_at AS approved_at, \
+             (SELECT MAX(a.created_at) FROM access_tokens a \
+              JOIN token_families f ON f.id = a.family_id \
+              WHERE f.user_id = $1 AND f.client_pk = c.id) AS last_used_at, \
+             (SELECT a.scope FROM access_tokens a JOIN token_families f ON f.id = a.family_id \
+              WHERE f.user_id = $2 AND f.client_pk = c.id \
+              ORDER BY a.created_at DESC LIMIT 1) AS token_scope \
+             FROM clients c LEFT JOIN consents cs ON cs.client_pk = c.id AND cs.user_id = $3 \
+             WHERE c.id IN (SELECT client_pk FROM consents WHERE user_id = $4 \
+               UNION SELECT client_pk FROM token_families WHERE user_id = $5 \
+               AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $6)) \
+             ORDER BY c.name, c.id";
+        let mut args: Vec<Arg> = vec![Arg::from(user_id); 5];
+        args.push(now.into());
+        let rows: Vec<AppRow> = self.sql.all(sql, args).await?;
+        Ok(rows::all(rows))
+    }
+
+    async fn revoke_client_for_user(
+        &self,
+        user_id: UserId,
+        client_pk: ClientPk,
+        now: Timestamp,
+    ) -> StoreResult<bool> {
+        let mut tx = self.sql.begin().await?;
+        let consents = tx
+            .run(
+                "DELETE FROM consents WHERE user_id = $1 AND client_pk = $2",
+                args![user_id, client_pk],
+            )
+            .await?;
+        // Tokens first, then their families (as set_password does), so the sweeper can purge
+        // them and no concurrent claim slips through.
+        for sql in [
+            "UPDATE access_tokens SET revoked_at = $1 WHERE revoked_at IS NULL AND family_id IN \
+             (SELECT id FROM token_families WHERE user_id = $2 AND client_pk = $3)",
+            "UPDATE refresh_tokens SET revoked_at = $1 WHERE revoked_at IS NULL AND family_id IN \
+             (SELECT id FROM token_families WHERE user_id = $2 AND client_pk = $3)",
+        ] {
+            tx.run(sql, args![now, user_id, client_pk]).await?;
+        }
+        let live = "UPDATE token_families SET revoked_at = $1 \
+             WHERE user_id = $2 AND client_pk = $3 AND revoked_at IS NULL \
+             AND (expires_at IS NULL OR expires_at > $4)";
+        let families = tx.run(live, args![now, user_id, client_pk, now]).await?;
+        // Expired families count as nothing to revoke, but are closed too.
+        let rest = "UPDATE token_families SET revoked_at = $1 \
+             WHERE user_id = $2 AND client_pk = $3 AND revoked_at IS NULL";
+        tx.run(rest, args![now, user_id, client_pk]).await?;
+        // Outstanding codes: marked used (no exchange can claim them) and replayed (an
+        // exchange that claimed one already revokes what it mints on attach).
+        let codes = "UPDATE authorization_codes SET used_at = COALESCE(used_at, $1), \
+             replayed_at = COALESCE(replayed_at, $2) WHERE user_id = $3 AND client_pk = $4";
+        tx.run(codes, args![now, now, user_id, client_pk]).await?;
+        tx.commit().await?;
+        Ok(consents + families > 0)
+    }
+}

@@ -1,0 +1,310 @@
+//! Cameras — the owner's CRUD, the CAM2 search, bulk import — for both backends.
+
+use async_trait::async_trait;
+
+use camgate_core::clock::Timestamp;
+use camgate_core::model::*;
+use camgate_core::store::{CameraQuery, CameraStore, NewCamera, StoreResult, TokenStore};
+
+use super::queries::CAMERA_COLS;
+use super::rows::{self, CameraRow};
+use super::{args, json, Arg, Exec, Sql};
+use crate::backend::Backend;
+
+/// The bound values of a camera's fields, in the order of `FIELD_COLS`.
+fn field_args(f: &CameraFields) -> StoreResult<Vec<Arg>> {
+    let snapshot = f.snapshot.as_ref().map(json).transpose()?;
+    Ok(args![
+        &f.name,
+        f.codec.as_str(),
+        f.status.as_str(),
+        json(&f.streams)?,
+        snapshot,
+        &f.city,
+        &f.state,
+        &f.country,
+        f.lat,
+        f.lng,
+        &f.source,
+        &f.source_url,
+        &f.camera_type,
+        &f.description,
+        f.is_video,
+        f.framerate,
+        f.outdoors,
+        f.traffic,
+        f.inactive,
+        f.resolution_w,
+        f.resolution_h,
+        json(&f.tags)?,
+        f.is_public
+    ])
+}
+
+/// Columns written from [`field_args`] (23 of them).
+const FIELD_COLS: &str = "name, codec, status, streams, snapshot, city, state, country, lat, \
+     lng, source, source_url, camera_type, description, is_video, framerate, outdoors, traffic, \
+     inactive, resolution_w, resolution_h, tags, is_public";
+
+/// Columns written by an insert: the owner, the fields, the two timestamps.
+const IMPORT_NCOLS: usize = 26;
+
+/// Rows per multi-row INSERT: 500 × 26 = 13,000 parameters, under SQLite's 32,766 and
+/// PostgreSQL's 65,535.
+const IMPORT_CHUNK: usize = 500;
+
+/// `INSERT INTO cameras (…) VALUES (…), (…)` for `rows` rows. PostgreSQL gets `$n`
+/// parameters; SQLite gets anonymous `?` ones (`numbered = false`): SQLite looks each named
+/// parameter up in a linear list, which makes binding 13,000 `$n` parameters quadratic
+/// (~1 s per statement), while `?` parameters bind in order. The only place the two backends
+/// get different SQL text.
+fn insert_sql(rows: usize, numbered: bool) -> String {
+    let mut s = String::with_capacity(200 + rows * IMPORT_NCOLS * 6);
+    s.push_str("INSERT INTO cameras (owner_id, ");
+    s.push_str(FIELD_COLS);
+    s.push_str(", created_at, updated_at) VALUES ");
+    let mut n = 0;
+    for r in 0..rows {
+        s.push_str(if r > 0 { ",(" } else { "(" });
+        for c in 0..IMPORT_NCOLS {
+            if c > 0 {
+                s.push(',');
+            }
+            n += 1;
+            if numbered {
+                s.push('$');
+                s.push_str(&n.to_string());
+            } else {
+                s.push('?');
+            }
+        }
+        s.push(')');
+    }
+    s
+}
+
+/// One row's bound values for [`insert_sql`].
+fn insert_args(
+    owner: UserId,
+    f: &CameraFields,
+    created: Timestamp,
+    updated: Timestamp,
+) -> StoreResult<Vec<Arg>> {
+    let mut a = vec![Arg::from(owner)];
+    a.extend(field_args(f)?);
+    a.extend(args![created, updated]);
+    Ok(a)
+}
+
+/// WHERE clauses with `$n` parameters numbered in order of appearance.
+#[derive(Default)]
+pub(crate) struct Where {
+    pub clauses: Vec<String>,
+    pub args: Vec<Arg>,
+}
+
+impl Where {
+    pub fn arg(&mut self, a: Arg) -> String {
+        self.args.push(a);
+        format!("${}", self.args.len())
+    }
+    pub fn cond(&mut self, expr: &str, op: &str, a: Arg) {
+        let p = self.arg(a);
+        self.clauses.push(format!("{expr} {op} {p}"));
+    }
+}
+
+/// The SQL of `Store::search_cameras` and its arguments (CAM2 filters, issue 7).
+pub(crate) fn camera_search_sql(
+    q: &CameraQuery,
+    after_id: i64,
+    offset: i64,
+    limit: i64,
+) -> (String, Vec<Arg>) {
+    let mut w = Where::default();
+    match q.owner {
+        Some(o) => {
+            let p = w.arg(Arg::from(o));
+            w.clauses.push(format!("(owner_id = {p} OR is_public)"));
+        }
+        None => w.clauses.push("is_public".into()),
+    }
+    if after_id > 0 {
+        w.cond("id", ">", Arg::from(after_id));
+    }
+    for (col, v) in [
+        ("city", &q.city),
+        ("state", &q.state),
+        ("country", &q.country),
+        ("camera_type", &q.camera_type),
+        ("source", &q.source),
+    ] {
+        if let Some(v) = v {
+            w.cond(col, "=", Arg::from(v.clone()));
+        }
+    }
+    for (col, op, v) in [
+        ("lat", ">=", q.lat_min),
+        ("lat", "<=", q.lat_max),
+        ("lng", ">=", q.lng_min),
+        ("lng", "<=", q.lng_max),
+        ("framerate", ">=", q.framerate_min),
+        ("framerate", "<=", q.framerate_max),
+    ] {
+        if let Some(v) = v {
+            w.cond(col, op, Arg::from(v));
+        }
+    }
+    for (col, op, v) in [
+        ("resolution_w", ">=", q.resolution_w_min),
+        ("resolution_w", "<=", q.resolution_w_max),
+        ("resolution_h", ">=", q.resolution_h_min),
+        ("resolution_h", "<=", q.resolution_h_max),
+        ("created_at", "<", q.added_before),
+        ("created_at", ">=", q.added_after),
+        ("updated_at", "<", q.updated_before),
+        ("updated_at", ">=", q.updated_after),
+    ] {
+        if let Some(v) = v {
+            w.cond(col, op, Arg::from(v));
+        }
+    }
+    for (col, v) in [
+        ("is_video", q.is_video),
+        ("outdoors", q.outdoors),
+        ("traffic", q.traffic),
+        ("inactive", q.inactive),
+    ] {
+        // A literal, not a parameter: SQLite stores booleans as 0/1, PostgreSQL as boolean,
+        // and both read TRUE/FALSE.
+        if let Some(v) = v {
+            w.clauses
+                .push(format!("{col} = {}", if v { "TRUE" } else { "FALSE" }));
+        }
+    }
+    if let Some(b) = &q.bbox {
+        w.cond("lat", ">=", Arg::from(b.lat_min));
+        w.cond("lat", "<=", Arg::from(b.lat_max));
+        if !b.lng_ranges.is_empty() {
+            let mut ors = Vec::new();
+            for (lo, hi) in &b.lng_ranges {
+                let (a, z) = (w.arg(Arg::from(*lo)), w.arg(Arg::from(*hi)));
+                ors.push(format!("(lng >= {a} AND lng <= {z})"));
+            }
+            w.clauses.push(format!("({})", ors.join(" OR ")));
+        }
+    }
+    let l = w.arg(Arg::from(limit));
+    let o = w.arg(Arg::from(offset));
+    let sql = format!(
+        "SELECT {CAMERA_COLS} FROM cameras WHERE {} ORDER BY id LIMIT {l} OFFSET {o}",
+        w.clauses.join(" AND ")
+    );
+    (sql, w.args)
+}
+
+#[async_trait]
+impl<T: TokenStore, Q: Sql> CameraStore for Backend<T, Q> {
+    async fn create_camera(
+        &self,
+        owner: UserId,
+        f: &CameraFields,
+        now: Timestamp,
+    ) -> StoreResult<Camera> {
+        let sql = format!("{} RETURNING {CAMERA_COLS}", insert_sql(1, true));
+        let row: Option<CameraRow> = self
+            .sql
+            .one_w(&sql, insert_args(owner, f, now, now)?)
+            .await?;
+        row.ok_or_else(|| camgate_core::error::StoreError::Other("no camera row".into()))?
+            .try_into()
+    }
+
+    async fn camera(&self, owner: UserId, id: CameraId) -> StoreResult<Option<Camera>> {
+        let sql = format!("SELECT {CAMERA_COLS} FROM cameras WHERE id = $1 AND owner_id = $2");
+        let row: Option<CameraRow> = self.sql.one(&sql, args![id, owner]).await?;
+        row.map(Camera::try_from).transpose()
+    }
+
+    async fn list_cameras(
+        &self,
+        owner: UserId,
+        limit: i64,
+        offset: i64,
+    ) -> StoreResult<(i64, Vec<Camera>)> {
+        let count_sql = "SELECT COUNT(*) FROM cameras WHERE owner_id = $1";
+        let (count,): (i64,) = self.sql.one(count_sql, args![owner]).await?.unwrap_or((0,));
+        let sql = format!(
+            "SELECT {CAMERA_COLS} FROM cameras WHERE owner_id = $1 ORDER BY id LIMIT $2 OFFSET $3"
+        );
+        let rows: Vec<CameraRow> = self.sql.all(&sql, args![owner, limit, offset]).await?;
+        Ok((count, rows::try_all(rows)?))
+    }
+
+    async fn update_camera(&self, c: &Camera) -> StoreResult<bool> {
+        let sets: Vec<String> = FIELD_COLS
+            .split(", ")
+            .enumerate()
+            .map(|(i, col)| format!("{col} = ${}", i + 1))
+            .collect();
+        let sql = format!(
+            "UPDATE cameras SET {}, updated_at = $24, version = version + 1 \
+             WHERE id = $25 AND owner_id = $26 AND version = $27",
+            sets.join(", ")
+        );
+        let mut a = field_args(&c.fields)?;
+        a.extend(args![c.updated_at, c.id, c.owner_id, c.version]);
+        Ok(self.sql.run(&sql, a).await? == 1)
+    }
+
+    async fn delete_camera(&self, owner: UserId, id: CameraId) -> StoreResult<bool> {
+        let sql = "DELETE FROM cameras WHERE id = $1 AND owner_id = $2";
+        Ok(self.sql.run(sql, args![id, owner]).await? == 1)
+    }
+
+    async fn search_cameras(
+        &self,
+        q: &CameraQuery,
+        after_id: CameraId,
+        offset: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<Camera>> {
+        let (sql, args) = camera_search_sql(q, after_id, offset, limit);
+        let rows: Vec<CameraRow> = self.sql.all(&sql, args).await?;
+        rows::try_all(rows)
+    }
+
+    async fn import_cameras(&self, owner: UserId, rows: &[NewCamera]) -> StoreResult<u64> {
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        let full_len = IMPORT_CHUNK.min(rows.len());
+        let full = insert_sql(full_len, Q::NUMBERED);
+        let mut tx = self.sql.begin().await?;
+        for chunk in rows.chunks(IMPORT_CHUNK) {
+            let partial;
+            let sql = if chunk.len() == full_len {
+                &full
+            } else {
+                partial = insert_sql(chunk.len(), Q::NUMBERED);
+                &partial
+            };
+            let mut a = Vec::with_capacity(chunk.len() * IMPORT_NCOLS);
+            for r in chunk {
+                a.extend(insert_args(owner, &r.fields, r.created_at, r.updated_at)?);
+            }
+            tx.run(sql, a).await?;
+        }
+        tx.commit().await?;
+        Ok(rows.len() as u64)
+    }
+
+    async fn analyze_cameras(&self) -> StoreResult<()> {
+        // SQLite: sampled statistics first (PostgreSQL samples by itself) — seconds, not
+        // minutes, at a million rows.
+        match Q::ANALYZE_PREP {
+            Some(prep) => self.sql.run_each(&[prep, "ANALYZE cameras"]).await,
+            None => self.sql.run_each(&["ANALYZE cameras"]).await,
+        }
+    }
+}

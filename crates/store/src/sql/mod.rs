@@ -1,0 +1,263 @@
+//! The SQL both backends share, written once as plain async functions against [`Sql`]: a
+//! small port over sqlx that both the SQLite pools and the PostgreSQL pool implement. The
+//! cold roles (`AuthzStore`, `DirectoryStore`, `CameraStore`, `AdminStore`) live here for both
+//! backends, and so does the token role for PostgreSQL ([`tokens::SqlTokens`]); SQLite's token
+//! role is its own rusqlite code (`crate::sqlite::tokens`) over the same statements
+//! ([`queries`]).
+//!
+//! The SQL is the dialect both databases accept: `$n` parameters (numbered in order of
+//! appearance; SQLite binds `$NNN` by number too), `RETURNING`, `ON CONFLICT`,
+//! `INSERT … SELECT … WHERE EXISTS`. Rows map through `sqlx::FromRow` structs ([`rows`]).
+
+pub(crate) mod admin;
+pub(crate) mod authz;
+pub(crate) mod cameras;
+pub(crate) mod directory;
+pub(crate) mod queries;
+pub(crate) mod rows;
+pub(crate) mod tokens;
+
+use async_trait::async_trait;
+use sqlx::postgres::PgRow;
+use sqlx::sqlite::SqliteRow;
+
+use camgate_core::store::{PoolStats, StoreResult};
+
+/// A bound value. NULLs are typed (PostgreSQL checks a parameter's type against its column).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Arg {
+    Int(Option<i64>),
+    Real(Option<f64>),
+    Text(Option<String>),
+    Bytes(Option<Vec<u8>>),
+    Bool(Option<bool>),
+}
+
+macro_rules! arg_from {
+    ($($t:ty => $v:ident),* $(,)?) => {$(
+        impl From<$t> for Arg {
+            fn from(v: $t) -> Self {
+                Arg::$v(Some(v.into()))
+            }
+        }
+        impl From<Option<$t>> for Arg {
+            fn from(v: Option<$t>) -> Self {
+                Arg::$v(v.map(Into::into))
+            }
+        }
+    )*};
+}
+
+arg_from!(i64 => Int, f64 => Real, bool => Bool, String => Text, &str => Text, Vec<u8> => Bytes, &[u8] => Bytes);
+
+impl From<&String> for Arg {
+    fn from(v: &String) -> Self {
+        Arg::Text(Some(v.clone()))
+    }
+}
+
+impl From<&Option<String>> for Arg {
+    fn from(v: &Option<String>) -> Self {
+        Arg::Text(v.clone())
+    }
+}
+
+impl From<&Vec<u8>> for Arg {
+    fn from(v: &Vec<u8>) -> Self {
+        Arg::Bytes(Some(v.clone()))
+    }
+}
+
+/// `args![a, b, …]`: the bound values of one statement, in `$n` order.
+macro_rules! args {
+    ($($a:expr),* $(,)?) => {
+        vec![$($crate::sql::Arg::from($a)),*]
+    };
+}
+pub(crate) use args;
+
+/// A row type both backends decode (derive `sqlx::FromRow`).
+pub(crate) trait Rec:
+    for<'r> sqlx::FromRow<'r, SqliteRow> + for<'r> sqlx::FromRow<'r, PgRow> + Send + Unpin + 'static
+{
+}
+
+impl<T> Rec for T where
+    T: for<'r> sqlx::FromRow<'r, SqliteRow>
+        + for<'r> sqlx::FromRow<'r, PgRow>
+        + Send
+        + Unpin
+        + 'static
+{
+}
+
+/// Statements on one connection: a transaction ([`Sql::begin`]).
+#[async_trait]
+pub(crate) trait Exec: Send {
+    /// Runs a statement; the number of rows it changed.
+    async fn run(&mut self, sql: &str, args: Vec<Arg>) -> StoreResult<u64>;
+    async fn one<T: Rec>(&mut self, sql: &str, args: Vec<Arg>) -> StoreResult<Option<T>>;
+    async fn commit(self) -> StoreResult<()>;
+}
+
+/// A backend's pools. Reads go to the read pool; writes, and reads that must see the latest
+/// write (a code's replay state, a session), to the write pool — on SQLite its one connection,
+/// which takes turns with the token role's writer thread.
+#[async_trait]
+pub(crate) trait Sql: Send + Sync + 'static {
+    type Tx: Exec;
+    /// False for SQLite's multi-row INSERTs, which bind anonymous `?` parameters faster.
+    const NUMBERED: bool;
+    /// `ANALYZE` needs a sampling limit first on SQLite (PostgreSQL samples by itself).
+    const ANALYZE_PREP: Option<&'static str>;
+
+    async fn begin(&self) -> StoreResult<Self::Tx>;
+    /// A read on the read pool.
+    async fn one<T: Rec>(&self, sql: &str, args: Vec<Arg>) -> StoreResult<Option<T>>;
+    async fn all<T: Rec>(&self, sql: &str, args: Vec<Arg>) -> StoreResult<Vec<T>>;
+    /// A read, or a write with `RETURNING`, on the write pool.
+    async fn one_w<T: Rec>(&self, sql: &str, args: Vec<Arg>) -> StoreResult<Option<T>>;
+    /// A write on the write pool; the number of rows it changed.
+    async fn run(&self, sql: &str, args: Vec<Arg>) -> StoreResult<u64>;
+    /// Several statements on one write connection outside a transaction (`ANALYZE`).
+    async fn run_each(&self, sqls: &[&str]) -> StoreResult<()>;
+    async fn migrate(&self) -> StoreResult<()>;
+    fn pool_stats(&self) -> Vec<PoolStats>;
+}
+
+/// Pools of one backend: reads and writes (on PostgreSQL the same pool).
+pub(crate) struct Pools<DB: sqlx::Database> {
+    pub read: sqlx::Pool<DB>,
+    pub write: sqlx::Pool<DB>,
+    pub migrator: &'static sqlx::migrate::Migrator,
+    /// `read` and `write` are one pool (PostgreSQL).
+    pub shared: bool,
+}
+
+impl<DB: sqlx::Database> Clone for Pools<DB> {
+    fn clone(&self) -> Self {
+        Self {
+            read: self.read.clone(),
+            write: self.write.clone(),
+            migrator: self.migrator,
+            shared: self.shared,
+        }
+    }
+}
+
+/// `Sql` for `Pools<$Db>` and `Exec` for its transactions. One body for both backends: sqlx's
+/// generic executor bounds cannot be named once for both, so the two impls are expanded here.
+macro_rules! sql_for {
+    ($Db:ty, numbered = $numbered:expr, analyze_prep = $prep:expr) => {
+        #[async_trait]
+        impl Exec for sqlx::Transaction<'static, $Db> {
+            async fn run(&mut self, sql: &str, args: Vec<Arg>) -> StoreResult<u64> {
+                let q = bind!($Db, sqlx::query(sql), args);
+                let r = q.execute(&mut **self).await.map_err(crate::map_err)?;
+                Ok(r.rows_affected())
+            }
+            async fn one<T: Rec>(&mut self, sql: &str, args: Vec<Arg>) -> StoreResult<Option<T>> {
+                let q = bind!($Db, sqlx::query_as::<_, T>(sql), args);
+                q.fetch_optional(&mut **self).await.map_err(crate::map_err)
+            }
+            async fn commit(self) -> StoreResult<()> {
+                sqlx::Transaction::commit(self)
+                    .await
+                    .map_err(crate::map_err)
+            }
+        }
+
+        #[async_trait]
+        impl Sql for Pools<$Db> {
+            type Tx = sqlx::Transaction<'static, $Db>;
+            const NUMBERED: bool = $numbered;
+            const ANALYZE_PREP: Option<&'static str> = $prep;
+
+            async fn begin(&self) -> StoreResult<Self::Tx> {
+                self.write.begin().await.map_err(crate::map_err)
+            }
+            async fn one<T: Rec>(&self, sql: &str, args: Vec<Arg>) -> StoreResult<Option<T>> {
+                let q = bind!($Db, sqlx::query_as::<_, T>(sql), args);
+                q.fetch_optional(&self.read).await.map_err(crate::map_err)
+            }
+            async fn all<T: Rec>(&self, sql: &str, args: Vec<Arg>) -> StoreResult<Vec<T>> {
+                let q = bind!($Db, sqlx::query_as::<_, T>(sql), args);
+                q.fetch_all(&self.read).await.map_err(crate::map_err)
+            }
+            async fn one_w<T: Rec>(&self, sql: &str, args: Vec<Arg>) -> StoreResult<Option<T>> {
+                let q = bind!($Db, sqlx::query_as::<_, T>(sql), args);
+                q.fetch_optional(&self.write).await.map_err(crate::map_err)
+            }
+            async fn run(&self, sql: &str, args: Vec<Arg>) -> StoreResult<u64> {
+                let q = bind!($Db, sqlx::query(sql), args);
+                let r = q.execute(&self.write).await.map_err(crate::map_err)?;
+                Ok(r.rows_affected())
+            }
+            async fn run_each(&self, sqls: &[&str]) -> StoreResult<()> {
+                let mut conn = self.write.acquire().await.map_err(crate::map_err)?;
+                for sql in sqls {
+                    sqlx::query(sql)
+                        .execute(&mut *conn)
+                        .await
+                        .map_err(crate::map_err)?;
+                }
+                Ok(())
+            }
+            async fn migrate(&self) -> StoreResult<()> {
+                // Several nodes may start at once: sqlx takes an advisory lock around
+                // migrations (PostgreSQL).
+                self.migrator
+                    .run(&self.write)
+                    .await
+                    .map_err(|e| camgate_core::error::StoreError::Other(e.to_string()))
+            }
+            fn pool_stats(&self) -> Vec<PoolStats> {
+                crate::sql::pool_stats(self)
+            }
+        }
+    };
+}
+
+/// Binds `args` to a sqlx query of database `$Db`, in order.
+macro_rules! bind {
+    ($Db:ty, $q:expr, $args:expr) => {{
+        let mut q = $q;
+        for a in $args {
+            q = match a {
+                Arg::Int(v) => q.bind(v),
+                Arg::Real(v) => q.bind(v),
+                Arg::Text(v) => q.bind(v),
+                Arg::Bytes(v) => q.bind(v),
+                Arg::Bool(v) => q.bind(v),
+            };
+        }
+        q
+    }};
+}
+
+sql_for!(
+    sqlx::Sqlite,
+    numbered = false,
+    analyze_prep = Some("PRAGMA analysis_limit = 1000")
+);
+sql_for!(sqlx::Postgres, numbered = true, analyze_prep = None);
+
+/// Pool use for metrics: `read` and `write`, or `main` when both are one pool (PostgreSQL).
+fn pool_stats<DB: sqlx::Database>(p: &Pools<DB>) -> Vec<PoolStats> {
+    let stat = |name, p: &sqlx::Pool<DB>| PoolStats {
+        name,
+        size: p.size(),
+        idle: p.num_idle() as u32,
+        max: p.options().get_max_connections(),
+    };
+    if p.shared {
+        vec![stat("main", &p.write)]
+    } else {
+        vec![stat("read", &p.read), stat("write", &p.write)]
+    }
+}
+
+/// A JSON column's text.
+pub(crate) fn json<T: serde::Serialize>(v: &T) -> StoreResult<String> {
+    serde_json::to_string(v).map_err(|e| camgate_core::error::StoreError::Other(e.to_string()))
+}

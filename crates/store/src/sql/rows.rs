@@ -1,0 +1,521 @@
+//! Rows as both backends decode them (`sqlx::FromRow`), and their conversion into the model.
+//! Column names are the SQL's (see [`super::queries`]); joined rows carry prefixes (`u_`,
+//! `c_`, `p_`) so that one query can read several tables.
+
+use camgate_core::clock::Timestamp;
+use camgate_core::error::StoreError;
+use camgate_core::model::*;
+use camgate_core::scope::ScopeSet;
+use camgate_core::store::{
+    AuthCode, AuthorizedApp, JwtSubject, ParkedRequest, SessionRecord, SigningKeyRecord,
+};
+
+pub(crate) fn scope_of(s: &str) -> ScopeSet {
+    ScopeSet::parse(s).unwrap_or_default()
+}
+
+pub(crate) fn grants_of(s: &str) -> Vec<GrantType> {
+    s.split(' ').filter_map(GrantType::parse).collect()
+}
+
+pub(crate) fn grants_str(g: &[GrantType]) -> String {
+    g.iter().map(|g| g.as_str()).collect::<Vec<_>>().join(" ")
+}
+
+pub(crate) fn kind_str(k: ClientKind) -> &'static str {
+    match k {
+        ClientKind::Public => "public",
+        ClientKind::Confidential => "confidential",
+    }
+}
+
+/// The stored secret columns of a client.
+pub(crate) fn secret_of(sha: Option<Vec<u8>>, phc: Option<String>) -> SecretHash {
+    match (sha, phc) {
+        (Some(h), _) => SecretHash::Sha256(h),
+        (None, Some(p)) => SecretHash::Argon2(p),
+        (None, None) => SecretHash::None,
+    }
+}
+
+fn from_json<T: serde::de::DeserializeOwned>(s: &str) -> Result<T, StoreError> {
+    serde_json::from_str(s).map_err(|e| StoreError::Other(format!("stored JSON: {e}")))
+}
+
+/// A user (the columns of `queries::USER_COLS`, prefixed `u_`).
+#[derive(sqlx::FromRow)]
+pub(crate) struct UserRow {
+    pub(crate) u_id: i64,
+    pub(crate) u_email: String,
+    pub(crate) u_password_hash: String,
+    pub(crate) u_first_name: String,
+    pub(crate) u_last_name: String,
+    pub(crate) u_phone: String,
+    pub(crate) u_is_admin: bool,
+    pub(crate) u_disabled: bool,
+    pub(crate) u_created_at: i64,
+    pub(crate) u_password_changed_at: i64,
+}
+
+impl From<UserRow> for User {
+    fn from(r: UserRow) -> Self {
+        User {
+            id: r.u_id,
+            email: r.u_email,
+            password_hash: r.u_password_hash,
+            first_name: r.u_first_name,
+            last_name: r.u_last_name,
+            phone: r.u_phone,
+            is_admin: r.u_is_admin,
+            disabled: r.u_disabled,
+            created_at: r.u_created_at,
+            password_changed_at: r.u_password_changed_at,
+        }
+    }
+}
+
+/// A user of an outer join: `None` when `u_id` is NULL.
+pub(crate) struct OptUser(pub(crate) Option<UserRow>);
+
+impl<'r, R: sqlx::Row> sqlx::FromRow<'r, R> for OptUser
+where
+    &'r str: sqlx::ColumnIndex<R>,
+    Option<i64>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    UserRow: sqlx::FromRow<'r, R>,
+{
+    fn from_row(row: &'r R) -> Result<Self, sqlx::Error> {
+        let id: Option<i64> = row.try_get("u_id")?;
+        Ok(OptUser(match id {
+            Some(_) => Some(UserRow::from_row(row)?),
+            None => None,
+        }))
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct ClientRow {
+    pub(crate) id: i64,
+    pub(crate) client_id: String,
+    pub(crate) secret_sha256: Option<Vec<u8>>,
+    pub(crate) secret_phc: Option<String>,
+    pub(crate) name: String,
+    pub(crate) owner_id: Option<i64>,
+    pub(crate) kind: String,
+    pub(crate) redirect_uris: String,
+    pub(crate) grants: String,
+    pub(crate) scopes: String,
+    pub(crate) profile: String,
+    pub(crate) created_at: i64,
+}
+
+impl TryFrom<ClientRow> for Client {
+    type Error = StoreError;
+    fn try_from(r: ClientRow) -> Result<Self, StoreError> {
+        Ok(Client {
+            pk: r.id,
+            client_id: r.client_id,
+            secret: secret_of(r.secret_sha256, r.secret_phc),
+            name: r.name,
+            owner_id: r.owner_id,
+            kind: if r.kind == "public" {
+                ClientKind::Public
+            } else {
+                ClientKind::Confidential
+            },
+            redirect_uris: from_json(&r.redirect_uris)?,
+            grants: grants_of(&r.grants),
+            scopes: scope_of(&r.scopes),
+            profile: r.profile,
+            created_at: r.created_at,
+        })
+    }
+}
+
+/// The `c_` columns of a joined client reference.
+#[derive(sqlx::FromRow)]
+pub(crate) struct ClientRefRow {
+    pub(crate) c_pk: i64,
+    pub(crate) c_client_id: String,
+    pub(crate) c_owner_id: Option<i64>,
+    pub(crate) c_profile: String,
+}
+
+impl From<ClientRefRow> for ClientRef {
+    fn from(r: ClientRefRow) -> Self {
+        ClientRef {
+            pk: r.c_pk,
+            client_id: r.c_client_id,
+            owner_id: r.c_owner_id,
+            profile: r.c_profile,
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct CameraRow {
+    pub(crate) id: i64,
+    pub(crate) owner_id: i64,
+    pub(crate) name: String,
+    pub(crate) codec: String,
+    pub(crate) status: String,
+    pub(crate) streams: String,
+    pub(crate) snapshot: Option<String>,
+    pub(crate) city: Option<String>,
+    pub(crate) state: Option<String>,
+    pub(crate) country: Option<String>,
+    pub(crate) lat: Option<f64>,
+    pub(crate) lng: Option<f64>,
+    pub(crate) source: Option<String>,
+    pub(crate) source_url: Option<String>,
+    pub(crate) camera_type: Option<String>,
+    pub(crate) description: Option<String>,
+    pub(crate) is_video: Option<bool>,
+    pub(crate) framerate: Option<f64>,
+    pub(crate) outdoors: Option<bool>,
+    pub(crate) traffic: Option<bool>,
+    pub(crate) inactive: Option<bool>,
+    pub(crate) resolution_w: Option<i64>,
+    pub(crate) resolution_h: Option<i64>,
+    pub(crate) tags: String,
+    pub(crate) is_public: bool,
+    pub(crate) created_at: i64,
+    pub(crate) updated_at: i64,
+    pub(crate) version: i64,
+}
+
+impl TryFrom<CameraRow> for Camera {
+    type Error = StoreError;
+    fn try_from(r: CameraRow) -> Result<Self, StoreError> {
+        Ok(Camera {
+            id: r.id,
+            owner_id: r.owner_id,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+            version: r.version,
+            fields: CameraFields {
+                name: r.name,
+                codec: VideoCodec::parse(&r.codec).unwrap_or(VideoCodec::H264),
+                status: CameraStatus::parse(&r.status).unwrap_or(CameraStatus::Unknown),
+                streams: from_json(&r.streams)?,
+                snapshot: r.snapshot.as_deref().map(from_json).transpose()?,
+                city: r.city,
+                state: r.state,
+                country: r.country,
+                lat: r.lat,
+                lng: r.lng,
+                source: r.source,
+                source_url: r.source_url,
+                camera_type: r.camera_type,
+                description: r.description,
+                is_video: r.is_video,
+                framerate: r.framerate,
+                outdoors: r.outdoors,
+                traffic: r.traffic,
+                inactive: r.inactive,
+                resolution_w: r.resolution_w,
+                resolution_h: r.resolution_h,
+                tags: from_json(&r.tags)?,
+                is_public: r.is_public,
+            },
+        })
+    }
+}
+
+/// A personal access token (the `p_` columns of `queries::PAT_COLS`).
+#[derive(sqlx::FromRow)]
+pub(crate) struct PatRow {
+    pub(crate) p_id: i64,
+    pub(crate) p_user_id: i64,
+    pub(crate) p_name: String,
+    pub(crate) p_prefix: String,
+    pub(crate) p_scope: String,
+    pub(crate) p_created_at: i64,
+    pub(crate) p_expires_at: Option<i64>,
+    pub(crate) p_last_used_at: Option<i64>,
+    pub(crate) p_revoked_at: Option<i64>,
+}
+
+impl From<PatRow> for Pat {
+    fn from(r: PatRow) -> Self {
+        Pat {
+            id: r.p_id,
+            user_id: r.p_user_id,
+            name: r.p_name,
+            prefix: r.p_prefix,
+            scope: scope_of(&r.p_scope),
+            created_at: r.p_created_at,
+            expires_at: r.p_expires_at,
+            last_used_at: r.p_last_used_at,
+            revoked_at: r.p_revoked_at,
+        }
+    }
+}
+
+/// A PAT with its user (`queries::PAT_SQL`).
+#[derive(sqlx::FromRow)]
+pub(crate) struct PatUserRow {
+    #[sqlx(flatten)]
+    pub(crate) pat: PatRow,
+    #[sqlx(flatten)]
+    pub(crate) user: UserRow,
+}
+
+impl From<PatUserRow> for (Pat, User) {
+    fn from(r: PatUserRow) -> Self {
+        (r.pat.into(), r.user.into())
+    }
+}
+
+/// `queries::ACCESS_TOKEN_SQL`.
+#[derive(sqlx::FromRow)]
+pub(crate) struct AccessRow {
+    pub(crate) family_id: i64,
+    pub(crate) scope: String,
+    pub(crate) a_created_at: i64,
+    pub(crate) expires_at: i64,
+    pub(crate) revoked: bool,
+    #[sqlx(flatten)]
+    pub(crate) client: ClientRefRow,
+    #[sqlx(flatten)]
+    pub(crate) user: OptUser,
+}
+
+impl From<AccessRow> for AccessTokenInfo {
+    fn from(r: AccessRow) -> Self {
+        AccessTokenInfo {
+            family_id: r.family_id,
+            scope: scope_of(&r.scope),
+            created_at: r.a_created_at,
+            expires_at: r.expires_at,
+            revoked: r.revoked,
+            client: r.client.into(),
+            user: r.user.0.map(Into::into),
+        }
+    }
+}
+
+/// `queries::REFRESH_TOKEN_SQL`.
+#[derive(sqlx::FromRow)]
+pub(crate) struct RefreshRow {
+    pub(crate) family_id: i64,
+    pub(crate) scope: String,
+    pub(crate) created_at: i64,
+    pub(crate) expires_at: Option<i64>,
+    pub(crate) used_at: Option<i64>,
+    pub(crate) revoked: bool,
+    pub(crate) client_pk: i64,
+    pub(crate) user_id: Option<i64>,
+}
+
+impl From<RefreshRow> for RefreshTokenInfo {
+    fn from(r: RefreshRow) -> Self {
+        RefreshTokenInfo {
+            family_id: r.family_id,
+            client_pk: r.client_pk,
+            user_id: r.user_id,
+            scope: scope_of(&r.scope),
+            created_at: r.created_at,
+            expires_at: r.expires_at,
+            used_at: r.used_at,
+            revoked: r.revoked,
+        }
+    }
+}
+
+/// `queries::JWT_SUBJECT_SQL`.
+#[derive(sqlx::FromRow)]
+pub(crate) struct JwtSubjectRow {
+    #[sqlx(flatten)]
+    pub(crate) client: ClientRefRow,
+    pub(crate) denied: bool,
+    #[sqlx(flatten)]
+    pub(crate) user: OptUser,
+}
+
+impl From<JwtSubjectRow> for JwtSubject {
+    fn from(r: JwtSubjectRow) -> Self {
+        JwtSubject {
+            client: r.client.into(),
+            user: r.user.0.map(Into::into),
+            denied: r.denied,
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct AuthCodeRow {
+    pub(crate) client_pk: i64,
+    pub(crate) user_id: i64,
+    pub(crate) redirect_uri: String,
+    pub(crate) redirect_uri_given: bool,
+    pub(crate) scope: String,
+    pub(crate) code_challenge: Option<String>,
+    pub(crate) created_at: i64,
+    pub(crate) expires_at: i64,
+    pub(crate) used_at: Option<i64>,
+    pub(crate) replayed_at: Option<i64>,
+    pub(crate) family_id: Option<i64>,
+}
+
+impl From<AuthCodeRow> for AuthCode {
+    fn from(r: AuthCodeRow) -> Self {
+        AuthCode {
+            client_pk: r.client_pk,
+            user_id: r.user_id,
+            redirect_uri: r.redirect_uri,
+            redirect_uri_given: r.redirect_uri_given,
+            scope: scope_of(&r.scope),
+            code_challenge: r.code_challenge,
+            created_at: r.created_at,
+            expires_at: r.expires_at,
+            used_at: r.used_at,
+            replayed_at: r.replayed_at,
+            family_id: r.family_id,
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct ParkedRow {
+    pub(crate) client_pk: i64,
+    pub(crate) request: String,
+    pub(crate) created_at: i64,
+    pub(crate) expires_at: i64,
+}
+
+impl From<ParkedRow> for ParkedRequest {
+    fn from(r: ParkedRow) -> Self {
+        ParkedRequest {
+            client_pk: r.client_pk,
+            request: r.request,
+            created_at: r.created_at,
+            expires_at: r.expires_at,
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct SessionRow {
+    pub(crate) user_id: i64,
+    pub(crate) created_at: i64,
+    pub(crate) last_seen_at: i64,
+    pub(crate) expires_at: i64,
+}
+
+impl From<SessionRow> for SessionRecord {
+    fn from(r: SessionRow) -> Self {
+        SessionRecord {
+            user_id: r.user_id,
+            created_at: r.created_at,
+            last_seen_at: r.last_seen_at,
+            expires_at: r.expires_at,
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct SigningKeyRow {
+    pub(crate) kid: String,
+    pub(crate) alg: String,
+    pub(crate) private_key: Vec<u8>,
+    pub(crate) created_at: i64,
+    pub(crate) retired_at: Option<i64>,
+    pub(crate) verify_until: Option<i64>,
+}
+
+impl From<SigningKeyRow> for SigningKeyRecord {
+    fn from(r: SigningKeyRow) -> Self {
+        SigningKeyRecord {
+            kid: r.kid,
+            alg: r.alg,
+            private_key: r.private_key,
+            created_at: r.created_at,
+            retired_at: r.retired_at,
+            verify_until: r.verify_until,
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct AuditRow {
+    pub(crate) id: i64,
+    pub(crate) at: i64,
+    pub(crate) kind: String,
+    pub(crate) user_id: Option<i64>,
+    pub(crate) client_id: Option<String>,
+    pub(crate) ip: Option<String>,
+    pub(crate) detail: String,
+}
+
+impl From<AuditRow> for AuditRecord {
+    fn from(r: AuditRow) -> Self {
+        AuditRecord {
+            id: r.id,
+            at: r.at,
+            kind: r.kind,
+            user_id: r.user_id,
+            client_id: r.client_id,
+            ip: r.ip,
+            detail: r.detail,
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct AppRow {
+    pub(crate) id: i64,
+    pub(crate) client_id: String,
+    pub(crate) name: String,
+    pub(crate) consent_scope: Option<String>,
+    pub(crate) approved_at: Option<i64>,
+    pub(crate) last_used_at: Option<i64>,
+    pub(crate) token_scope: Option<String>,
+}
+
+impl From<AppRow> for AuthorizedApp {
+    fn from(r: AppRow) -> Self {
+        AuthorizedApp {
+            client_pk: r.id,
+            client_id: r.client_id,
+            name: r.name,
+            scope: r
+                .consent_scope
+                .or(r.token_scope)
+                .map(|s| scope_of(&s))
+                .unwrap_or_default(),
+            approved_at: r.approved_at,
+            last_used_at: r.last_used_at,
+        }
+    }
+}
+
+/// A client's previous secret and until when it is valid.
+#[derive(sqlx::FromRow)]
+pub(crate) struct PreviousSecretRow {
+    pub(crate) previous_secret_sha256: Option<Vec<u8>>,
+    pub(crate) previous_secret_phc: Option<String>,
+    pub(crate) previous_secret_expires_at: Option<i64>,
+}
+
+impl PreviousSecretRow {
+    pub(crate) fn secret(self) -> Option<(SecretHash, Timestamp)> {
+        let until = self.previous_secret_expires_at?;
+        match secret_of(self.previous_secret_sha256, self.previous_secret_phc) {
+            SecretHash::None => None,
+            s => Some((s, until)),
+        }
+    }
+}
+
+/// Converts rows that may fail to convert (stored JSON).
+pub(crate) fn try_all<R, T>(rows: Vec<R>) -> Result<Vec<T>, StoreError>
+where
+    T: TryFrom<R, Error = StoreError>,
+{
+    rows.into_iter().map(T::try_from).collect()
+}
+
+/// Converts rows.
+pub(crate) fn all<R, T: From<R>>(rows: Vec<R>) -> Vec<T> {
+    rows.into_iter().map(T::from).collect()
+}

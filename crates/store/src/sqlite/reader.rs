@@ -1,0 +1,222 @@
+//! The token role's SQLite reads: synchronous, on a read-only rusqlite connection owned by the
+//! calling runtime thread. sqlx runs every SQLite connection on a worker thread of its own, so
+//! each query cost two thread hand-offs — half the CPU of a `GET /v1/me/` went to context
+//! switches; a primary-key lookup in the page cache takes microseconds, less than a hand-off.
+//! WAL readers do not wait for the writer, and see every transaction committed before they
+//! start; a short busy timeout bounds the rare wait (a checkpoint restarting the log).
+
+use std::cell::RefCell;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags, Row};
+
+use camgate_core::error::StoreError;
+use camgate_core::store::StoreResult;
+
+use crate::sql::rows::{ClientRefRow, OptUser, PatRow, UserRow};
+
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+/// One per store; its thread-local connections die with it.
+pub(crate) struct Reader {
+    id: u64,
+    path: PathBuf,
+    alive: Arc<()>,
+}
+
+struct Slot {
+    id: u64,
+    alive: Weak<()>,
+    conn: Connection,
+}
+
+thread_local! {
+    static SLOTS: RefCell<Vec<Slot>> = const { RefCell::new(Vec::new()) };
+}
+
+impl Reader {
+    pub(crate) fn new(path: PathBuf) -> Self {
+        Self {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            path,
+            alive: Arc::new(()),
+        }
+    }
+
+    fn open(&self) -> rusqlite::Result<Connection> {
+        let conn = Connection::open_with_flags(
+            &self.path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.busy_timeout(Duration::from_millis(500))?;
+        conn.pragma_update(None, "query_only", true)?;
+        conn.set_prepared_statement_cache_capacity(16);
+        Ok(conn)
+    }
+
+    /// Runs `f` on this thread's connection for this store.
+    pub(crate) fn with<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+    ) -> StoreResult<T> {
+        SLOTS.with(|slots| {
+            let mut slots = slots
+                .try_borrow_mut()
+                .map_err(|_| StoreError::Other("SQLite reader re-entered".into()))?;
+            slots.retain(|s| s.alive.strong_count() > 0);
+            let idx = match slots.iter().position(|s| s.id == self.id) {
+                Some(i) => i,
+                None => {
+                    let conn = self.open().map_err(super::writer::map_err)?;
+                    slots.push(Slot {
+                        id: self.id,
+                        alive: Arc::downgrade(&self.alive),
+                        conn,
+                    });
+                    slots.len() - 1
+                }
+            };
+            f(&slots[idx].conn).map_err(super::writer::map_err)
+        })
+    }
+}
+
+/// Where the `u_*` columns start in ACCESS_TOKEN_SQL and PAT_SQL (the user queries: 0), and
+/// the `c_*` columns in ACCESS_TOKEN_SQL. Columns are read by position: a lookup by name
+/// compares every column name, which cost more than the query on this hottest path.
+pub(crate) const AT_CLIENT: usize = 5;
+pub(crate) const AT_USER: usize = 9;
+pub(crate) const PAT_USER: usize = 9;
+
+/// The user columns `u_id … u_password_changed_at`, in that order, from position `at`.
+pub(crate) fn user_at(r: &Row<'_>, at: usize) -> rusqlite::Result<UserRow> {
+    Ok(UserRow {
+        u_id: r.get(at)?,
+        u_email: r.get(at + 1)?,
+        u_password_hash: r.get(at + 2)?,
+        u_first_name: r.get(at + 3)?,
+        u_last_name: r.get(at + 4)?,
+        u_phone: r.get(at + 5)?,
+        u_is_admin: r.get(at + 6)?,
+        u_disabled: r.get(at + 7)?,
+        u_created_at: r.get(at + 8)?,
+        u_password_changed_at: r.get(at + 9)?,
+    })
+}
+
+/// The user columns of an outer join from position `at`: `None` when `u_id` is NULL.
+pub(crate) fn opt_user_at(r: &Row<'_>, at: usize) -> rusqlite::Result<OptUser> {
+    let id: Option<i64> = r.get(at)?;
+    Ok(OptUser(match id {
+        Some(_) => Some(user_at(r, at)?),
+        None => None,
+    }))
+}
+
+/// The `c_*` columns from position `at`.
+pub(crate) fn client_ref_at(r: &Row<'_>, at: usize) -> rusqlite::Result<ClientRefRow> {
+    Ok(ClientRefRow {
+        c_pk: r.get(at)?,
+        c_client_id: r.get(at + 1)?,
+        c_owner_id: r.get(at + 2)?,
+        c_profile: r.get(at + 3)?,
+    })
+}
+
+/// The `p_*` columns, from position 0.
+pub(crate) fn pat_at(r: &Row<'_>) -> rusqlite::Result<PatRow> {
+    Ok(PatRow {
+        p_id: r.get(0)?,
+        p_user_id: r.get(1)?,
+        p_name: r.get(2)?,
+        p_prefix: r.get(3)?,
+        p_scope: r.get(4)?,
+        p_created_at: r.get(5)?,
+        p_expires_at: r.get(6)?,
+        p_last_used_at: r.get(7)?,
+        p_revoked_at: r.get(8)?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sql::queries::*;
+
+    const USER: [&str; 10] = [
+        "u_id",
+        "u_email",
+        "u_password_hash",
+        "u_first_name",
+        "u_last_name",
+        "u_phone",
+        "u_is_admin",
+        "u_disabled",
+        "u_created_at",
+        "u_password_changed_at",
+    ];
+
+    /// The positions the readers above use are the columns' names in the SQL.
+    #[test]
+    fn positional_columns_match_the_sql() {
+        let c = Connection::open_in_memory().unwrap();
+        for m in [
+            include_str!("../../migrations/sqlite/0001_init.sql"),
+            include_str!("../../migrations/sqlite/0002_versions.sql"),
+            include_str!("../../migrations/sqlite/0003_authorize.sql"),
+            include_str!("../../migrations/sqlite/0004_cam2.sql"),
+            include_str!("../../migrations/sqlite/0005_purge.sql"),
+            include_str!("../../migrations/sqlite/0006_dashboard.sql"),
+            include_str!("../../migrations/sqlite/0007_family_live_index.sql"),
+        ] {
+            c.execute_batch(m).unwrap();
+        }
+        let names = |sql: &str| -> Vec<String> {
+            c.prepare(sql)
+                .unwrap()
+                .column_names()
+                .into_iter()
+                .map(str::to_string)
+                .collect()
+        };
+        let at = names(ACCESS_TOKEN_SQL);
+        assert_eq!(
+            &at[..AT_USER],
+            [
+                "family_id",
+                "scope",
+                "a_created_at",
+                "expires_at",
+                "revoked",
+                "c_pk",
+                "c_client_id",
+                "c_owner_id",
+                "c_profile"
+            ]
+        );
+        assert_eq!(at[AT_CLIENT], "c_pk");
+        assert_eq!(&at[AT_USER..], USER);
+        let pat = names(PAT_SQL);
+        assert_eq!(
+            &pat[..PAT_USER],
+            [
+                "p_id",
+                "p_user_id",
+                "p_name",
+                "p_prefix",
+                "p_scope",
+                "p_created_at",
+                "p_expires_at",
+                "p_last_used_at",
+                "p_revoked_at"
+            ]
+        );
+        assert_eq!(&pat[PAT_USER..], USER);
+        assert_eq!(names(USER_BY_ID_SQL), USER);
+        assert_eq!(names(USER_BY_EMAIL_SQL), USER);
+        assert_eq!(names(THROTTLE_SQL), ["window_start", "failures"]);
+    }
+}

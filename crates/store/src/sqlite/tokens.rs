@@ -1,0 +1,412 @@
+//! SQLite's token role in plain rusqlite: every write is one job on the writer thread (all its
+//! statements and audit rows in one transaction, grouped with other waiting jobs), every read
+//! a synchronous lookup on this runtime thread's connection. The statements are the shared
+//! ones (`crate::sql::queries`), which PostgreSQL runs through sqlx.
+
+use async_trait::async_trait;
+use rusqlite::{params, Connection, OptionalExtension};
+
+use camgate_core::clock::Timestamp;
+use camgate_core::model::*;
+use camgate_core::store::{StoreResult, TokenStore};
+
+use super::reader::{
+    client_ref_at, opt_user_at, pat_at, user_at, Reader, AT_CLIENT, AT_USER, PAT_USER,
+};
+use super::writer::{audit, insert_audit, Writer};
+use super::TempFile;
+use crate::sql::queries::*;
+use crate::sql::rows::{AccessRow, ClientRow, RefreshRow};
+use crate::sql::tokens::{family_expiry, new_pat};
+
+pub struct SqliteTokens {
+    pub(crate) writer: Writer,
+    pub(crate) reader: Reader,
+    /// The file of an in-memory database, removed with the store.
+    pub(crate) _temp: Option<TempFile>,
+}
+
+/// Moves a family's expiry forward (or to never) when it gains a token.
+fn extend_family(
+    c: &Connection,
+    family_id: FamilyId,
+    expiry: Option<Timestamp>,
+) -> rusqlite::Result<()> {
+    match expiry {
+        None => c
+            .prepare_cached(FAMILY_NEVER_EXPIRES)?
+            .execute([family_id])?,
+        Some(e) => c.prepare_cached(FAMILY_EXTEND)?.execute([e, family_id])?,
+    };
+    Ok(())
+}
+
+fn insert_access(c: &Connection, family_id: FamilyId, a: &NewAccessToken) -> rusqlite::Result<()> {
+    let scope = a.scope.to_scope_string();
+    let p = params![a.hash, family_id, scope, a.created_at, a.expires_at];
+    c.prepare_cached(INSERT_ACCESS)?.execute(p)?;
+    Ok(())
+}
+
+fn insert_refresh(
+    c: &Connection,
+    family_id: FamilyId,
+    r: &NewRefreshToken,
+) -> rusqlite::Result<()> {
+    let scope = r.scope.to_scope_string();
+    let p = params![r.hash, family_id, scope, r.created_at, r.expires_at];
+    c.prepare_cached(INSERT_REFRESH)?.execute(p)?;
+    Ok(())
+}
+
+impl SqliteTokens {
+    /// The rotation (see `TokenStore::rotate_refresh`) and, if the claim won, its audit row.
+    async fn rotate(
+        &self,
+        family_id: FamilyId,
+        old: &[u8],
+        now: Timestamp,
+        access: &NewAccessToken,
+        refresh: &NewRefreshToken,
+        audit_event: Option<&AuditEvent>,
+    ) -> StoreResult<bool> {
+        let (old, access, refresh) = (old.to_vec(), access.clone(), refresh.clone());
+        let audit_event = audit_event.cloned();
+        self.writer
+            .call(move |c| {
+                // The claim: exactly one caller sees one row changed (this thread is the only
+                // writer of these rows; sqlx's writer takes the same database lock).
+                if c.prepare_cached(CLAIM_REFRESH)?
+                    .execute(params![now, old])?
+                    != 1
+                {
+                    return Ok(false);
+                }
+                extend_family(c, family_id, family_expiry(&access, Some(&refresh)))?;
+                c.prepare_cached(REVOKE_FAMILY_ACCESS)?
+                    .execute([now, family_id])?;
+                insert_access(c, family_id, &access)?;
+                insert_refresh(c, family_id, &refresh)?;
+                if let Some(e) = &audit_event {
+                    audit(c, e)?;
+                }
+                Ok(true)
+            })
+            .await
+    }
+
+    /// One conditional UPDATE on a code with a `RETURNING` column that may be NULL.
+    async fn update_code(
+        &self,
+        sql: &'static str,
+        first: i64,
+        hash: &[u8],
+    ) -> StoreResult<Option<Option<i64>>> {
+        let hash = hash.to_vec();
+        self.writer
+            .call(move |c| {
+                c.prepare_cached(sql)?
+                    .query_row(params![first, hash], |r| r.get(0))
+                    .optional()
+            })
+            .await
+    }
+
+    /// One UPDATE; whether it changed exactly one row.
+    async fn update_one(&self, sql: &'static str, p: (i64, Vec<u8>)) -> StoreResult<bool> {
+        self.writer
+            .call(move |c| Ok(c.prepare_cached(sql)?.execute(params![p.0, p.1])? == 1))
+            .await
+    }
+}
+
+#[async_trait]
+impl TokenStore for SqliteTokens {
+    async fn create_family(
+        &self,
+        family: &NewFamily,
+        access: &NewAccessToken,
+        refresh: Option<&NewRefreshToken>,
+    ) -> StoreResult<FamilyId> {
+        self.create_family_audited(family, access, refresh, &[])
+            .await
+    }
+
+    async fn create_family_audited(
+        &self,
+        family: &NewFamily,
+        access: &NewAccessToken,
+        refresh: Option<&NewRefreshToken>,
+        audits: &[AuditEvent],
+    ) -> StoreResult<FamilyId> {
+        let (family, access, refresh) = (family.clone(), access.clone(), refresh.cloned());
+        let audits = audits.to_vec();
+        self.writer
+            .call(move |c| {
+                let f = &family;
+                let expiry = family_expiry(&access, refresh.as_ref());
+                let p = params![
+                    f.user_id,
+                    f.client_pk,
+                    f.grant_type.as_str(),
+                    f.created_at,
+                    expiry
+                ];
+                let id: i64 = c
+                    .prepare_cached(INSERT_FAMILY)?
+                    .query_row(p, |r| r.get(0))?;
+                insert_access(c, id, &access)?;
+                if let Some(r) = &refresh {
+                    insert_refresh(c, id, r)?;
+                }
+                for e in &audits {
+                    audit(c, e)?;
+                }
+                Ok(id)
+            })
+            .await
+    }
+
+    async fn access_token(&self, hash: &[u8]) -> StoreResult<Option<AccessTokenInfo>> {
+        self.reader.with(|c| {
+            c.prepare_cached(ACCESS_TOKEN_SQL)?
+                .query_row([hash], |r| {
+                    Ok(AccessRow {
+                        family_id: r.get(0)?,
+                        scope: r.get(1)?,
+                        a_created_at: r.get(2)?,
+                        expires_at: r.get(3)?,
+                        revoked: r.get(4)?,
+                        client: client_ref_at(r, AT_CLIENT)?,
+                        user: opt_user_at(r, AT_USER)?,
+                    }
+                    .into())
+                })
+                .optional()
+        })
+    }
+
+    async fn refresh_token(&self, hash: &[u8]) -> StoreResult<Option<RefreshTokenInfo>> {
+        self.reader.with(|c| {
+            c.prepare_cached(REFRESH_TOKEN_SQL)?
+                .query_row([hash], |r| {
+                    Ok(RefreshRow {
+                        family_id: r.get(0)?,
+                        scope: r.get(1)?,
+                        created_at: r.get(2)?,
+                        expires_at: r.get(3)?,
+                        used_at: r.get(4)?,
+                        revoked: r.get(5)?,
+                        client_pk: r.get(6)?,
+                        user_id: r.get(7)?,
+                    }
+                    .into())
+                })
+                .optional()
+        })
+    }
+
+    async fn rotate_refresh(
+        &self,
+        family_id: FamilyId,
+        old: &[u8],
+        now: Timestamp,
+        access: &NewAccessToken,
+        refresh: &NewRefreshToken,
+    ) -> StoreResult<bool> {
+        self.rotate(family_id, old, now, access, refresh, None)
+            .await
+    }
+
+    async fn rotate_refresh_audited(
+        &self,
+        family_id: FamilyId,
+        old: &[u8],
+        now: Timestamp,
+        access: &NewAccessToken,
+        refresh: &NewRefreshToken,
+        audit: &AuditEvent,
+    ) -> StoreResult<bool> {
+        self.rotate(family_id, old, now, access, refresh, Some(audit))
+            .await
+    }
+
+    async fn add_access_token(
+        &self,
+        family_id: FamilyId,
+        refresh: &[u8],
+        access: &NewAccessToken,
+    ) -> StoreResult<bool> {
+        let (refresh, a) = (refresh.to_vec(), access.clone());
+        self.writer
+            .call(move |c| {
+                let scope = a.scope.to_scope_string();
+                let p = params![
+                    a.hash,
+                    family_id,
+                    scope,
+                    a.created_at,
+                    a.expires_at,
+                    refresh
+                ];
+                if c.prepare_cached(ADD_ACCESS)?.execute(p)? != 1 {
+                    return Ok(false);
+                }
+                extend_family(c, family_id, Some(a.expires_at))?;
+                Ok(true)
+            })
+            .await
+    }
+
+    async fn revoke_family(&self, family_id: FamilyId, now: Timestamp) -> StoreResult<()> {
+        self.writer
+            .call(move |c| {
+                for sql in REVOKE_FAMILY {
+                    c.prepare_cached(sql)?.execute([now, family_id])?;
+                }
+                Ok(())
+            })
+            .await
+    }
+
+    async fn revoke_access_token(&self, hash: &[u8], now: Timestamp) -> StoreResult<bool> {
+        self.update_one(REVOKE_ACCESS, (now, hash.to_vec())).await
+    }
+
+    async fn create_pat(&self, p: &NewPat) -> StoreResult<Pat> {
+        let n = p.clone();
+        let id: i64 = self
+            .writer
+            .call(move |c| {
+                let scope = n.scope.to_scope_string();
+                let p = params![
+                    n.user_id,
+                    n.name,
+                    n.hash,
+                    n.prefix,
+                    scope,
+                    n.created_at,
+                    n.expires_at
+                ];
+                c.prepare_cached(INSERT_PAT)?.query_row(p, |r| r.get(0))
+            })
+            .await?;
+        Ok(new_pat(id, p))
+    }
+
+    async fn pat_by_hash(&self, hash: &[u8]) -> StoreResult<Option<(Pat, User)>> {
+        self.reader.with(|c| {
+            c.prepare_cached(PAT_SQL)?
+                .query_row([hash], |r| {
+                    Ok((pat_at(r)?.into(), user_at(r, PAT_USER)?.into()))
+                })
+                .optional()
+        })
+    }
+
+    async fn revoke_pat(&self, id: i64, user_id: UserId, now: Timestamp) -> StoreResult<bool> {
+        self.writer
+            .call(move |c| Ok(c.prepare_cached(REVOKE_PAT)?.execute([now, id, user_id])? == 1))
+            .await
+    }
+
+    async fn touch_pat(&self, id: i64, now: Timestamp, min_interval: i64) -> StoreResult<()> {
+        self.writer
+            .call(move |c| {
+                c.prepare_cached(TOUCH_PAT)?
+                    .execute([now, id, now - min_interval])?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn claim_auth_code(&self, hash: &[u8], now: Timestamp) -> StoreResult<bool> {
+        self.update_one(CLAIM_CODE, (now, hash.to_vec())).await
+    }
+
+    async fn attach_auth_code_family(&self, hash: &[u8], family_id: FamilyId) -> StoreResult<bool> {
+        let replayed = self
+            .update_code(ATTACH_CODE_FAMILY, family_id, hash)
+            .await?;
+        Ok(matches!(replayed, Some(Some(_))))
+    }
+
+    async fn mark_auth_code_replayed(
+        &self,
+        hash: &[u8],
+        now: Timestamp,
+    ) -> StoreResult<Option<FamilyId>> {
+        Ok(self
+            .update_code(MARK_CODE_REPLAYED, now, hash)
+            .await?
+            .flatten())
+    }
+
+    async fn audit(&self, e: &AuditEvent) -> StoreResult<()> {
+        let e = e.clone();
+        self.writer.call(move |c| insert_audit(c, &e)).await
+    }
+
+    async fn user_by_id(&self, id: UserId) -> StoreResult<Option<User>> {
+        self.reader.with(|c| {
+            c.prepare_cached(USER_BY_ID_SQL)?
+                .query_row([id], |r| Ok(user_at(r, 0)?.into()))
+                .optional()
+        })
+    }
+
+    async fn user_by_email(&self, email_norm: &str) -> StoreResult<Option<User>> {
+        self.reader.with(|c| {
+            c.prepare_cached(USER_BY_EMAIL_SQL)?
+                .query_row([email_norm], |r| Ok(user_at(r, 0)?.into()))
+                .optional()
+        })
+    }
+
+    async fn client_by_client_id(&self, client_id: &str) -> StoreResult<Option<Client>> {
+        let row = self.reader.with(|c| {
+            c.prepare_cached(CLIENT_BY_ID_SQL)?
+                .query_row([client_id], |r| {
+                    Ok(ClientRow {
+                        id: r.get(0)?,
+                        client_id: r.get(1)?,
+                        secret_sha256: r.get(2)?,
+                        secret_phc: r.get(3)?,
+                        name: r.get(4)?,
+                        owner_id: r.get(5)?,
+                        kind: r.get(6)?,
+                        redirect_uris: r.get(7)?,
+                        grants: r.get(8)?,
+                        scopes: r.get(9)?,
+                        profile: r.get(10)?,
+                        created_at: r.get(11)?,
+                    })
+                })
+                .optional()
+        })?;
+        row.map(Client::try_from).transpose()
+    }
+
+    /// A committed failure is visible to the next read: WAL readers see every transaction
+    /// committed before they start.
+    async fn throttle_failures(
+        &self,
+        key: &[u8],
+        since: Timestamp,
+    ) -> StoreResult<Option<(Timestamp, i64)>> {
+        self.reader.with(|c| {
+            c.prepare_cached(THROTTLE_SQL)?
+                .query_row(params![key, since], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()
+        })
+    }
+
+    /// Every JWT the token endpoint signs asks for it.
+    async fn active_signing_kid(&self) -> StoreResult<Option<String>> {
+        self.reader.with(|c| {
+            c.prepare_cached(ACTIVE_KID_SQL)?
+                .query_row([], |r| r.get(0))
+                .optional()
+        })
+    }
+}
