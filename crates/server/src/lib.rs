@@ -1,6 +1,6 @@
 //! camgate's server: configuration, the HTTP surfaces, the background sweeper, and the
-//! command line (in `main.rs`). `build` wires a [`Core`] to a store and returns the router;
-//! tests call it directly to run the real app on port 0.
+//! command line (in `main.rs` and `cli/`). `build` wires a [`Core`] to a store and returns
+//! the router; tests call it directly to run the real app on port 0.
 
 pub mod config;
 pub mod config_check;
