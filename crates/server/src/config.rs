@@ -97,10 +97,12 @@ pub struct Config {
     pub token_retention_secs: i64,
     pub log_format: String,
     pub profiles: Profiles,
-    /// Code lifetime, session timeouts and login throttling (issue 3).
+    /// The browser sign-in flow: authorization code lifetime, session timeouts and login
+    /// throttling.
     pub authz: AuthzSettings,
     pub jwt_alg: JwtAlg,
-    /// Seconds a rotated client secret keeps working (issue 8).
+    /// Seconds a rotated client secret keeps working, so that a deployed application can
+    /// switch to the new secret without an outage.
     pub client_secret_overlap_secs: i64,
     pub limits: crate::limits::Limits,
     /// Proxies whose forwarding headers are believed.

@@ -1,5 +1,5 @@
-//! `camgate config check` and secrets from files (issue 10): the resolved configuration as
-//! TOML-like lines with secrets redacted, and `CAMGATE_*_FILE` variables for secrets.
+//! `camgate config check` and secrets from files: the resolved configuration as TOML-like
+//! lines with secrets redacted, and `CAMGATE_*_FILE` variables for secrets.
 
 use std::fmt::Write as _;
 

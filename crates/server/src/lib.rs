@@ -1,6 +1,6 @@
 //! camgate's server: configuration, the HTTP surfaces, the background sweeper, and the
-//! command line (in `main.rs`). `build` wires a [`Core`] to a store and returns the router;
-//! tests call it directly to run the real app on port 0.
+//! command line (in `main.rs` and `cli/`). `build` wires a [`Core`] to a store and returns
+//! the router; tests call it directly to run the real app on port 0.
 
 pub mod config;
 pub mod config_check;
@@ -106,7 +106,7 @@ pub async fn sweep_once(
     batch: i64,
 ) -> anyhow::Result<SweepReport> {
     let mut report = SweepReport::default();
-    // JWT denylist entries past their time and signing keys that no longer verify (issue 7).
+    // JWT denylist entries past their time and signing keys that no longer verify.
     loop {
         let n = core
             .store
@@ -135,7 +135,7 @@ pub async fn sweep_once(
             && n.families < batch as u64
             && n.pats < batch as u64
         {
-            // Codes, parked requests, sessions and throttle windows (issue 3).
+            // The browser sign-in flow's codes, parked requests, sessions and throttle windows.
             loop {
                 let started = std::time::Instant::now();
                 let n = core

@@ -1,5 +1,5 @@
-//! Resource limits (issue 9): the accept loop and everything that bounds what one client can
-//! make the server hold.
+//! Resource limits against hostile or broken clients: the accept loop and everything that
+//! bounds what one client can make the server hold.
 //!
 //! - **Connections**: at most `max_connections` at once. A connection over the cap is accepted
 //!   and answered at once with a fixed `503` + `Retry-After: 1` and closed, instead of waiting in

@@ -111,6 +111,13 @@ pub fn stderr() -> (Buffered, FlushGuard) {
     }))
 }
 
+/// Whether the text log format may colour its lines: only when stderr is a terminal (a file
+/// or a pipe gets plain text) and `NO_COLOR` is not set, whatever its value
+/// (<https://no-color.org>).
+pub fn colour(stderr_is_terminal: bool, no_color: Option<&std::ffi::OsStr>) -> bool {
+    stderr_is_terminal && no_color.is_none()
+}
+
 fn start(out: Out) -> (Buffered, FlushGuard) {
     let buffer = Arc::new(LogBuffer::new(out));
     let stop = Arc::new(AtomicBool::new(false));
@@ -138,6 +145,17 @@ mod tests {
             w.lock().unwrap().push(b.to_vec());
         }));
         (sink, guard, writes)
+    }
+
+    /// Colour needs a terminal, and any `NO_COLOR`, even an empty one, turns it off.
+    #[test]
+    fn colour_only_on_a_terminal_without_no_color() {
+        use std::ffi::OsStr;
+        assert!(colour(true, None));
+        assert!(!colour(false, None));
+        assert!(!colour(true, Some(OsStr::new("1"))));
+        assert!(!colour(true, Some(OsStr::new(""))));
+        assert!(!colour(false, Some(OsStr::new("1"))));
     }
 
     /// Lines are gathered into few writes, in order, and nothing is lost: the flusher writes

@@ -4,9 +4,9 @@
 mod common;
 use common::*;
 
-use std::io::Write;
+use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, Command, Output, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
@@ -546,6 +546,57 @@ async fn serve_uses_what_the_cli_created() {
         .unwrap();
     assert_eq!(r.status(), 200);
     drop(server);
+}
+
+/// Log lines written to a pipe (a file, a log collector) are plain text: no ANSI colour
+/// escapes, with `NO_COLOR` unset too (a terminal gets colour).
+#[tokio::test]
+async fn serve_logs_to_a_pipe_without_colour() {
+    let db = TestDb::new().await;
+    let bind = format!("127.0.0.1:{}", free_port());
+    let mut c = camgate();
+    c.env_remove("NO_COLOR")
+        .env("CAMGATE_LOG", "info")
+        .arg("--database-url")
+        .arg(&db.url)
+        .args(["serve", "--bind", &bind])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let mut server = Server(c.spawn().unwrap());
+    let stderr = server.0.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    wait_ready(&mut server, &format!("http://{bind}")).await;
+    // Read until the access line of a readiness probe (it follows `listening`).
+    let mut lines = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline && !lines.iter().any(|l: &String| l.contains("/health/ready")) {
+        if let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) {
+            lines.push(line);
+        }
+    }
+    drop(server);
+    let log = lines.join("\n");
+    assert!(
+        log.contains(&format!(" INFO camgate: listening local={bind} ")),
+        "no plain `listening` line: {log:?}"
+    );
+    assert!(
+        log.contains(" camgate::access: request method=GET path=/health/ready status=200 "),
+        "no plain access line: {log:?}"
+    );
+    assert!(
+        !log.contains("\x1b["),
+        "ANSI escapes in piped logs: {log:?}"
+    );
 }
 
 #[tokio::test]

@@ -116,7 +116,7 @@ pub fn routes() -> Router<AppState> {
 
 const MAX_JSON_PARAMS: usize = 64;
 
-/// CAM2 bodies are JSON objects or forms (DESIGN.md §5). A JSON body's members become
+/// CAM2 bodies are JSON objects or forms. A JSON body's members become
 /// parameters: strings as they are, numbers and booleans as text; nested values are refused.
 fn json_pairs(body: &[u8]) -> Result<Vec<(String, String)>, OAuthError> {
     let v: Value = serde_json::from_slice(body)

@@ -1,4 +1,4 @@
-//! The HTTP surfaces, all mounted at once (DESIGN.md §5): canonical OAuth2, the Angelcam
+//! The HTTP surfaces, all mounted at once and told apart by path: canonical OAuth2, the Angelcam
 //! dialect, operations. Handlers are thin: parse, call one `Core` function, render.
 
 pub mod angelcam;
@@ -126,7 +126,8 @@ pub fn router(state: AppState) -> Router {
         // Canonical OAuth2 and the dialects' token endpoints (RFC 6749 §3.2).
         .route("/oauth/token", with_405(post(oauth::token)))
         .route("/oauth/token/", with_405(post(oauth::token)))
-        // The authorization endpoint and the browser pages (RFC 6749 §3.1, §4.1; issue 3).
+        // The authorization endpoint and the browser pages (RFC 6749 §3.1, §4.1): sign-in
+        // and consent for the authorization code grant.
         .route(
             "/oauth/authorize",
             with_405(get(authorize::authorize).post(authorize::authorize)),
@@ -186,9 +187,9 @@ pub fn router(state: AppState) -> Router {
         // Operations.
         .route("/health/alive", get(alive))
         .route("/health/ready", get(ready))
-        // CAM2API (spec 002) and the JWKS (issue 7).
+        // CAM2API (spec 002) and the JWKS that verifies its JWT access tokens.
         .merge(cam2::routes())
-        // The developer dashboard (issue 8).
+        // The developer dashboard (OAuth applications, personal access tokens).
         .merge(dashboard::routes())
         .route("/metrics", get(ops::metrics_endpoint))
         .route("/openapi.json", get(openapi::openapi_json))

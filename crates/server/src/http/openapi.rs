@@ -1,4 +1,4 @@
-//! The OpenAPI 3.1 description of every API route (issue 10), served at `GET /openapi.json`.
+//! The OpenAPI 3.1 description of every API route, served at `GET /openapi.json`.
 //!
 //! The operations come from `#[utoipa::path]` annotations on the handlers themselves; this
 //! module holds the schema types of bodies the handlers build with `json!` (they are

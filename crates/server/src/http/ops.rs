@@ -1,4 +1,4 @@
-//! Operations (issue 10): the request id carried on every log line and response, the
+//! Operations: the request id carried on every log line and response, the
 //! per-route request metrics, and `GET /metrics` in the Prometheus text format.
 
 use std::time::Duration;

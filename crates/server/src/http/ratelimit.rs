@@ -1,6 +1,7 @@
-//! Per-client-IP rate limit on the token endpoint (issue 9; RFC 9700 §4.x brute force, OWASP
-//! ASVS V2.2.1 anti-automation): a token bucket per address, refilled at
-//! `token_rate_limit_per_minute` and holding at most `token_rate_limit_burst` requests.
+//! Per-client-IP rate limit on the token endpoint, against password and client secret guessing
+//! (RFC 9700 §4.x brute force, OWASP ASVS V2.2.1 anti-automation): a token bucket per address,
+//! refilled at `token_rate_limit_per_minute` and holding at most `token_rate_limit_burst`
+//! requests.
 //! Over the limit the answer is `429` + `Retry-After` in RFC 6749 §5.2 JSON shape.
 //!
 //! IPv6 clients are keyed by their /64 (one host usually owns the whole prefix); IPv4 by the

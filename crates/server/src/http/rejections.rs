@@ -2,7 +2,7 @@
 //! JSON body with a `text/plain` error of its own (e.g. `Invalid URL: Invalid UTF-8 in 'id'`);
 //! clients of every dialect expect JSON in their dialect's error shape. This layer rewrites any
 //! plain-text error answer into `Surface::for_path(..).error(..)`, keeping its status and
-//! headers, so hostile input can never surface an unshaped answer (issue 9). Called by the
+//! headers, so hostile input can never surface an unshaped answer. Called by the
 //! edge (edge.rs) on every answer.
 
 use axum::http::{header, StatusCode};

@@ -1,5 +1,6 @@
-//! The developer dashboard at `/dashboard/` (issue 8): server-rendered askama pages that work
-//! without JavaScript, in the browser session of the login page.
+//! The developer dashboard at `/dashboard/`, where developers manage their OAuth applications
+//! and personal access tokens: server-rendered askama pages that work without JavaScript, in
+//! the browser session of the login page.
 //!
 //! - Every page needs a live session (`__Host-camgate_session`); without one the browser is
 //!   sent to `/login?next=…` and comes back after signing in. A disabled user's session stops

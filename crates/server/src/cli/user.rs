@@ -1,0 +1,119 @@
+//! `camgate user …`: create users, disable and re-enable them, set their passwords.
+
+use clap::Subcommand;
+use serde_json::json;
+
+use camgate_core::users::UserInput;
+use camgate_server::config::Config;
+
+use super::{api_err, core_for, read_stdin_line, user_id};
+
+#[derive(Subcommand)]
+pub enum UserCmd {
+    /// Create a user. The password is read from stdin with --password-stdin, otherwise one is
+    /// generated and printed once.
+    Add {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        password_stdin: bool,
+        #[arg(long, default_value = "")]
+        first_name: String,
+        #[arg(long, default_value = "")]
+        last_name: String,
+        #[arg(long, default_value = "")]
+        phone: String,
+        #[arg(long)]
+        admin: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Disable a user: their tokens, personal access tokens and sessions stop working.
+    Disable {
+        #[arg(long)]
+        email: String,
+    },
+    /// Re-enable a disabled user.
+    Enable {
+        #[arg(long)]
+        email: String,
+    },
+    /// Set a user's password (read from stdin); revokes the user's tokens.
+    SetPassword {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+pub async fn run(cmd: UserCmd, cfg: &Config) -> anyhow::Result<()> {
+    let core = core_for(cfg).await?;
+    match cmd {
+        UserCmd::Add {
+            email,
+            password_stdin,
+            first_name,
+            last_name,
+            phone,
+            admin,
+            json,
+        } => {
+            let (password, generated) = if password_stdin {
+                (read_stdin_line("password")?, false)
+            } else {
+                (
+                    camgate_core::secret::generate(camgate_core::secret::TokenFormat::Alnum30),
+                    true,
+                )
+            };
+            let u = core
+                .create_user(UserInput {
+                    email,
+                    password: password.clone(),
+                    first_name,
+                    last_name,
+                    phone,
+                    is_admin: admin,
+                })
+                .await
+                .map_err(api_err)?;
+            let shown = generated.then_some(password);
+            if json {
+                println!(
+                    "{}",
+                    json!({"id": u.id, "email": u.email, "is_admin": u.is_admin, "password": shown})
+                );
+            } else {
+                println!("created user {} (id {})", u.email, u.id);
+                if let Some(p) = shown {
+                    println!("generated password (shown once): {p}");
+                }
+            }
+        }
+        UserCmd::Disable { email } => {
+            let id = user_id(&core, &email).await?;
+            core.set_user_disabled(id, true).await.map_err(api_err)?;
+            println!("disabled {email}");
+        }
+        UserCmd::Enable { email } => {
+            let id = user_id(&core, &email).await?;
+            core.set_user_disabled(id, false).await.map_err(api_err)?;
+            println!("enabled {email}");
+        }
+        UserCmd::SetPassword { email, json } => {
+            let id = user_id(&core, &email).await?;
+            let pw = read_stdin_line("new password")?;
+            core.change_password(id, pw).await.map_err(api_err)?;
+            if json {
+                println!(
+                    "{}",
+                    json!({"id": id, "email": email, "tokens_revoked": true})
+                );
+            } else {
+                println!("password changed for {email}; their tokens were revoked");
+            }
+        }
+    }
+    Ok(())
+}
