@@ -1,6 +1,6 @@
 //! Resource-route pagination and the redirect-URI registration rules.
 //! The body lives in `camgate_server::fuzzing::resource_query` (input layout and properties there), shared
-//! with `crates/server/tests/fuzz_corpus.rs`, which replays `corpus/resource_query/` in `cargo test`.
+//! with `crates/server/tests/api/fuzz_corpus.rs`, which replays `corpus/resource_query/` in `cargo test`.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;

@@ -1,5 +1,5 @@
 //! The bodies of the fuzz targets in `fuzz/`. Each target there is one line
-//! calling a function here, and `tests/fuzz_corpus.rs` replays every file of `fuzz/corpus/*`
+//! calling a function here, and `tests/api/fuzz_corpus.rs` replays every file of `fuzz/corpus/*`
 //! through the same functions, so the seeds and the regression inputs of found crashes run in
 //! `cargo test` (CI) without cargo-fuzz, and target and test cannot drift apart.
 //!

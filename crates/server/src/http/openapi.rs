@@ -6,7 +6,7 @@
 //! aliases the router mounts one handler under (`/oauth/token` and `/oauth/token/`, CAM2's
 //! `.json` suffix), which are copied from the annotated path with their own operation ids.
 //!
-//! `crates/server/tests/openapi.rs` checks that every route the router serves is here and that
+//! `crates/server/tests/api/openapi.rs` checks that every route the router serves is here and that
 //! real answers validate against these schemas; `scripts/schemathesis` fuzzes a live server
 //! against the document.
 

@@ -7,6 +7,9 @@
 //! and unreachable the test fails — it never silently falls back.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod browser;
+pub mod session;
+
 use std::sync::Arc;
 
 use camgate_core::clients::{ClientInput, RegisteredClient};
@@ -19,6 +22,18 @@ use camgate_server::config::{Config, FileConfig};
 use serde_json::Value;
 
 pub const PASSWORD: &str = "correct horse battery staple";
+
+/// Every suite runs in this one test process, in parallel threads (each was a test binary of
+/// its own before). The tests that measure time (latency bounds, a timing side channel) and
+/// the one that loads the whole machine (the SIGKILL durability run, alone in its binary
+/// before) take this lock for their whole run, so that no measurement runs beside that load
+/// or beside another measurement. A tokio mutex: a failing holder does not poison it.
+static QUIET: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Waits for [`QUIET`]; hold the guard until the test ends (`let _quiet = quiet().await;`).
+pub async fn quiet() -> tokio::sync::MutexGuard<'static, ()> {
+    QUIET.lock().await
+}
 
 /// A test database: a temp SQLite file or a throwaway PostgreSQL database.
 pub struct TestDb {

@@ -1,4 +1,4 @@
-//! Adversarial black-box tests along RFC 9700 and OWASP ASVS (issue 9 item 3) that the other
+//! Adversarial black-box tests along RFC 9700 and OWASP ASVS that the other
 //! suites do not already hold: every open-redirect variant against every form of the
 //! authorization endpoint (Angelcam `GET /oauth/authorize/`, CameraManager `GET|POST
 //! /oauth/authorize`), signed in or not; login CSRF with a wrong or foreign token; framing
@@ -6,15 +6,12 @@
 //! each threat to its test here or elsewhere. Runs on SQLite and with
 //! `CAMGATE_TEST_DATABASE=postgres`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-mod common;
-#[path = "common/session.rs"]
-mod session;
 
 use std::collections::HashMap;
 
+use crate::common::session::*;
+use crate::common::*;
 use camgate_core::model::ClientKind;
-use common::*;
-use session::*;
 
 const CB: &str = "https://app.example.com/callback";
 const CB2: &str = "https://app.example.com:8443/cb?tenant=1";

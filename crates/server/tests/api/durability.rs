@@ -1,4 +1,4 @@
-//! Durability (issue 9 item 4): `camgate serve` on an SQLite file is killed with SIGKILL in the
+//! Durability: `camgate serve` on an SQLite file is killed with SIGKILL in the
 //! middle of a write-heavy load, 20 times, and restarted. Every token and camera for which
 //! the load generator got a success answer must still be there afterwards, and SQLite's
 //! `PRAGMA integrity_check` must say `ok` after every kill.
@@ -10,8 +10,7 @@
 //! this test covers the process crash. PostgreSQL's durability is PostgreSQL's (fsync on
 //! commit); the test is SQLite-only and skips itself in the PostgreSQL pass.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-mod common;
-use common::*;
+use crate::common::*;
 
 use std::io::Write;
 use std::process::{Child, Command, Stdio};
@@ -225,6 +224,7 @@ async fn sigkill_under_write_load_loses_no_acknowledged_write() {
         );
         return;
     }
+    let _quiet = quiet().await;
     let started = Instant::now();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("camgate.db").display().to_string();

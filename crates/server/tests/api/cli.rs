@@ -1,8 +1,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 //! Black-box tests of the `camgate` command line (DESIGN.md §6): the real binary against a
 //! fresh database (SQLite, or PostgreSQL with `CAMGATE_TEST_DATABASE=postgres`).
-mod common;
-use common::*;
+use crate::common::*;
 
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, Command, Output, Stdio};

@@ -1,8 +1,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 //! Black-box tests of the Angelcam dialect (specs 000, 001): `/v1/me/`, `/v1/cameras/`,
 //! resource-route authentication, scopes, pagination and error shapes.
-mod common;
-use common::*;
+use crate::common::*;
 
 use camgate_core::model::CameraFields;
 use camgate_core::scope::ScopeSet;

@@ -1,4 +1,4 @@
-//! The authorization-code grant in a real browser (issue 3): headless Chromium driven through
+//! The authorization-code grant in a real browser: headless Chromium driven through
 //! chromedriver (WebDriver, via fantoccini) opens `/oauth/authorize/` as spec 000 step 1 does,
 //! signs in, approves, lands on a local callback server; the test then exchanges the code with
 //! a multipart body (spec 000 step 2, `curl -F`) and calls `/v1/me/`. Screenshots of the login
@@ -7,15 +7,13 @@
 //! Needs Debian's `chromium` and `chromium-driver`. Without them the test prints a notice and
 //! passes — unless `CAMGATE_REQUIRE_BROWSER=1`, when it fails.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-#[path = "common/browser.rs"]
-mod browser;
-mod common;
+use crate::common::browser;
 
 use std::sync::{Arc, Mutex};
 
-use browser::{click, save_screenshot, type_into, wait_for_url};
+use crate::common::browser::{click, save_screenshot, type_into, wait_for_url};
+use crate::common::*;
 use camgate_core::model::ClientKind;
-use common::*;
 use fantoccini::Locator;
 use serde_json::Value;
 

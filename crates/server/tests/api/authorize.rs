@@ -1,20 +1,17 @@
-//! Black-box tests of the authorization-code grant (issue 3): the authorization endpoint, the
+//! Black-box tests of the authorization-code grant: the authorization endpoint, the
 //! login and approval pages, sessions, PKCE, the code exchange and login throttling. Each test
 //! runs the real app on port 0 with its own database (SQLite, or PostgreSQL with
 //! `CAMGATE_TEST_DATABASE=postgres`), keeps cookies by hand and never follows redirects.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-mod common;
-#[path = "common/session.rs"]
-mod session;
 
 use std::collections::HashMap;
 
+use crate::common::session::*;
+use crate::common::*;
 use camgate_core::authorize::s256_challenge;
 use camgate_core::model::{ClientKind, GrantType};
 use camgate_core::scope::ScopeSet;
-use common::*;
 use serde_json::Value;
-use session::*;
 
 const CB: &str = "https://app.example.com/callback";
 

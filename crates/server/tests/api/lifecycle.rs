@@ -1,8 +1,7 @@
 //! Token lifecycle: revocation (RFC 7009), logout (specs 003/004), introspection (RFC 7662),
 //! metadata (RFC 8414), theft detection, password change, sweeper, audit.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-mod common;
-use common::*;
+use crate::common::*;
 
 use camgate_core::model::{ClientKind, GrantType, NewAccessToken, NewFamily, NewRefreshToken};
 use camgate_core::scope::ScopeSet;

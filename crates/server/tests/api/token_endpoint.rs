@@ -1,8 +1,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 //! Black-box tests of the token endpoint, `POST /oauth/token/` and `POST /oauth/token`
 //! (RFC 6749 §3.2, §4.3, §5, §6; specs 000, 001 and 003).
-mod common;
-use common::*;
+use crate::common::*;
 
 use camgate_core::model::{ClientKind, GrantType};
 use camgate_core::scope::ScopeSet;

@@ -1,10 +1,9 @@
-//! Resource limits (issue 9 item 5), black-box: oversized and overlong request heads, heads
+//! Resource limits, black-box: oversized and overlong request heads, heads
 //! dribbled slowly (slow-loris), idle keep-alive connections, the connection cap, the request
 //! deadline (a body dribbled slowly), the bounded password-hashing queue, and the per-IP rate
 //! limit on the token endpoint. Raw TCP where an HTTP client would refuse to misbehave.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-mod common;
-use common::*;
+use crate::common::*;
 
 use std::time::{Duration, Instant};
 
@@ -147,6 +146,7 @@ async fn dribble(addr: String, every: Duration) -> Option<Duration> {
 
 #[tokio::test]
 async fn slow_loris_heads_are_cut_off_and_the_cap_answers_503() {
+    let _quiet = quiet().await;
     let app = spawn_app_with(|c| {
         c.limits.header_read_timeout = Duration::from_secs(1);
         c.limits.max_connections = 16;
@@ -187,6 +187,7 @@ async fn slow_loris_heads_are_cut_off_and_the_cap_answers_503() {
 
 #[tokio::test]
 async fn attackers_below_the_cap_do_not_delay_other_clients() {
+    let _quiet = quiet().await;
     let app = spawn_app_with(|c| {
         c.limits.header_read_timeout = Duration::from_secs(2);
         c.limits.max_connections = 64;
@@ -214,6 +215,7 @@ async fn attackers_below_the_cap_do_not_delay_other_clients() {
 
 #[tokio::test]
 async fn idle_keep_alive_connections_are_closed() {
+    let _quiet = quiet().await;
     let app = spawn_app_with(|c| c.limits.header_read_timeout = Duration::from_secs(1)).await;
     let mut s = TcpStream::connect(addr(&app)).await.unwrap();
     s.write_all(b"GET /health/alive HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -235,6 +237,7 @@ async fn idle_keep_alive_connections_are_closed() {
 
 #[tokio::test]
 async fn slow_bodies_hit_the_request_deadline_in_the_surface_shape() {
+    let _quiet = quiet().await;
     let app = spawn_app_with(|c| c.limits.request_timeout = Duration::from_secs(1)).await;
     let (_, token) = app.user_with_token("slow@example.com").await;
     for (head, shape) in [

@@ -1,4 +1,4 @@
-//! CAM2API (spec 002, issue 7): client credentials → JWT access tokens (RFC 9068), JWT checks
+//! CAM2API (spec 002): client credentials → JWT access tokens (RFC 9068), JWT checks
 //! on resource routes, refresh within the non-sliding window, key rotation, revocation, the
 //! camera search with every CAM2 filter and a radius search, and the bulk import command.
 // `is_multiple_of` is newer than the workspace's rust-version (1.85).
@@ -7,8 +7,7 @@
     clippy::expect_used,
     clippy::manual_is_multiple_of
 )]
-mod common;
-use common::*;
+use crate::common::*;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;

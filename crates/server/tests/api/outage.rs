@@ -1,4 +1,4 @@
-//! Database outage (issue 5): while PostgreSQL is unreachable `/health/ready` fails, requests get
+//! Database outage: while PostgreSQL is unreachable `/health/ready` fails, requests get
 //! a quick 503 with Retry-After (never a 500, never a hang), and the node recovers by itself
 //! when the database returns.
 //!
@@ -7,8 +7,7 @@
 //! new connections refused), and unlike stopping the shared server it does not disturb the
 //! other tests running at the same time. Always PostgreSQL: it fails if PostgreSQL is missing.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-mod common;
-use common::*;
+use crate::common::*;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;

@@ -1,8 +1,8 @@
 //! A browser over plain HTTP for the black-box tests of the browser pages: a hand-kept cookie
 //! jar on top of the app's HTTP client (redirects are not followed), answers with their body
 //! read, the hidden form fields the pages carry, and optionally the dashboard's CSRF token.
-//! Included with `#[path = "common/session.rs"] mod session;` by the suites that sign in
-//! through the pages (authorize, dashboard, adversarial); it needs `mod common;` beside it.
+//! Used (`use crate::common::session::*`) by the suites that sign in through the pages
+//! (authorize, dashboard, adversarial, client).
 #![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
 
 use std::collections::HashMap;

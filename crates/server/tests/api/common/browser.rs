@@ -2,6 +2,10 @@
 //! chromedriver on a free port and a headless Chromium with a fresh profile, and offers the
 //! small WebDriver steps the tests repeat. Without a browser, [`start`] prints a notice and
 //! returns `None` (the test passes) — unless `CAMGATE_REQUIRE_BROWSER=1`, when it panics.
+//!
+//! The browser tests share one test process (and so may be scheduled at the same time): a
+//! [`Browser`] holds [`ONE_BROWSER`] for its whole life, so only one chromedriver + Chromium
+//! runs at a time, as when each browser suite was a test binary of its own.
 #![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
 
 use std::path::{Path, PathBuf};
@@ -60,12 +64,19 @@ async fn wait_for_driver(port: u16) {
     }
 }
 
+/// Held by every live [`Browser`]: one headless Chromium at a time in this process. A tokio
+/// mutex (not std) so that a browser test failing while it holds it does not poison it for
+/// the next one.
+static ONE_BROWSER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// A running headless Chromium session; dropping it stops chromedriver and removes the profile.
 /// Call `c.close()` before reporting a failure so the browser does not linger.
 pub struct Browser {
     pub c: fantoccini::Client,
     _driver: ChildGuard,
     _profile: tempfile::TempDir,
+    /// Dropped last (fields drop in order): released once chromedriver is gone.
+    _turn: tokio::sync::MutexGuard<'static, ()>,
 }
 
 /// Starts chromedriver + headless Chromium (1280×900), or returns `None` after printing why
@@ -93,6 +104,7 @@ pub async fn start(test: &str) -> Option<Browser> {
         }
     };
 
+    let turn = ONE_BROWSER.lock().await;
     let port = free_port();
     let driver = ChildGuard(
         std::process::Command::new(&driver)
@@ -133,6 +145,7 @@ pub async fn start(test: &str) -> Option<Browser> {
         c,
         _driver: driver,
         _profile: profile,
+        _turn: turn,
     })
 }
 

@@ -1,6 +1,5 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-mod common;
-use common::*;
+use crate::common::*;
 
 #[tokio::test]
 async fn spec_001_password_request_as_written() {

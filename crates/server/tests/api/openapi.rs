@@ -1,15 +1,13 @@
-//! `GET /openapi.json` (issue 10): the document is OpenAPI 3.1, it lists exactly the API routes
+//! `GET /openapi.json`: the document is OpenAPI 3.1, it lists exactly the API routes
 //! the router serves, every documented operation answers, and real answers validate against
 //! the documented schemas (with the `jsonschema` crate, JSON Schema 2020-12, which OpenAPI 3.1
 //! schemas are).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use std::collections::BTreeSet;
 
+use crate::common::*;
 use camgate_core::model::{ClientKind, GrantType};
-use common::*;
 use reqwest::Method;
 use serde_json::{json, Value};
 
@@ -139,9 +137,9 @@ async fn document_is_openapi_31_and_lists_exactly_the_api_routes() {
 #[test]
 fn router_paths_are_all_listed() {
     let sources = [
-        include_str!("../src/http/mod.rs"),
-        include_str!("../src/http/cam2.rs"),
-        include_str!("../src/http/dashboard/mod.rs"),
+        include_str!("../../src/http/mod.rs"),
+        include_str!("../../src/http/cam2.rs"),
+        include_str!("../../src/http/dashboard/mod.rs"),
     ];
     let api: BTreeSet<&str> = API_ROUTES.iter().map(|(_, p)| *p).collect();
     let mut seen = 0;

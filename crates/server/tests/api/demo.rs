@@ -1,7 +1,6 @@
 //! `serve --demo` fixtures: every spec request works against them as written (host aside).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-mod common;
-use common::*;
+use crate::common::*;
 
 use camgate_core::model::{ClientKind, GrantType};
 use camgate_server::demo;

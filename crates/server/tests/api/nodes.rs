@@ -1,9 +1,8 @@
-//! Several nodes on one database (issue 5): whatever one node changes, the other honours at its
+//! Several nodes on one database: whatever one node changes, the other honours at its
 //! next request, and concurrent refreshes split across nodes obey single use, grace and theft
 //! rules. Runs on the backend `CAMGATE_TEST_DATABASE` selects (PostgreSQL in CI's second pass).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-mod common;
-use common::*;
+use crate::common::*;
 
 use camgate_core::model::CameraFields;
 use camgate_core::scope::ScopeSet;

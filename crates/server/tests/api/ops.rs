@@ -1,7 +1,6 @@
-//! Operations (issue 10): request ids, health endpoints, Prometheus metrics, `--log-format json`.
+//! Operations: request ids, health endpoints, Prometheus metrics, `--log-format json`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-mod common;
-use common::*;
+use crate::common::*;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};

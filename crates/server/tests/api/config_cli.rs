@@ -1,4 +1,5 @@
-//! `camgate config check` and `CAMGATE_DATABASE_URL_FILE` (issue 10, item 4).
+//! `camgate config check` (the resolved configuration, the database password masked) and
+//! `CAMGATE_DATABASE_URL_FILE` (the database URL, a secret, read from a file).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::process::{Command, Output};

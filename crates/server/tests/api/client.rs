@@ -1,25 +1,22 @@
 //! The client library (`camgate-client`) and `camgate login` / `camgate api` / `camgate logout`
-//! against a live server (issue 10, item 6): every grant, refresh rotation persisted in the file
+//! against a live server: every grant, refresh rotation persisted in the file
 //! store, a 401 answered by one refresh and one retry, and 50 concurrent calls around an expiry
 //! that send exactly one refresh (so rotation never trips theft detection). Runs on SQLite, and
 //! on PostgreSQL with `CAMGATE_TEST_DATABASE=postgres`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-mod common;
-#[path = "common/session.rs"]
-mod session;
 
 use std::collections::HashMap;
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
+use crate::common::session::*;
+use crate::common::*;
 use async_trait::async_trait;
 use camgate_client::{Client, Error, FileStore, MemoryStore, StoreError, TokenStore, Tokens};
 use camgate_core::clock::{Clock as _, ManualClock};
 use camgate_core::model::{CameraFields, ClientKind, GrantType};
-use common::*;
 use serde_json::Value;
-use session::*;
 
 const CB: &str = "https://app.example.com/callback";
 /// The angelcam profile's access-token lifetime.

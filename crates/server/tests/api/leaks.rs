@@ -1,11 +1,10 @@
-//! No secret leaks (issue 9 item 6): the real binary runs a full flow with trace-level logs
+//! No secret leaks: the real binary runs a full flow with trace-level logs
 //! (every target, sqlx included), then the captured logs and the database — the raw SQLite
 //! file with its WAL, or every row of every PostgreSQL table — are searched for every
 //! password, client secret and token used. Only their digests may be stored; nothing may be
 //! logged.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-mod common;
-use common::*;
+use crate::common::*;
 
 use std::io::Write;
 use std::process::{Child, Command, Stdio};

@@ -1,17 +1,14 @@
-//! Black-box tests of the developer dashboard (issue 8): applications, personal access tokens,
+//! Black-box tests of the developer dashboard: applications, personal access tokens,
 //! authorized apps, cameras, the account page and administration, over HTTP with a hand-kept
 //! cookie jar (redirects are not followed). Each test runs the real app on port 0 with its own
 //! database (SQLite, or PostgreSQL with `CAMGATE_TEST_DATABASE=postgres`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-mod common;
-#[path = "common/session.rs"]
-mod session;
 
+use crate::common::session::*;
+use crate::common::*;
 use camgate_core::authorize::s256_challenge;
 use camgate_core::model::ClientKind;
-use common::*;
 use serde_json::{json, Value};
-use session::*;
 
 const CB: &str = "https://app.example.com/callback";
 

@@ -1,9 +1,8 @@
-//! Two real `camgate serve` processes on one database (issue 5): a token issued by one works
+//! Two real `camgate serve` processes on one database: a token issued by one works
 //! on the other, revocation on one takes effect on the other at the next request, and
 //! concurrent refreshes split across both yield one successor pair.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-mod common;
-use common::*;
+use crate::common::*;
 
 use std::io::Write;
 use std::process::{Child, Command, Stdio};

@@ -1,4 +1,4 @@
-//! The developer dashboard in a real browser (issue 8): headless Chromium driven through
+//! The developer dashboard in a real browser: headless Chromium driven through
 //! chromedriver (WebDriver, via fantoccini) signs in, creates an application, reads its client
 //! secret off the page, uses it at the token endpoint, creates a personal access token, calls
 //! `/v1/me/` with it, revokes it and sees 401 — then visits every other page. Screenshots of
@@ -7,12 +7,12 @@
 //! Needs Debian's `chromium` and `chromium-driver`. Without them the test prints a notice and
 //! passes — unless `CAMGATE_REQUIRE_BROWSER=1`, when it fails.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-#[path = "common/browser.rs"]
-mod browser;
-mod common;
+use crate::common::browser;
 
-use browser::{click, save_screenshot, type_into, value_of, wait_for_text, wait_for_url};
-use common::*;
+use crate::common::browser::{
+    click, save_screenshot, type_into, value_of, wait_for_text, wait_for_url,
+};
+use crate::common::*;
 use fantoccini::Locator;
 use serde_json::Value;
 
