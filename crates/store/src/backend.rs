@@ -6,7 +6,7 @@ use async_trait::async_trait;
 
 use camgate_core::clock::Timestamp;
 use camgate_core::model::*;
-use camgate_core::store::{StoreResult, TokenStore};
+use camgate_core::store::{Rotation, StoreResult, TokenStore};
 
 pub struct Backend<T, Q> {
     pub(crate) tokens: T,
@@ -16,14 +16,6 @@ pub struct Backend<T, Q> {
 /// The token role is the backend's own: every call goes to `T`.
 #[async_trait]
 impl<T: TokenStore, Q: Send + Sync + 'static> TokenStore for Backend<T, Q> {
-    async fn create_family(
-        &self,
-        family: &NewFamily,
-        access: &NewAccessToken,
-        refresh: Option<&NewRefreshToken>,
-    ) -> StoreResult<FamilyId> {
-        self.tokens.create_family(family, access, refresh).await
-    }
     async fn create_family_audited(
         &self,
         family: &NewFamily,
@@ -41,30 +33,8 @@ impl<T: TokenStore, Q: Send + Sync + 'static> TokenStore for Backend<T, Q> {
     async fn refresh_token(&self, hash: &[u8]) -> StoreResult<Option<RefreshTokenInfo>> {
         self.tokens.refresh_token(hash).await
     }
-    async fn rotate_refresh(
-        &self,
-        family_id: FamilyId,
-        old: &[u8],
-        now: Timestamp,
-        access: &NewAccessToken,
-        refresh: &NewRefreshToken,
-    ) -> StoreResult<bool> {
-        self.tokens
-            .rotate_refresh(family_id, old, now, access, refresh)
-            .await
-    }
-    async fn rotate_refresh_audited(
-        &self,
-        family_id: FamilyId,
-        old: &[u8],
-        now: Timestamp,
-        access: &NewAccessToken,
-        refresh: &NewRefreshToken,
-        audit: &AuditEvent,
-    ) -> StoreResult<bool> {
-        self.tokens
-            .rotate_refresh_audited(family_id, old, now, access, refresh, audit)
-            .await
+    async fn rotate(&self, r: &Rotation<'_>, audit: Option<&AuditEvent>) -> StoreResult<bool> {
+        self.tokens.rotate(r, audit).await
     }
     async fn add_access_token(
         &self,

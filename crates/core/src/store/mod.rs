@@ -28,7 +28,10 @@ pub trait TokenStore: Send + Sync + 'static {
         family: &NewFamily,
         access: &NewAccessToken,
         refresh: Option<&NewRefreshToken>,
-    ) -> StoreResult<FamilyId>;
+    ) -> StoreResult<FamilyId> {
+        self.create_family_audited(family, access, refresh, &[])
+            .await
+    }
     async fn access_token(&self, hash: &[u8]) -> StoreResult<Option<AccessTokenInfo>>;
     async fn refresh_token(&self, hash: &[u8]) -> StoreResult<Option<RefreshTokenInfo>>;
     /// Rotation, atomically: claims the refresh token `old` (one conditional UPDATE that only
@@ -41,7 +44,39 @@ pub trait TokenStore: Send + Sync + 'static {
         now: Timestamp,
         access: &NewAccessToken,
         refresh: &NewRefreshToken,
-    ) -> StoreResult<bool>;
+    ) -> StoreResult<bool> {
+        let r = Rotation {
+            family_id,
+            old,
+            now,
+            access,
+            refresh,
+        };
+        self.rotate(&r, None).await
+    }
+    /// [`TokenStore::rotate_refresh`] and, if the claim won, `audit` (see [`TokenStore::rotate`]).
+    async fn rotate_refresh_audited(
+        &self,
+        family_id: FamilyId,
+        old: &[u8],
+        now: Timestamp,
+        access: &NewAccessToken,
+        refresh: &NewRefreshToken,
+        audit: &AuditEvent,
+    ) -> StoreResult<bool> {
+        let r = Rotation {
+            family_id,
+            old,
+            now,
+            access,
+            refresh,
+        };
+        self.rotate(&r, Some(audit)).await
+    }
+    /// The rotation, and if the claim won and `audit` is given, its audit row, in one
+    /// transaction where the backend can. A failure to write the audit row is logged, never
+    /// fatal.
+    async fn rotate(&self, r: &Rotation<'_>, audit: Option<&AuditEvent>) -> StoreResult<bool>;
     /// Adds an access token to the family of a reusable refresh token, only if that refresh
     /// token is still live (not revoked). Returns false otherwise.
     async fn add_access_token(
@@ -94,31 +129,7 @@ pub trait TokenStore: Send + Sync + 'static {
         access: &NewAccessToken,
         refresh: Option<&NewRefreshToken>,
         audits: &[AuditEvent],
-    ) -> StoreResult<FamilyId> {
-        let id = self.create_family(family, access, refresh).await?;
-        write_audits(self, audits).await;
-        Ok(id)
-    }
-    /// [`TokenStore::rotate_refresh`] and, if the claim won, `audit`, in one transaction where the
-    /// backend can. A failure to write the audit event is logged, never fatal.
-    #[allow(clippy::too_many_arguments)]
-    async fn rotate_refresh_audited(
-        &self,
-        family_id: FamilyId,
-        old: &[u8],
-        now: Timestamp,
-        access: &NewAccessToken,
-        refresh: &NewRefreshToken,
-        audit: &AuditEvent,
-    ) -> StoreResult<bool> {
-        let won = self
-            .rotate_refresh(family_id, old, now, access, refresh)
-            .await?;
-        if won {
-            write_audits(self, std::slice::from_ref(audit)).await;
-        }
-        Ok(won)
-    }
+    ) -> StoreResult<FamilyId>;
 }
 
 /// The browser flow: authorization codes, consents, parked authorization requests, browser

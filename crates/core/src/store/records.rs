@@ -4,7 +4,10 @@
 //! every use case can import it without a cycle.
 
 use crate::clock::Timestamp;
-use crate::model::{CameraFields, ClientPk, ClientRef, FamilyId, GrantType, User, UserId};
+use crate::model::{
+    CameraFields, ClientPk, ClientRef, FamilyId, GrantType, NewAccessToken, NewRefreshToken, User,
+    UserId,
+};
 use crate::scope::ScopeSet;
 
 /// Use of one connection pool, for metrics.
@@ -182,4 +185,15 @@ pub struct NewCamera {
     pub fields: CameraFields,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+}
+
+/// A refresh-token rotation: claim `old` of family `family_id` at `now`, then issue the
+/// successor pair.
+#[derive(Debug, Clone, Copy)]
+pub struct Rotation<'a> {
+    pub family_id: FamilyId,
+    pub old: &'a [u8],
+    pub now: Timestamp,
+    pub access: &'a NewAccessToken,
+    pub refresh: &'a NewRefreshToken,
 }

@@ -6,7 +6,7 @@ use async_trait::async_trait;
 
 use camgate_core::clock::Timestamp;
 use camgate_core::model::*;
-use camgate_core::store::{write_audits, StoreResult, TokenStore};
+use camgate_core::store::{write_audits, Rotation, StoreResult, TokenStore};
 
 use super::queries::*;
 use super::rows::{AccessRow, ClientRow, PatUserRow, RefreshRow, UserRow};
@@ -32,7 +32,7 @@ pub(crate) fn new_pat(id: i64, p: &NewPat) -> Pat {
         user_id: p.user_id,
         name: p.name.clone(),
         prefix: p.prefix.clone(),
-        scope: p.scope.clone(),
+        scope: p.scope,
         created_at: p.created_at,
         expires_at: p.expires_at,
         last_used_at: None,
@@ -53,33 +53,46 @@ async fn extend_family<X: Exec>(
     Ok(())
 }
 
-async fn insert_token<X: Exec>(
+/// Inserts a family's new access token and, if given, its new refresh token.
+async fn insert_tokens<X: Exec>(
     tx: &mut X,
-    sql: &str,
     family_id: FamilyId,
-    hash: &[u8],
-    scope: &camgate_core::scope::ScopeSet,
-    created_at: Timestamp,
-    expires_at: Option<Timestamp>,
+    a: &NewAccessToken,
+    r: Option<&NewRefreshToken>,
 ) -> StoreResult<()> {
-    let args = args![
-        hash,
+    let scope = a.scope.to_scope_string();
+    let access = args![
+        a.hash.as_slice(),
         family_id,
-        scope.to_scope_string(),
-        created_at,
-        expires_at
+        scope,
+        a.created_at,
+        a.expires_at
     ];
-    tx.run(sql, args).await?;
+    tx.run(INSERT_ACCESS, access).await?;
+    if let Some(r) = r {
+        let scope = r.scope.to_scope_string();
+        let refresh = args![
+            r.hash.as_slice(),
+            family_id,
+            scope,
+            r.created_at,
+            r.expires_at
+        ];
+        tx.run(INSERT_REFRESH, refresh).await?;
+    }
     Ok(())
 }
 
 #[async_trait]
 impl<Q: Sql> TokenStore for SqlTokens<Q> {
-    async fn create_family(
+    /// The family in one transaction; the audit rows after it commits (a failed audit insert
+    /// would abort a PostgreSQL transaction, and auditing must never undo the grant).
+    async fn create_family_audited(
         &self,
         family: &NewFamily,
         access: &NewAccessToken,
         refresh: Option<&NewRefreshToken>,
+        audits: &[AuditEvent],
     ) -> StoreResult<FamilyId> {
         let mut tx = self.0.begin().await?;
         let fam = args![
@@ -93,41 +106,8 @@ impl<Q: Sql> TokenStore for SqlTokens<Q> {
             .one(INSERT_FAMILY, fam)
             .await?
             .ok_or_else(|| camgate_core::error::StoreError::Other("no family id".into()))?;
-        let a = access;
-        insert_token(
-            &mut tx,
-            INSERT_ACCESS,
-            id,
-            &a.hash,
-            &a.scope,
-            a.created_at,
-            Some(a.expires_at),
-        )
-        .await?;
-        if let Some(r) = refresh {
-            insert_token(
-                &mut tx,
-                INSERT_REFRESH,
-                id,
-                &r.hash,
-                &r.scope,
-                r.created_at,
-                r.expires_at,
-            )
-            .await?;
-        }
+        insert_tokens(&mut tx, id, access, refresh).await?;
         tx.commit().await?;
-        Ok(id)
-    }
-
-    async fn create_family_audited(
-        &self,
-        family: &NewFamily,
-        access: &NewAccessToken,
-        refresh: Option<&NewRefreshToken>,
-        audits: &[AuditEvent],
-    ) -> StoreResult<FamilyId> {
-        let id = self.create_family(family, access, refresh).await?;
         write_audits(self, audits).await;
         Ok(id)
     }
@@ -143,62 +123,20 @@ impl<Q: Sql> TokenStore for SqlTokens<Q> {
         Ok(row.map(Into::into))
     }
 
-    async fn rotate_refresh(
-        &self,
-        family_id: FamilyId,
-        old: &[u8],
-        now: Timestamp,
-        access: &NewAccessToken,
-        refresh: &NewRefreshToken,
-    ) -> StoreResult<bool> {
+    /// The audit row after the commit, as for [`TokenStore::create_family_audited`].
+    async fn rotate(&self, r: &Rotation<'_>, audit: Option<&AuditEvent>) -> StoreResult<bool> {
+        let (family_id, now, access, refresh) = (r.family_id, r.now, r.access, r.refresh);
         let mut tx = self.0.begin().await?;
         // Dropping the transaction unclaimed rolls it back.
-        if tx.run(CLAIM_REFRESH, args![now, old]).await? != 1 {
+        if tx.run(CLAIM_REFRESH, args![now, r.old]).await? != 1 {
             return Ok(false);
         }
         extend_family(&mut tx, family_id, family_expiry(access, Some(refresh))).await?;
         tx.run(REVOKE_FAMILY_ACCESS, args![now, family_id]).await?;
-        let (a, r) = (access, refresh);
-        insert_token(
-            &mut tx,
-            INSERT_ACCESS,
-            family_id,
-            &a.hash,
-            &a.scope,
-            a.created_at,
-            Some(a.expires_at),
-        )
-        .await?;
-        insert_token(
-            &mut tx,
-            INSERT_REFRESH,
-            family_id,
-            &r.hash,
-            &r.scope,
-            r.created_at,
-            r.expires_at,
-        )
-        .await?;
+        insert_tokens(&mut tx, family_id, access, Some(refresh)).await?;
         tx.commit().await?;
+        write_audits(self, audit.map(std::slice::from_ref).unwrap_or(&[])).await;
         Ok(true)
-    }
-
-    async fn rotate_refresh_audited(
-        &self,
-        family_id: FamilyId,
-        old: &[u8],
-        now: Timestamp,
-        access: &NewAccessToken,
-        refresh: &NewRefreshToken,
-        audit: &AuditEvent,
-    ) -> StoreResult<bool> {
-        let won = self
-            .rotate_refresh(family_id, old, now, access, refresh)
-            .await?;
-        if won {
-            write_audits(self, std::slice::from_ref(audit)).await;
-        }
-        Ok(won)
     }
 
     async fn add_access_token(

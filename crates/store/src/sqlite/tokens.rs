@@ -8,7 +8,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 use camgate_core::clock::Timestamp;
 use camgate_core::model::*;
-use camgate_core::store::{StoreResult, TokenStore};
+use camgate_core::store::{Rotation, StoreResult, TokenStore};
 
 use super::reader::{
     client_ref_at, opt_user_at, pat_at, user_at, Reader, AT_CLIENT, AT_USER, PAT_USER,
@@ -60,41 +60,6 @@ fn insert_refresh(
 }
 
 impl SqliteTokens {
-    /// The rotation (see `TokenStore::rotate_refresh`) and, if the claim won, its audit row.
-    async fn rotate(
-        &self,
-        family_id: FamilyId,
-        old: &[u8],
-        now: Timestamp,
-        access: &NewAccessToken,
-        refresh: &NewRefreshToken,
-        audit_event: Option<&AuditEvent>,
-    ) -> StoreResult<bool> {
-        let (old, access, refresh) = (old.to_vec(), access.clone(), refresh.clone());
-        let audit_event = audit_event.cloned();
-        self.writer
-            .call(move |c| {
-                // The claim: exactly one caller sees one row changed (this thread is the only
-                // writer of these rows; sqlx's writer takes the same database lock).
-                if c.prepare_cached(CLAIM_REFRESH)?
-                    .execute(params![now, old])?
-                    != 1
-                {
-                    return Ok(false);
-                }
-                extend_family(c, family_id, family_expiry(&access, Some(&refresh)))?;
-                c.prepare_cached(REVOKE_FAMILY_ACCESS)?
-                    .execute([now, family_id])?;
-                insert_access(c, family_id, &access)?;
-                insert_refresh(c, family_id, &refresh)?;
-                if let Some(e) = &audit_event {
-                    audit(c, e)?;
-                }
-                Ok(true)
-            })
-            .await
-    }
-
     /// One conditional UPDATE on a code with a `RETURNING` column that may be NULL.
     async fn update_code(
         &self,
@@ -122,16 +87,6 @@ impl SqliteTokens {
 
 #[async_trait]
 impl TokenStore for SqliteTokens {
-    async fn create_family(
-        &self,
-        family: &NewFamily,
-        access: &NewAccessToken,
-        refresh: Option<&NewRefreshToken>,
-    ) -> StoreResult<FamilyId> {
-        self.create_family_audited(family, access, refresh, &[])
-            .await
-    }
-
     async fn create_family_audited(
         &self,
         family: &NewFamily,
@@ -163,6 +118,38 @@ impl TokenStore for SqliteTokens {
                     audit(c, e)?;
                 }
                 Ok(id)
+            })
+            .await
+    }
+
+    /// The rotation and, if the claim won, its audit row: one job.
+    async fn rotate(
+        &self,
+        r: &Rotation<'_>,
+        audit_event: Option<&AuditEvent>,
+    ) -> StoreResult<bool> {
+        let (family_id, now) = (r.family_id, r.now);
+        let (old, access, refresh) = (r.old.to_vec(), r.access.clone(), r.refresh.clone());
+        let audit_event = audit_event.cloned();
+        self.writer
+            .call(move |c| {
+                // The claim: exactly one caller sees one row changed (this thread is the only
+                // writer of these rows; sqlx's writer takes the same database lock).
+                if c.prepare_cached(CLAIM_REFRESH)?
+                    .execute(params![now, old])?
+                    != 1
+                {
+                    return Ok(false);
+                }
+                extend_family(c, family_id, family_expiry(&access, Some(&refresh)))?;
+                c.prepare_cached(REVOKE_FAMILY_ACCESS)?
+                    .execute([now, family_id])?;
+                insert_access(c, family_id, &access)?;
+                insert_refresh(c, family_id, &refresh)?;
+                if let Some(e) = &audit_event {
+                    audit(c, e)?;
+                }
+                Ok(true)
             })
             .await
     }
@@ -204,31 +191,6 @@ impl TokenStore for SqliteTokens {
                 })
                 .optional()
         })
-    }
-
-    async fn rotate_refresh(
-        &self,
-        family_id: FamilyId,
-        old: &[u8],
-        now: Timestamp,
-        access: &NewAccessToken,
-        refresh: &NewRefreshToken,
-    ) -> StoreResult<bool> {
-        self.rotate(family_id, old, now, access, refresh, None)
-            .await
-    }
-
-    async fn rotate_refresh_audited(
-        &self,
-        family_id: FamilyId,
-        old: &[u8],
-        now: Timestamp,
-        access: &NewAccessToken,
-        refresh: &NewRefreshToken,
-        audit: &AuditEvent,
-    ) -> StoreResult<bool> {
-        self.rotate(family_id, old, now, access, refresh, Some(audit))
-            .await
     }
 
     async fn add_access_token(
