@@ -1,4 +1,4 @@
-//! The developer dashboard's use-cases (issue 8): a user's own OAuth applications (create,
+//! The developer dashboard's use-cases: a user's own OAuth applications (create,
 //! edit, rotate the secret with an optional overlap, delete), personal access tokens (list,
 //! revoke; creation is [`Core::create_pat`]), the third-party applications the user authorized
 //! (list, revoke), the account (password change, sign out everywhere) and, for administrators,

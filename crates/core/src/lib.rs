@@ -43,15 +43,15 @@ pub struct Settings {
     pub refresh_grace_secs: i64,
     /// Minimum seconds between two `last_used_at` writes of one personal access token.
     pub pat_touch_interval_secs: i64,
-    /// The browser flow: code lifetime, session timeouts, login throttling (issue 3).
+    /// The browser flow: code lifetime, session timeouts, login throttling.
     pub authz: authorize::AuthzSettings,
     /// Configured public base URL: the `iss` (and `aud`) of JWT access tokens. `None`: the
     /// request's base URL (see [`jwt`]).
     pub issuer: Option<String>,
     /// Algorithm of new JWT signing keys.
     pub jwt_alg: jwt::JwtAlg,
-    /// After a client secret is rotated, the old one keeps working this many seconds (issue 8;
-    /// 0: it stops at once).
+    /// After a client secret is rotated, the old one keeps working this many seconds
+    /// (0: it stops at once).
     pub client_secret_overlap_secs: i64,
 }
 

@@ -1,4 +1,4 @@
-//! Process-wide counters and histograms for Prometheus (issue 10). One camgate process is one
+//! Process-wide counters and histograms for Prometheus. One camgate process is one
 //! scrape target, so the registry is global: the domain records events where they happen
 //! (tokens issued, theft detections, login failures) without threading a handle through every
 //! call. Rendering is the Prometheus text exposition format 0.0.4; the server adds its gauges

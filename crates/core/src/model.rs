@@ -355,7 +355,7 @@ pub enum AuditKind {
     PatCreated,
     PatRevoked,
     PasswordChanged,
-    // dashboard (issue 8)
+    // the developer dashboard
     ClientUpdated,
     ClientSecretRotated,
     ClientDeleted,

@@ -144,7 +144,7 @@ impl Core {
             (SecretHash::None, None) if client.kind == ClientKind::Public => Ok(client),
             (SecretHash::Sha256(stored), Some(given)) => {
                 // High-entropy generated secret: a digest compared in constant time. After a
-                // rotation the previous secret may still be valid for a while (issue 8).
+                // rotation the previous secret may still be valid for a while (the dashboard's secret rotation with overlap).
                 if secret::ct_eq(stored, &secret::digest(given))
                     || self.previous_secret_matches(&client, given).await?
                 {

@@ -1,4 +1,4 @@
-//! Property tests (issue 9 item 2): token formats and lengths, scope parsing and set rules,
+//! Property tests: token formats and lengths, scope parsing and set rules,
 //! pagination arithmetic, redirect-URI registration rules, parameter and client-credential
 //! rules; exact redirect-URI *matching* at /oauth/authorize (the pure validator the endpoint
 //! runs, against generated registered sets and mutated candidates); authorization-code, PKCE

@@ -1,4 +1,4 @@
-//! Conformance of the issue-3 storage methods (codes, consents, parked requests, sessions,
+//! Conformance of the browser-flow storage methods (codes, consents, parked requests, sessions,
 //! login throttle): every check runs on SQLite (a temp file) and on PostgreSQL (a fresh
 //! throwaway database at `CAMGATE_TEST_POSTGRES_URL`, default
 //! `postgres://postgres@127.0.0.1:5432/postgres`; fails, never skips, when unreachable).

@@ -1778,7 +1778,7 @@ async fn check_purge_revoked_by_password_change(store: Arc<dyn Store>) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Signing keys, JWT denylist, camera search and import (issue 7)
+// Signing keys, JWT denylist, camera search and import (CAM2)
 // ---------------------------------------------------------------------------------------------
 
 fn key(kid: &str, created_at: i64) -> SigningKeyRecord {
@@ -2046,7 +2046,7 @@ async fn check_import_and_search_cameras(store: Arc<dyn Store>) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Hot write paths with their audit rows, and group commit (issue 6, branch perf). On SQLite
+// Hot write paths with their audit rows, and group commit. On SQLite
 // these run on the dedicated writer thread, which groups concurrent calls into one transaction
 // with a savepoint each; the checks below hold for any grouping.
 // ---------------------------------------------------------------------------------------------

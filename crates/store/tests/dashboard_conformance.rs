@@ -1,4 +1,4 @@
-//! Conformance of the issue-8 storage methods (the dashboard: clients by owner, edits, secret
+//! Conformance of the dashboard storage methods (the dashboard: clients by owner, edits, secret
 //! rotation, deletion; PAT lists; authorized apps and their revocation; sessions of a user; the
 //! user list): every check runs on SQLite (a temp file) and on PostgreSQL (a fresh
 //! throwaway database at `CAMGATE_TEST_POSTGRES_URL`, default

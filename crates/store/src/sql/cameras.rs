@@ -114,7 +114,7 @@ impl Where {
     }
 }
 
-/// The SQL of `Store::search_cameras` and its arguments (CAM2 filters, issue 7).
+/// The SQL of `CameraStore::search_cameras` and its arguments (the CAM2 filters).
 pub(crate) fn camera_search_sql(
     q: &CameraQuery,
     after_id: i64,
@@ -143,30 +143,25 @@ pub(crate) fn camera_search_sql(
             w.cond(col, "=", Arg::from(v.clone()));
         }
     }
+    let (f, i) = (|v: Option<f64>| v.map(Arg::from), |v: Option<i64>| v.map(Arg::from));
     for (col, op, v) in [
-        ("lat", ">=", q.lat_min),
-        ("lat", "<=", q.lat_max),
-        ("lng", ">=", q.lng_min),
-        ("lng", "<=", q.lng_max),
-        ("framerate", ">=", q.framerate_min),
-        ("framerate", "<=", q.framerate_max),
+        ("lat", ">=", f(q.lat_min)),
+        ("lat", "<=", f(q.lat_max)),
+        ("lng", ">=", f(q.lng_min)),
+        ("lng", "<=", f(q.lng_max)),
+        ("framerate", ">=", f(q.framerate_min)),
+        ("framerate", "<=", f(q.framerate_max)),
+        ("resolution_w", ">=", i(q.resolution_w_min)),
+        ("resolution_w", "<=", i(q.resolution_w_max)),
+        ("resolution_h", ">=", i(q.resolution_h_min)),
+        ("resolution_h", "<=", i(q.resolution_h_max)),
+        ("created_at", "<", i(q.added_before)),
+        ("created_at", ">=", i(q.added_after)),
+        ("updated_at", "<", i(q.updated_before)),
+        ("updated_at", ">=", i(q.updated_after)),
     ] {
         if let Some(v) = v {
-            w.cond(col, op, Arg::from(v));
-        }
-    }
-    for (col, op, v) in [
-        ("resolution_w", ">=", q.resolution_w_min),
-        ("resolution_w", "<=", q.resolution_w_max),
-        ("resolution_h", ">=", q.resolution_h_min),
-        ("resolution_h", "<=", q.resolution_h_max),
-        ("created_at", "<", q.added_before),
-        ("created_at", ">=", q.added_after),
-        ("updated_at", "<", q.updated_before),
-        ("updated_at", ">=", q.updated_after),
-    ] {
-        if let Some(v) = v {
-            w.cond(col, op, Arg::from(v));
+            w.cond(col, op, v);
         }
     }
     for (col, v) in [
