@@ -143,7 +143,10 @@ pub(crate) fn camera_search_sql(
             w.cond(col, "=", Arg::from(v.clone()));
         }
     }
-    let (f, i) = (|v: Option<f64>| v.map(Arg::from), |v: Option<i64>| v.map(Arg::from));
+    let (f, i) = (
+        |v: Option<f64>| v.map(Arg::from),
+        |v: Option<i64>| v.map(Arg::from),
+    );
     for (col, op, v) in [
         ("lat", ">=", f(q.lat_min)),
         ("lat", "<=", f(q.lat_max)),

@@ -60,25 +60,23 @@ async fn insert_tokens<X: Exec>(
     a: &NewAccessToken,
     r: Option<&NewRefreshToken>,
 ) -> StoreResult<()> {
-    let scope = a.scope.to_scope_string();
-    let access = args![
-        a.hash.as_slice(),
-        family_id,
-        scope,
+    let access = (
+        INSERT_ACCESS,
+        &a.hash,
+        a.scope,
         a.created_at,
-        a.expires_at
-    ];
-    tx.run(INSERT_ACCESS, access).await?;
-    if let Some(r) = r {
-        let scope = r.scope.to_scope_string();
-        let refresh = args![
-            r.hash.as_slice(),
+        Some(a.expires_at),
+    );
+    let refresh = r.map(|r| (INSERT_REFRESH, &r.hash, r.scope, r.created_at, r.expires_at));
+    for (sql, hash, scope, created, expires) in std::iter::once(access).chain(refresh) {
+        let args = args![
+            hash.as_slice(),
             family_id,
-            scope,
-            r.created_at,
-            r.expires_at
+            scope.to_scope_string(),
+            created,
+            expires
         ];
-        tx.run(INSERT_REFRESH, refresh).await?;
+        tx.run(sql, args).await?;
     }
     Ok(())
 }
