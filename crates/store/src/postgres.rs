@@ -15,7 +15,7 @@ use crate::sql::Pools;
 use crate::{map_err, StoreOptions};
 
 /// The PostgreSQL store.
-pub(crate) type PgStore = Backend<SqlTokens<Pools<sqlx::Postgres>>, Pools<sqlx::Postgres>>;
+pub(crate) type PgStore = Backend<SqlTokens, Pools<sqlx::Postgres>>;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
@@ -46,15 +46,14 @@ impl PgStore {
             .connect_with(co)
             .await
             .map_err(map_err)?;
-        let pools = Pools {
-            read: pool.clone(),
-            write: pool,
-            migrator: &MIGRATOR,
-            shared: true,
-        };
         Ok(Backend {
-            tokens: SqlTokens(pools.clone()),
-            sql: pools,
+            tokens: SqlTokens,
+            sql: Pools {
+                read: pool.clone(),
+                write: pool,
+                migrator: &MIGRATOR,
+                shared: true,
+            },
         })
     }
 }

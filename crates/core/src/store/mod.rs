@@ -29,9 +29,32 @@ pub trait TokenStore: Send + Sync + 'static {
         access: &NewAccessToken,
         refresh: Option<&NewRefreshToken>,
     ) -> StoreResult<FamilyId> {
-        self.create_family_audited(family, access, refresh, &[])
-            .await
+        let g = NewGrant {
+            family,
+            access,
+            refresh,
+        };
+        self.create_grant(&g, &[]).await
     }
+    /// [`TokenStore::create_family`] and the grant's audit events (see
+    /// [`TokenStore::create_grant`]).
+    async fn create_family_audited(
+        &self,
+        family: &NewFamily,
+        access: &NewAccessToken,
+        refresh: Option<&NewRefreshToken>,
+        audits: &[AuditEvent],
+    ) -> StoreResult<FamilyId> {
+        let g = NewGrant {
+            family,
+            access,
+            refresh,
+        };
+        self.create_grant(&g, audits).await
+    }
+    /// The family with its first tokens, atomically, and `audits`, in one transaction where
+    /// the backend can. A failure to write an audit event is logged, never fatal.
+    async fn create_grant(&self, g: &NewGrant<'_>, audits: &[AuditEvent]) -> StoreResult<FamilyId>;
     async fn access_token(&self, hash: &[u8]) -> StoreResult<Option<AccessTokenInfo>>;
     async fn refresh_token(&self, hash: &[u8]) -> StoreResult<Option<RefreshTokenInfo>>;
     /// Rotation, atomically: claims the refresh token `old` (one conditional UPDATE that only
@@ -114,22 +137,9 @@ pub trait TokenStore: Send + Sync + 'static {
     async fn client_by_client_id(&self, client_id: &str) -> StoreResult<Option<Client>>;
     /// The failures counted under `key` in a window that started after `since`:
     /// `(window_start, failures)`.
-    async fn throttle_failures(
-        &self,
-        key: &[u8],
-        since: Timestamp,
-    ) -> StoreResult<Option<(Timestamp, i64)>>;
+    async fn throttle_failures(&self, key: &[u8], since: Timestamp) -> StoreResult<Option<Window>>;
     /// The kid of the newest active (unretired) key, if any.
     async fn active_signing_kid(&self) -> StoreResult<Option<String>>;
-    /// [`TokenStore::create_family`] and the grant's audit events, in one transaction where the
-    /// backend can. A failure to write an audit event is logged, never fatal.
-    async fn create_family_audited(
-        &self,
-        family: &NewFamily,
-        access: &NewAccessToken,
-        refresh: Option<&NewRefreshToken>,
-        audits: &[AuditEvent],
-    ) -> StoreResult<FamilyId>;
 }
 
 /// The browser flow: authorization codes, consents, parked authorization requests, browser

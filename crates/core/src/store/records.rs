@@ -5,8 +5,8 @@
 
 use crate::clock::Timestamp;
 use crate::model::{
-    CameraFields, ClientPk, ClientRef, FamilyId, GrantType, NewAccessToken, NewRefreshToken, User,
-    UserId,
+    CameraFields, ClientPk, ClientRef, FamilyId, GrantType, NewAccessToken, NewFamily,
+    NewRefreshToken, User, UserId,
 };
 use crate::scope::ScopeSet;
 
@@ -197,3 +197,14 @@ pub struct Rotation<'a> {
     pub access: &'a NewAccessToken,
     pub refresh: &'a NewRefreshToken,
 }
+
+/// A new grant: a token family with its first access token and optional refresh token.
+#[derive(Debug, Clone, Copy)]
+pub struct NewGrant<'a> {
+    pub family: &'a NewFamily,
+    pub access: &'a NewAccessToken,
+    pub refresh: Option<&'a NewRefreshToken>,
+}
+
+/// A login-throttle window: `(window_start, failures)`.
+pub type Window = (Timestamp, i64);

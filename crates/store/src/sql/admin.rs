@@ -7,7 +7,7 @@ use camgate_core::clock::Timestamp;
 use camgate_core::error::StoreError;
 use camgate_core::model::*;
 use camgate_core::store::{
-    AdminStore, JwtSubject, PoolStats, PurgeCounts, SigningKeyRecord, StoreResult, TokenStore,
+    AdminStore, JwtSubject, PoolStats, PurgeCounts, SigningKeyRecord, StoreResult,
 };
 
 use super::authz::{bounded_delete, purge};
@@ -32,7 +32,7 @@ async fn purge_table<Q: Sql>(
 }
 
 #[async_trait]
-impl<T: TokenStore, Q: Sql> AdminStore for Backend<T, Q> {
+impl<T: Send + Sync + 'static, Q: Sql> AdminStore for Backend<T, Q> {
     async fn migrate(&self) -> StoreResult<()> {
         self.sql.migrate().await
     }

@@ -9,7 +9,7 @@ use camgate_core::model::*;
 use camgate_core::scope::ScopeSet;
 use camgate_core::store::{
     AuthCode, AuthorizedApp, AuthzStore, NewAuthCode, NewSession, ParkedRequest, SessionRecord,
-    StoreResult, TokenStore,
+    StoreResult,
 };
 
 use super::rows::{self, scope_of, AppRow, AuthCodeRow, ParkedRow, SessionRow};
@@ -40,7 +40,7 @@ pub(crate) async fn purge<Q: Sql>(
 }
 
 #[async_trait]
-impl<T: TokenStore, Q: Sql> AuthzStore for Backend<T, Q> {
+impl<T: Send + Sync + 'static, Q: Sql> AuthzStore for Backend<T, Q> {
     async fn create_auth_code(&self, c: &NewAuthCode) -> StoreResult<()> {
         let sql = "INSERT INTO authorization_codes (hash, client_pk, user_id, redirect_uri, \
              redirect_uri_given, scope, code_challenge, created_at, expires_at) \

@@ -4,7 +4,7 @@ use async_trait::async_trait;
 
 use camgate_core::clock::Timestamp;
 use camgate_core::model::*;
-use camgate_core::store::{CameraQuery, CameraStore, NewCamera, StoreResult, TokenStore};
+use camgate_core::store::{CameraQuery, CameraStore, NewCamera, StoreResult};
 
 use super::queries::CAMERA_COLS;
 use super::rows::{self, CameraRow};
@@ -202,7 +202,7 @@ pub(crate) fn camera_search_sql(
 }
 
 #[async_trait]
-impl<T: TokenStore, Q: Sql> CameraStore for Backend<T, Q> {
+impl<T: Send + Sync + 'static, Q: Sql> CameraStore for Backend<T, Q> {
     async fn create_camera(
         &self,
         owner: UserId,

@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use camgate_core::clock::Timestamp;
 use camgate_core::error::StoreError;
 use camgate_core::model::*;
-use camgate_core::store::{ClientUpdate, DirectoryStore, StoreResult, TokenStore};
+use camgate_core::store::{ClientUpdate, DirectoryStore, StoreResult};
 
 use super::queries::{CLIENT_COLS, PAT_COLS, USER_COLS};
 use super::rows::{self, grants_str, kind_str, ClientRow, PatRow, PreviousSecretRow, UserRow};
@@ -17,7 +17,7 @@ fn returned<T>(row: Option<T>) -> StoreResult<T> {
 }
 
 #[async_trait]
-impl<T: TokenStore, Q: Sql> DirectoryStore for Backend<T, Q> {
+impl<T: Send + Sync + 'static, Q: Sql> DirectoryStore for Backend<T, Q> {
     async fn create_user(&self, u: &NewUser) -> StoreResult<User> {
         let sql = format!(
             "INSERT INTO users (email, email_norm, password_hash, first_name, last_name, phone, \

@@ -6,13 +6,15 @@ use async_trait::async_trait;
 
 use camgate_core::clock::Timestamp;
 use camgate_core::model::*;
-use camgate_core::store::{write_audits, Rotation, StoreResult, TokenStore};
+use camgate_core::store::{write_audits, NewGrant, Rotation, StoreResult, TokenStore, Window};
 
 use super::queries::*;
 use super::rows::{AccessRow, ClientRow, PatUserRow, RefreshRow, UserRow};
 use super::{args, Exec, Sql};
+use crate::backend::Backend;
 
-pub(crate) struct SqlTokens<Q>(pub Q);
+/// The token role of a backend that runs it through the shared SQL (PostgreSQL).
+pub(crate) struct SqlTokens;
 
 /// A family's expiry: the latest of its tokens', or `None` if one never expires.
 pub(crate) fn family_expiry(
@@ -82,17 +84,12 @@ async fn insert_tokens<X: Exec>(
 }
 
 #[async_trait]
-impl<Q: Sql> TokenStore for SqlTokens<Q> {
+impl<Q: Sql> TokenStore for Backend<SqlTokens, Q> {
     /// The family in one transaction; the audit rows after it commits (a failed audit insert
     /// would abort a PostgreSQL transaction, and auditing must never undo the grant).
-    async fn create_family_audited(
-        &self,
-        family: &NewFamily,
-        access: &NewAccessToken,
-        refresh: Option<&NewRefreshToken>,
-        audits: &[AuditEvent],
-    ) -> StoreResult<FamilyId> {
-        let mut tx = self.0.begin().await?;
+    async fn create_grant(&self, g: &NewGrant<'_>, audits: &[AuditEvent]) -> StoreResult<FamilyId> {
+        let (family, access, refresh) = (g.family, g.access, g.refresh);
+        let mut tx = self.sql.begin().await?;
         let fam = args![
             family.user_id,
             family.client_pk,
@@ -111,20 +108,20 @@ impl<Q: Sql> TokenStore for SqlTokens<Q> {
     }
 
     async fn access_token(&self, hash: &[u8]) -> StoreResult<Option<AccessTokenInfo>> {
-        let row: Option<AccessRow> = self.0.one(ACCESS_TOKEN_SQL, args![hash]).await?;
+        let row: Option<AccessRow> = self.sql.one(ACCESS_TOKEN_SQL, args![hash]).await?;
         Ok(row.map(Into::into))
     }
 
     async fn refresh_token(&self, hash: &[u8]) -> StoreResult<Option<RefreshTokenInfo>> {
         // Through the writer: the grace-window decision must see the latest claim.
-        let row: Option<RefreshRow> = self.0.one_w(REFRESH_TOKEN_SQL, args![hash]).await?;
+        let row: Option<RefreshRow> = self.sql.one_w(REFRESH_TOKEN_SQL, args![hash]).await?;
         Ok(row.map(Into::into))
     }
 
-    /// The audit row after the commit, as for [`TokenStore::create_family_audited`].
+    /// The audit row after the commit, as for [`TokenStore::create_grant`].
     async fn rotate(&self, r: &Rotation<'_>, audit: Option<&AuditEvent>) -> StoreResult<bool> {
         let (family_id, now, access, refresh) = (r.family_id, r.now, r.access, r.refresh);
-        let mut tx = self.0.begin().await?;
+        let mut tx = self.sql.begin().await?;
         // Dropping the transaction unclaimed rolls it back.
         if tx.run(CLAIM_REFRESH, args![now, r.old]).await? != 1 {
             return Ok(false);
@@ -143,7 +140,7 @@ impl<Q: Sql> TokenStore for SqlTokens<Q> {
         refresh: &[u8],
         access: &NewAccessToken,
     ) -> StoreResult<bool> {
-        let mut tx = self.0.begin().await?;
+        let mut tx = self.sql.begin().await?;
         let a = access;
         let args = args![
             a.hash.as_slice(),
@@ -162,7 +159,7 @@ impl<Q: Sql> TokenStore for SqlTokens<Q> {
     }
 
     async fn revoke_family(&self, family_id: FamilyId, now: Timestamp) -> StoreResult<()> {
-        let mut tx = self.0.begin().await?;
+        let mut tx = self.sql.begin().await?;
         for sql in REVOKE_FAMILY {
             tx.run(sql, args![now, family_id]).await?;
         }
@@ -170,7 +167,7 @@ impl<Q: Sql> TokenStore for SqlTokens<Q> {
     }
 
     async fn revoke_access_token(&self, hash: &[u8], now: Timestamp) -> StoreResult<bool> {
-        Ok(self.0.run(REVOKE_ACCESS, args![now, hash]).await? == 1)
+        Ok(self.sql.run(REVOKE_ACCESS, args![now, hash]).await? == 1)
     }
 
     async fn create_pat(&self, p: &NewPat) -> StoreResult<Pat> {
@@ -184,7 +181,7 @@ impl<Q: Sql> TokenStore for SqlTokens<Q> {
             p.expires_at
         ];
         let (id,): (i64,) = self
-            .0
+            .sql
             .one_w(INSERT_PAT, args)
             .await?
             .ok_or_else(|| camgate_core::error::StoreError::Other("no PAT id".into()))?;
@@ -192,28 +189,28 @@ impl<Q: Sql> TokenStore for SqlTokens<Q> {
     }
 
     async fn pat_by_hash(&self, hash: &[u8]) -> StoreResult<Option<(Pat, User)>> {
-        let row: Option<PatUserRow> = self.0.one(PAT_SQL, args![hash]).await?;
+        let row: Option<PatUserRow> = self.sql.one(PAT_SQL, args![hash]).await?;
         Ok(row.map(Into::into))
     }
 
     async fn revoke_pat(&self, id: i64, user_id: UserId, now: Timestamp) -> StoreResult<bool> {
-        Ok(self.0.run(REVOKE_PAT, args![now, id, user_id]).await? == 1)
+        Ok(self.sql.run(REVOKE_PAT, args![now, id, user_id]).await? == 1)
     }
 
     async fn touch_pat(&self, id: i64, now: Timestamp, min_interval: i64) -> StoreResult<()> {
-        self.0
+        self.sql
             .run(TOUCH_PAT, args![now, id, now - min_interval])
             .await?;
         Ok(())
     }
 
     async fn claim_auth_code(&self, hash: &[u8], now: Timestamp) -> StoreResult<bool> {
-        Ok(self.0.run(CLAIM_CODE, args![now, hash]).await? == 1)
+        Ok(self.sql.run(CLAIM_CODE, args![now, hash]).await? == 1)
     }
 
     async fn attach_auth_code_family(&self, hash: &[u8], family_id: FamilyId) -> StoreResult<bool> {
         let replayed: Option<(Option<i64>,)> = self
-            .0
+            .sql
             .one_w(ATTACH_CODE_FAMILY, args![family_id, hash])
             .await?;
         Ok(matches!(replayed, Some((Some(_),))))
@@ -225,7 +222,7 @@ impl<Q: Sql> TokenStore for SqlTokens<Q> {
         now: Timestamp,
     ) -> StoreResult<Option<FamilyId>> {
         let family: Option<(Option<i64>,)> =
-            self.0.one_w(MARK_CODE_REPLAYED, args![now, hash]).await?;
+            self.sql.one_w(MARK_CODE_REPLAYED, args![now, hash]).await?;
         Ok(family.and_then(|(f,)| f))
     }
 
@@ -238,35 +235,31 @@ impl<Q: Sql> TokenStore for SqlTokens<Q> {
             &e.ip,
             e.detail.as_str()
         ];
-        self.0.run(INSERT_AUDIT, args).await?;
+        self.sql.run(INSERT_AUDIT, args).await?;
         Ok(())
     }
 
     async fn user_by_id(&self, id: UserId) -> StoreResult<Option<User>> {
-        let row: Option<UserRow> = self.0.one(USER_BY_ID_SQL, args![id]).await?;
+        let row: Option<UserRow> = self.sql.one(USER_BY_ID_SQL, args![id]).await?;
         Ok(row.map(Into::into))
     }
 
     async fn user_by_email(&self, email_norm: &str) -> StoreResult<Option<User>> {
-        let row: Option<UserRow> = self.0.one(USER_BY_EMAIL_SQL, args![email_norm]).await?;
+        let row: Option<UserRow> = self.sql.one(USER_BY_EMAIL_SQL, args![email_norm]).await?;
         Ok(row.map(Into::into))
     }
 
     async fn client_by_client_id(&self, client_id: &str) -> StoreResult<Option<Client>> {
-        let row: Option<ClientRow> = self.0.one(CLIENT_BY_ID_SQL, args![client_id]).await?;
+        let row: Option<ClientRow> = self.sql.one(CLIENT_BY_ID_SQL, args![client_id]).await?;
         row.map(Client::try_from).transpose()
     }
 
-    async fn throttle_failures(
-        &self,
-        key: &[u8],
-        since: Timestamp,
-    ) -> StoreResult<Option<(Timestamp, i64)>> {
-        self.0.one_w(THROTTLE_SQL, args![key, since]).await
+    async fn throttle_failures(&self, key: &[u8], since: Timestamp) -> StoreResult<Option<Window>> {
+        self.sql.one_w(THROTTLE_SQL, args![key, since]).await
     }
 
     async fn active_signing_kid(&self) -> StoreResult<Option<String>> {
-        let kid: Option<(String,)> = self.0.one(ACTIVE_KID_SQL, vec![]).await?;
+        let kid: Option<(String,)> = self.sql.one(ACTIVE_KID_SQL, vec![]).await?;
         Ok(kid.map(|(k,)| k))
     }
 }

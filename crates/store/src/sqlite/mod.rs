@@ -13,6 +13,7 @@ pub(crate) mod writer;
 
 use std::path::PathBuf;
 use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
@@ -48,8 +49,24 @@ impl Drop for TempFile {
 
 impl SqliteStore {
     pub async fn connect(url: &str, opts: &StoreOptions) -> Result<Self, StoreError> {
-        let mut base = SqliteConnectOptions::from_str(url)
-            .map_err(map_err)?
+        let parsed = SqliteConnectOptions::from_str(url).map_err(map_err)?;
+        let mut filename = parsed.get_filename().to_path_buf();
+        let mut temp = None;
+        let mut parsed = Some(parsed);
+        // sqlx names an in-memory database `file:sqlx-in-memory-N` (shared cache).
+        let rest = url.trim_start_matches("sqlite:").trim_start_matches("//");
+        if rest.starts_with(":memory:") || rest.contains("mode=memory") || rest.is_empty() {
+            // Unique per process (the pid) and per store in it (the counter).
+            static NEXT: AtomicU64 = AtomicU64::new(0);
+            let n = NEXT.fetch_add(1, Ordering::Relaxed);
+            let name = format!("camgate-mem-{}-{n}.db", std::process::id());
+            filename = std::env::temp_dir().join(name);
+            temp = Some(TempFile(filename.clone()));
+            // Options of a plain file: the parsed ones would keep sqlx's in-memory mode.
+            parsed = None;
+        }
+        let base = parsed
+            .unwrap_or_else(|| SqliteConnectOptions::new().filename(&filename))
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
@@ -57,14 +74,6 @@ impl SqliteStore {
             .busy_timeout(Duration::from_secs(5))
             .pragma("temp_store", "memory")
             .pragma("cache_size", "-16000");
-        let mut filename = base.get_filename().to_path_buf();
-        let mut temp = None;
-        if filename.as_os_str().is_empty() || filename.as_os_str() == ":memory:" {
-            let name = format!("camgate-mem-{}-{:016x}.db", std::process::id(), rand_u64());
-            filename = std::env::temp_dir().join(name);
-            base = base.filename(&filename).create_if_missing(true);
-            temp = Some(TempFile(filename.clone()));
-        }
         // The sqlx writer keeps SQLite's automatic checkpoint: when only it writes (an import,
         // the sweeper, dashboard writes) with the writer thread idle, nothing else would ever
         // restart the WAL (writer.rs, "Checkpoints"); its checkpoint runs inside its own commit,
@@ -112,15 +121,39 @@ impl SqliteStore {
     }
 }
 
-/// A random name part for temporary databases.
-fn rand_u64() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or_default(),
-    );
-    h.finish()
+#[cfg(test)]
+mod tests {
+    use camgate_core::model::NewUser;
+    use camgate_core::store::{AdminStore, DirectoryStore, TokenStore};
+
+    use super::*;
+
+    /// `sqlite::memory:` is one database for every connection — a user written through the
+    /// sqlx pools is read back through the token role's rusqlite reader — and its file is gone
+    /// once the store is dropped.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_in_memory_database_is_shared_and_removed() {
+        let store = SqliteStore::connect("sqlite::memory:", &StoreOptions::default())
+            .await
+            .unwrap();
+        store.migrate().await.unwrap();
+        let u = store
+            .create_user(&NewUser {
+                email: "Mem@Example.com".into(),
+                password_hash: "x".into(),
+                first_name: "M".into(),
+                last_name: "E".into(),
+                phone: String::new(),
+                is_admin: false,
+                created_at: 1,
+            })
+            .await
+            .unwrap();
+        let read = store.user_by_email("mem@example.com").await.unwrap();
+        assert_eq!(read.map(|r| r.id), Some(u.id));
+        let path = store.tokens._temp.as_ref().unwrap().0.clone();
+        assert!(path.exists());
+        drop(store);
+        assert!(!path.exists(), "{} left behind", path.display());
+    }
 }

@@ -8,13 +8,13 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 use camgate_core::clock::Timestamp;
 use camgate_core::model::*;
-use camgate_core::store::{Rotation, StoreResult, TokenStore};
+use camgate_core::store::{NewGrant, Rotation, StoreResult, TokenStore, Window};
 
 use super::reader::{
     client_ref_at, opt_user_at, pat_at, user_at, Reader, AT_CLIENT, AT_USER, PAT_USER,
 };
 use super::writer::{audit, insert_audit, Writer};
-use super::TempFile;
+use super::{SqliteStore, TempFile};
 use crate::sql::queries::*;
 use crate::sql::rows::{AccessRow, ClientRow, RefreshRow};
 use crate::sql::tokens::{family_expiry, new_pat};
@@ -86,17 +86,13 @@ impl SqliteTokens {
 }
 
 #[async_trait]
-impl TokenStore for SqliteTokens {
-    async fn create_family_audited(
-        &self,
-        family: &NewFamily,
-        access: &NewAccessToken,
-        refresh: Option<&NewRefreshToken>,
-        audits: &[AuditEvent],
-    ) -> StoreResult<FamilyId> {
+impl TokenStore for SqliteStore {
+    async fn create_grant(&self, g: &NewGrant<'_>, audits: &[AuditEvent]) -> StoreResult<FamilyId> {
+        let (family, access, refresh) = (g.family, g.access, g.refresh);
         let (family, access, refresh) = (family.clone(), access.clone(), refresh.cloned());
         let audits = audits.to_vec();
-        self.writer
+        self.tokens
+            .writer
             .call(move |c| {
                 let f = &family;
                 let expiry = family_expiry(&access, refresh.as_ref());
@@ -131,7 +127,8 @@ impl TokenStore for SqliteTokens {
         let (family_id, now) = (r.family_id, r.now);
         let (old, access, refresh) = (r.old.to_vec(), r.access.clone(), r.refresh.clone());
         let audit_event = audit_event.cloned();
-        self.writer
+        self.tokens
+            .writer
             .call(move |c| {
                 // The claim: exactly one caller sees one row changed (this thread is the only
                 // writer of these rows; sqlx's writer takes the same database lock).
@@ -155,7 +152,7 @@ impl TokenStore for SqliteTokens {
     }
 
     async fn access_token(&self, hash: &[u8]) -> StoreResult<Option<AccessTokenInfo>> {
-        self.reader.with(|c| {
+        self.tokens.reader.with(|c| {
             c.prepare_cached(ACCESS_TOKEN_SQL)?
                 .query_row([hash], |r| {
                     Ok(AccessRow {
@@ -174,7 +171,7 @@ impl TokenStore for SqliteTokens {
     }
 
     async fn refresh_token(&self, hash: &[u8]) -> StoreResult<Option<RefreshTokenInfo>> {
-        self.reader.with(|c| {
+        self.tokens.reader.with(|c| {
             c.prepare_cached(REFRESH_TOKEN_SQL)?
                 .query_row([hash], |r| {
                     Ok(RefreshRow {
@@ -200,7 +197,8 @@ impl TokenStore for SqliteTokens {
         access: &NewAccessToken,
     ) -> StoreResult<bool> {
         let (refresh, a) = (refresh.to_vec(), access.clone());
-        self.writer
+        self.tokens
+            .writer
             .call(move |c| {
                 let scope = a.scope.to_scope_string();
                 let p = params![
@@ -221,7 +219,8 @@ impl TokenStore for SqliteTokens {
     }
 
     async fn revoke_family(&self, family_id: FamilyId, now: Timestamp) -> StoreResult<()> {
-        self.writer
+        self.tokens
+            .writer
             .call(move |c| {
                 for sql in REVOKE_FAMILY {
                     c.prepare_cached(sql)?.execute([now, family_id])?;
@@ -232,12 +231,15 @@ impl TokenStore for SqliteTokens {
     }
 
     async fn revoke_access_token(&self, hash: &[u8], now: Timestamp) -> StoreResult<bool> {
-        self.update_one(REVOKE_ACCESS, (now, hash.to_vec())).await
+        self.tokens
+            .update_one(REVOKE_ACCESS, (now, hash.to_vec()))
+            .await
     }
 
     async fn create_pat(&self, p: &NewPat) -> StoreResult<Pat> {
         let n = p.clone();
         let id: i64 = self
+            .tokens
             .writer
             .call(move |c| {
                 let scope = n.scope.to_scope_string();
@@ -257,7 +259,7 @@ impl TokenStore for SqliteTokens {
     }
 
     async fn pat_by_hash(&self, hash: &[u8]) -> StoreResult<Option<(Pat, User)>> {
-        self.reader.with(|c| {
+        self.tokens.reader.with(|c| {
             c.prepare_cached(PAT_SQL)?
                 .query_row([hash], |r| {
                     Ok((pat_at(r)?.into(), user_at(r, PAT_USER)?.into()))
@@ -267,13 +269,15 @@ impl TokenStore for SqliteTokens {
     }
 
     async fn revoke_pat(&self, id: i64, user_id: UserId, now: Timestamp) -> StoreResult<bool> {
-        self.writer
+        self.tokens
+            .writer
             .call(move |c| Ok(c.prepare_cached(REVOKE_PAT)?.execute([now, id, user_id])? == 1))
             .await
     }
 
     async fn touch_pat(&self, id: i64, now: Timestamp, min_interval: i64) -> StoreResult<()> {
-        self.writer
+        self.tokens
+            .writer
             .call(move |c| {
                 c.prepare_cached(TOUCH_PAT)?
                     .execute([now, id, now - min_interval])?;
@@ -283,11 +287,14 @@ impl TokenStore for SqliteTokens {
     }
 
     async fn claim_auth_code(&self, hash: &[u8], now: Timestamp) -> StoreResult<bool> {
-        self.update_one(CLAIM_CODE, (now, hash.to_vec())).await
+        self.tokens
+            .update_one(CLAIM_CODE, (now, hash.to_vec()))
+            .await
     }
 
     async fn attach_auth_code_family(&self, hash: &[u8], family_id: FamilyId) -> StoreResult<bool> {
         let replayed = self
+            .tokens
             .update_code(ATTACH_CODE_FAMILY, family_id, hash)
             .await?;
         Ok(matches!(replayed, Some(Some(_))))
@@ -299,6 +306,7 @@ impl TokenStore for SqliteTokens {
         now: Timestamp,
     ) -> StoreResult<Option<FamilyId>> {
         Ok(self
+            .tokens
             .update_code(MARK_CODE_REPLAYED, now, hash)
             .await?
             .flatten())
@@ -306,11 +314,11 @@ impl TokenStore for SqliteTokens {
 
     async fn audit(&self, e: &AuditEvent) -> StoreResult<()> {
         let e = e.clone();
-        self.writer.call(move |c| insert_audit(c, &e)).await
+        self.tokens.writer.call(move |c| insert_audit(c, &e)).await
     }
 
     async fn user_by_id(&self, id: UserId) -> StoreResult<Option<User>> {
-        self.reader.with(|c| {
+        self.tokens.reader.with(|c| {
             c.prepare_cached(USER_BY_ID_SQL)?
                 .query_row([id], |r| Ok(user_at(r, 0)?.into()))
                 .optional()
@@ -318,7 +326,7 @@ impl TokenStore for SqliteTokens {
     }
 
     async fn user_by_email(&self, email_norm: &str) -> StoreResult<Option<User>> {
-        self.reader.with(|c| {
+        self.tokens.reader.with(|c| {
             c.prepare_cached(USER_BY_EMAIL_SQL)?
                 .query_row([email_norm], |r| Ok(user_at(r, 0)?.into()))
                 .optional()
@@ -326,7 +334,7 @@ impl TokenStore for SqliteTokens {
     }
 
     async fn client_by_client_id(&self, client_id: &str) -> StoreResult<Option<Client>> {
-        let row = self.reader.with(|c| {
+        let row = self.tokens.reader.with(|c| {
             c.prepare_cached(CLIENT_BY_ID_SQL)?
                 .query_row([client_id], |r| {
                     Ok(ClientRow {
@@ -351,12 +359,8 @@ impl TokenStore for SqliteTokens {
 
     /// A committed failure is visible to the next read: WAL readers see every transaction
     /// committed before they start.
-    async fn throttle_failures(
-        &self,
-        key: &[u8],
-        since: Timestamp,
-    ) -> StoreResult<Option<(Timestamp, i64)>> {
-        self.reader.with(|c| {
+    async fn throttle_failures(&self, key: &[u8], since: Timestamp) -> StoreResult<Option<Window>> {
+        self.tokens.reader.with(|c| {
             c.prepare_cached(THROTTLE_SQL)?
                 .query_row(params![key, since], |r| Ok((r.get(0)?, r.get(1)?)))
                 .optional()
@@ -365,7 +369,7 @@ impl TokenStore for SqliteTokens {
 
     /// Every JWT the token endpoint signs asks for it.
     async fn active_signing_kid(&self) -> StoreResult<Option<String>> {
-        self.reader.with(|c| {
+        self.tokens.reader.with(|c| {
             c.prepare_cached(ACTIVE_KID_SQL)?
                 .query_row([], |r| r.get(0))
                 .optional()
