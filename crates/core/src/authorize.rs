@@ -43,6 +43,10 @@ pub const MISMATCHING_REDIRECT_URI: &str = "Mismatching redirect URI.";
 pub struct AuthzSettings {
     /// Lifetime of an authorization code, 1..=600 s (RFC 6749 §4.1.2).
     pub code_ttl_secs: i64,
+    /// Lifetime of a device code (RFC 8628 §3.2 `expires_in`).
+    pub device_code_ttl_secs: i64,
+    /// Seconds a device waits between polls (RFC 8628 §3.2 `interval`).
+    pub device_poll_interval_secs: i64,
     pub session: SessionSettings,
     pub throttle: ThrottleSettings,
 }
@@ -51,6 +55,8 @@ impl Default for AuthzSettings {
     fn default() -> Self {
         Self {
             code_ttl_secs: 60,
+            device_code_ttl_secs: 600,
+            device_poll_interval_secs: 5,
             session: SessionSettings::default(),
             throttle: ThrottleSettings::default(),
         }

@@ -102,9 +102,13 @@ impl Core {
                 format!("Unknown profile `{profile}`."),
             ));
         }
+        // Without explicit grants: every grant but the device grant (opt-in: a client that asks
+        // for device codes is a deliberate deployment choice), and client credentials only for
+        // confidential clients.
         let grants = if input.grants.is_empty() {
             GrantType::ALL
                 .into_iter()
+                .filter(|g| *g != GrantType::DeviceCode)
                 .filter(|g| {
                     input.kind == ClientKind::Confidential || *g != GrantType::ClientCredentials
                 })

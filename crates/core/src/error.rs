@@ -35,6 +35,13 @@ pub enum OAuthErrorCode {
     TemporarilyUnavailable,
     /// Not an RFC 6749 code: too many failed attempts (answered 429).
     SlowDown,
+    /// RFC 8628 §3.5: the user has not decided yet (400).
+    AuthorizationPending,
+    /// RFC 8628 §3.5: the device polls too fast; `slow_down` answered 400 (unlike
+    /// [`OAuthErrorCode::SlowDown`], the login throttle's 429).
+    DeviceSlowDown,
+    /// RFC 8628 §3.5: the device code expired (400).
+    ExpiredToken,
 }
 
 impl OAuthErrorCode {
@@ -51,7 +58,9 @@ impl OAuthErrorCode {
             Self::UnsupportedTokenType => "unsupported_token_type",
             Self::ServerError => "server_error",
             Self::TemporarilyUnavailable => "temporarily_unavailable",
-            Self::SlowDown => "slow_down",
+            Self::SlowDown | Self::DeviceSlowDown => "slow_down",
+            Self::AuthorizationPending => "authorization_pending",
+            Self::ExpiredToken => "expired_token",
         }
     }
 }

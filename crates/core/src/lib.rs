@@ -10,6 +10,7 @@ pub mod client_credentials;
 pub mod clients;
 pub mod clock;
 pub mod dashboard;
+pub mod device;
 pub mod error;
 pub mod jwt;
 pub mod lifecycle;

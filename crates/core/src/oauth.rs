@@ -189,6 +189,7 @@ impl Core {
             Some(GrantType::RefreshToken) => GrantType::RefreshToken,
             Some(GrantType::AuthorizationCode) => GrantType::AuthorizationCode,
             Some(GrantType::ClientCredentials) => GrantType::ClientCredentials,
+            Some(GrantType::DeviceCode) if grant != "device_code" => GrantType::DeviceCode,
             _ => {
                 let shown: String = grant.chars().take(40).collect();
                 return Err(OAuthError::new(
@@ -233,6 +234,7 @@ impl Core {
                 self.client_credentials(&client, params.get("scope"), caller)
                     .await
             }
+            GrantType::DeviceCode => self.device_code_grant(&client, &params, caller).await,
             _ => self.refresh_grant(&client, &params, caller).await,
         }
     }

@@ -39,7 +39,12 @@ fn account_key(username: &str) -> Vec<u8> {
 
 /// IPv4 addresses count one by one; IPv6 ones by /64 (one host usually has a whole /64).
 fn ip_key(ip: &str) -> Vec<u8> {
-    let bucket = match ip.parse::<IpAddr>() {
+    secret::digest(&format!("ip\0{}", ip_bucket(ip)))
+}
+
+/// The address a client counts as: itself for IPv4, its /64 for IPv6.
+pub(crate) fn ip_bucket(ip: &str) -> String {
+    match ip.parse::<IpAddr>() {
         Ok(IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
             Some(v4) => v4.to_string(),
             None => {
@@ -49,8 +54,7 @@ fn ip_key(ip: &str) -> Vec<u8> {
         },
         Ok(IpAddr::V4(v4)) => v4.to_string(),
         Err(_) => ip.to_string(),
-    };
-    secret::digest(&format!("ip\0{bucket}"))
+    }
 }
 
 /// The token endpoint's refusal: 429 with Retry-After.
@@ -95,14 +99,31 @@ impl Core {
         username: &str,
         ip: Option<&str>,
     ) -> Result<Option<u64>, StoreError> {
-        let window = self.settings.authz.throttle.window_secs;
+        let keys = self.throttle_keys(username, ip);
+        self.throttle_wait(&keys, self.settings.authz.throttle.window_secs)
+            .await
+    }
+
+    /// Counts a failed login. Errors are logged, not returned: the login already failed.
+    pub async fn login_failed(&self, username: &str, ip: Option<&str>) {
+        let keys = self.throttle_keys(username, ip);
+        self.throttle_fail(&keys, self.settings.authz.throttle.window_secs)
+            .await
+    }
+
+    /// `Some(retry_after)` when any of `keys` has used up its failures (`(key, max)`) in its
+    /// current window of `window` seconds.
+    pub(crate) async fn throttle_wait(
+        &self,
+        keys: &[(Vec<u8>, i64)],
+        window: i64,
+    ) -> Result<Option<u64>, StoreError> {
         let now = self.now();
         let mut wait: Option<u64> = None;
-        for (key, max) in self.throttle_keys(username, ip) {
-            if let Some((start, failures)) =
-                self.store.throttle_failures(&key, now - window).await?
+        for (key, max) in keys {
+            if let Some((start, failures)) = self.store.throttle_failures(key, now - window).await?
             {
-                if failures >= max {
+                if failures >= *max {
                     let w = (start + window - now).max(1) as u64;
                     wait = Some(wait.map_or(w, |x| x.max(w)));
                 }
@@ -111,17 +132,16 @@ impl Core {
         Ok(wait)
     }
 
-    /// Counts a failed login. Errors are logged, not returned: the login already failed.
-    pub async fn login_failed(&self, username: &str, ip: Option<&str>) {
-        let window = self.settings.authz.throttle.window_secs;
+    /// Counts one failure under each of `keys`; errors are logged.
+    pub(crate) async fn throttle_fail(&self, keys: &[(Vec<u8>, i64)], window: i64) {
         let now = self.now();
-        for (key, _) in self.throttle_keys(username, ip) {
+        for (key, _) in keys {
             if let Err(e) = self
                 .store
-                .throttle_record_failure(&key, now, now - window)
+                .throttle_record_failure(key, now, now - window)
                 .await
             {
-                tracing::warn!(error = %e, "could not count a failed login");
+                tracing::warn!(error = %e, "could not count a failure");
             }
         }
     }

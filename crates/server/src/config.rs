@@ -55,6 +55,10 @@ pub struct FileConfig {
     pub session_absolute_timeout_secs: Option<i64>,
     /// Authorization code lifetime, 1..=600 seconds (default 60; RFC 6749 §4.1.2).
     pub authorization_code_ttl_secs: Option<i64>,
+    /// Device code lifetime, 60..=1800 seconds (default 600; RFC 8628 §3.2).
+    pub device_code_ttl_secs: Option<i64>,
+    /// Seconds a device waits between polls, 1..=60 (default 5; RFC 8628 §3.2).
+    pub device_poll_interval_secs: Option<i64>,
     /// Failed logins allowed per account per window (default 100; OWASP ASVS 2.2.1).
     pub login_max_failures_per_account: Option<i64>,
     /// Failed logins allowed per client address per window (default 1000).
@@ -221,6 +225,22 @@ fn authz_settings(file: &FileConfig) -> anyhow::Result<AuthzSettings> {
         anyhow::bail!(
             "config: authorization_code_ttl_secs must be at most {MAX_CODE_TTL_SECS} (RFC 6749 §4.1.2)"
         );
+    }
+    a.device_code_ttl_secs = positive(
+        "device_code_ttl_secs",
+        file.device_code_ttl_secs,
+        a.device_code_ttl_secs,
+    )?;
+    if !(60..=1800).contains(&a.device_code_ttl_secs) {
+        anyhow::bail!("config: device_code_ttl_secs must be between 60 and 1800");
+    }
+    a.device_poll_interval_secs = positive(
+        "device_poll_interval_secs",
+        file.device_poll_interval_secs,
+        a.device_poll_interval_secs,
+    )?;
+    if a.device_poll_interval_secs > 60 {
+        anyhow::bail!("config: device_poll_interval_secs must be at most 60");
     }
     a.session.idle_timeout_secs = positive(
         "session_idle_timeout_secs",

@@ -98,6 +98,14 @@ pub fn report(c: &Config) -> String {
         c.authz.code_ttl_secs.to_string(),
     );
     line(
+        "device_code_ttl_secs",
+        c.authz.device_code_ttl_secs.to_string(),
+    );
+    line(
+        "device_poll_interval_secs",
+        c.authz.device_poll_interval_secs.to_string(),
+    );
+    line(
         "login_max_failures_per_account",
         c.authz.throttle.max_failures_per_account.to_string(),
     );

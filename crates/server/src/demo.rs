@@ -17,6 +17,8 @@ pub const CM_CLIENT_ID: &str = "cameramanager.test";
 pub const CM_CLIENT_SECRET: &str = "qwertyuiopasdfghjklzxcvbnm12345";
 pub const CAM2_CLIENT_ID: &str = "cam2.demo";
 pub const CAM2_CLIENT_SECRET: &str = "cam2-demo-secret-0123456789";
+/// A public client allowed the device authorization grant (RFC 8628).
+pub const DEVICE_CLIENT_ID: &str = "camgate.device.demo";
 
 /// What the demo created, for the printed instructions.
 pub struct DemoInfo {
@@ -106,6 +108,18 @@ pub async fn seed(core: &Core) -> Result<Option<DemoInfo>, ApiError> {
         client_secret: Some(CAM2_CLIENT_SECRET.into()),
     })
     .await?;
+    core.register_client(ClientInput {
+        name: "Demo camera bridge".into(),
+        owner_id: Some(user.id),
+        kind: ClientKind::Public,
+        redirect_uris: Vec::new(),
+        grants: vec![GrantType::DeviceCode, GrantType::RefreshToken],
+        scopes: None,
+        profile: Some("angelcam".into()),
+        client_id: Some(DEVICE_CLIENT_ID.into()),
+        client_secret: None,
+    })
+    .await?;
     let (_, pat) = core
         .create_pat(user.id, "demo", ScopeSet::READ_WRITE, None)
         .await?;
@@ -181,6 +195,7 @@ camgate demo is ready at {base}
   Angelcam web:   {web_id} / {web_secret} (confidential, authorization code)
   CameraManager:  {CM_CLIENT_ID} / {CM_CLIENT_SECRET} (HTTP Basic)
   CAM2API app:    {CAM2_CLIENT_ID} / {CAM2_CLIENT_SECRET} (client credentials, JWT)
+  device app:     client_id {DEVICE_CLIENT_ID} (public, device authorization grant)
   personal token: {pat}
   dashboard:      {base}/dashboard/ (sign in as the demo user)
 
@@ -198,6 +213,10 @@ CAM2API (spec 002):
   curl -X POST {base}/token.json -d client_id={CAM2_CLIENT_ID} -d client_secret={CAM2_CLIENT_SECRET}
   curl -X GET -H "Authorization: JWT TOKEN" "{base}/cameras.json?country=JP"
   curl -X POST {base}/refresh_token.json -d token="TOKEN"
+
+Device pairing (RFC 8628): ask for codes, open verification_uri_complete in a browser, approve, poll
+  curl -X POST {base}/oauth/device_authorization -d client_id={DEVICE_CLIENT_ID}
+  curl -X POST {base}/oauth/token -d client_id={DEVICE_CLIENT_ID} -d grant_type=urn:ietf:params:oauth:grant-type:device_code -d device_code=DEVICE_CODE
 
 CameraManager (spec 003):
   curl -X POST -H "Accept: application/json" -u {CM_CLIENT_ID}:{CM_CLIENT_SECRET} "{base}/oauth/token?grant_type=password&scope=write&username=user%40example.com&password=secret"

@@ -182,6 +182,36 @@ pub trait AuthzStore: Send + Sync + 'static {
         now: Timestamp,
         since: Timestamp,
     ) -> StoreResult<(Timestamp, i64)>;
+    // ---- the device authorization grant (RFC 8628)
+    /// Inserts a device code. `Conflict` if its user code is taken (the caller draws again).
+    async fn create_device_code(&self, d: &NewDeviceCode) -> StoreResult<()>;
+    /// A device code by its digest (read through the writer: polling must see decisions).
+    async fn device_code(&self, hash: &[u8]) -> StoreResult<Option<DeviceCode>>;
+    /// A device code by the digest of its normalised user code.
+    async fn device_code_by_user_code(&self, user_hash: &[u8]) -> StoreResult<Option<DeviceCode>>;
+    /// Records the user's decision on a pending, unexpired code (one conditional UPDATE).
+    /// False if it was decided already, expired, or unknown.
+    async fn decide_device_code(
+        &self,
+        user_hash: &[u8],
+        user_id: UserId,
+        approve: bool,
+        now: Timestamp,
+    ) -> StoreResult<bool>;
+    /// Paces polling (RFC 8628 §3.5): records a poll at `now` if the last one was at least the
+    /// code's interval ago and returns true; otherwise adds 5 seconds to the interval, records
+    /// the poll, and returns false (`slow_down`).
+    async fn poll_device_code(&self, hash: &[u8], now: Timestamp) -> StoreResult<bool>;
+    /// Claims an approved, unused code (one conditional UPDATE). False if someone else did.
+    async fn claim_device_code(&self, hash: &[u8], now: Timestamp) -> StoreResult<bool>;
+    /// Records the family minted from a claimed code; true if a replay was recorded meanwhile.
+    async fn attach_device_family(&self, hash: &[u8], family_id: FamilyId) -> StoreResult<bool>;
+    /// Records a second redemption; the family minted from the code, if any yet.
+    async fn mark_device_code_replayed(
+        &self,
+        hash: &[u8],
+        now: Timestamp,
+    ) -> StoreResult<Option<FamilyId>>;
     /// Deletes at most `batch` rows per table of codes, parked requests, sessions and throttle
     /// windows that ended before `cutoff`. Returns the number of rows deleted.
     async fn purge_authorize(&self, cutoff: Timestamp, batch: i64) -> StoreResult<u64>;

@@ -208,3 +208,32 @@ pub struct NewGrant<'a> {
 
 /// A login-throttle window: `(window_start, failures)`.
 pub type Window = (Timestamp, i64);
+
+/// A new device authorization (RFC 8628 §3.2): both codes as SHA-256 digests.
+#[derive(Debug, Clone)]
+pub struct NewDeviceCode {
+    pub hash: Vec<u8>,
+    pub user_code_hash: Vec<u8>,
+    pub client_pk: ClientPk,
+    pub scope: ScopeSet,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+    pub interval_secs: i64,
+}
+
+/// A device code as the store holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceCode {
+    pub hash: Vec<u8>,
+    pub client_pk: ClientPk,
+    pub scope: ScopeSet,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+    pub interval_secs: i64,
+    pub last_polled_at: Option<Timestamp>,
+    /// Who decided, and how (`None` while pending).
+    pub user_id: Option<UserId>,
+    pub approved: Option<bool>,
+    pub used_at: Option<Timestamp>,
+    pub family_id: Option<FamilyId>,
+}

@@ -7,6 +7,7 @@ pub mod authorize;
 pub mod cam2;
 pub mod cameramanager;
 pub mod dashboard;
+pub mod device;
 pub mod edge;
 pub mod error;
 pub mod lifecycle;
@@ -147,6 +148,15 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/logout",
             with_405(get(pages::logout_page).post(pages::logout_submit)),
+        )
+        // The device authorization grant (RFC 8628 §3.1, §3.3).
+        .route(
+            "/oauth/device_authorization",
+            with_405(post(device::device_authorization)),
+        )
+        .route(
+            "/device",
+            with_405(get(device::device_page).post(device::device_submit)),
         )
         .route("/static/camgate.css", get(pages::stylesheet))
         // Revocation (RFC 7009), introspection (RFC 7662), metadata (RFC 8414).

@@ -430,7 +430,8 @@ pub struct OAuthErrorBody {
 #[derive(ToSchema)]
 #[schema(example = json!({"client_id": "DBaJcGbAT2Tbvbrz0fLh1uRmYURprJAQPxwFsgoo", "grant_type": "password", "username": "user@example.com", "password": "secret"}))]
 pub struct TokenRequest {
-    /// `authorization_code`, `password`, `refresh_token` or `client_credentials`.
+    /// `authorization_code`, `password`, `refresh_token`, `client_credentials` or
+    /// `urn:ietf:params:oauth:grant-type:device_code`.
     pub grant_type: String,
     pub client_id: Option<String>,
     pub client_secret: Option<String>,
@@ -446,8 +447,36 @@ pub struct TokenRequest {
     pub redirect_uri: Option<String>,
     /// Authorization-code grant with PKCE (RFC 7636 §4.5).
     pub code_verifier: Option<String>,
+    /// Device grant (RFC 8628 §3.4): the `device_code` of `/oauth/device_authorization`.
+    pub device_code: Option<String>,
     /// Space-separated scopes (`read`, `write`, `user_access`, `camera_access`, …).
     pub scope: Option<String>,
+}
+
+/// Device authorization request (RFC 8628 §3.1); client authentication as at the token
+/// endpoint. The example is the `serve --demo` device client.
+#[derive(ToSchema)]
+#[schema(example = json!({"client_id": "camgate.device.demo", "scope": "read"}))]
+pub struct DeviceAuthorizationRequest {
+    pub client_id: Option<String>,
+    pub client_secret: Option<String>,
+    /// Space-separated scopes; the client's default when absent.
+    pub scope: Option<String>,
+}
+
+/// Device authorization answer (RFC 8628 §3.2).
+#[derive(ToSchema)]
+#[schema(example = json!({"device_code": "cgd_…", "user_code": "BCDF-GHJK", "verification_uri": "https://camgate.example/device", "verification_uri_complete": "https://camgate.example/device?user_code=BCDF-GHJK", "expires_in": 600, "interval": 5}))]
+pub struct DeviceAuthorizationResponse {
+    /// The device's secret for polling the token endpoint.
+    pub device_code: String,
+    /// What the user enters on `verification_uri`: 8 letters shown `XXXX-XXXX`.
+    pub user_code: String,
+    pub verification_uri: String,
+    pub verification_uri_complete: String,
+    pub expires_in: i64,
+    /// Seconds to wait between polls.
+    pub interval: i64,
 }
 
 /// RFC 6749 §5.1 token answer.
@@ -613,6 +642,7 @@ dashboard under `/dashboard/`), which answer HTML forms with CSRF tokens and coo
         super::cam2::cameras,
         super::cam2::jwks,
         super::oauth::token,
+        super::device::device_authorization,
         super::authorize::authorize,
         super::lifecycle::revoke,
         super::lifecycle::introspect,

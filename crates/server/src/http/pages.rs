@@ -360,13 +360,14 @@ pub struct RequestQuery {
     pub next: Option<String>,
 }
 
-/// A `next` location we will redirect to after login: a path on the dashboard, nothing else
+/// A `next` location we will redirect to after login: a path on the dashboard or the device
+/// page, nothing else
 /// (OWASP Unvalidated Redirects and Forwards Cheat Sheet: allow-list the destinations). No
 /// scheme, no `//` (protocol-relative), no backslash, no control characters.
 pub fn safe_next(next: Option<&str>) -> Option<&str> {
     next.filter(|n| {
         n.len() <= 512
-            && n.starts_with("/dashboard/")
+            && (n.starts_with("/dashboard/") || *n == "/device" || n.starts_with("/device?"))
             && !n.contains("//")
             && !n.contains('\\')
             && n.bytes().all(|b| b.is_ascii_graphic())

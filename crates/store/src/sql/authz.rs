@@ -8,13 +8,17 @@ use camgate_core::error::StoreError;
 use camgate_core::model::*;
 use camgate_core::scope::ScopeSet;
 use camgate_core::store::{
-    AuthCode, AuthorizedApp, AuthzStore, NewAuthCode, NewSession, ParkedRequest, SessionRecord,
-    StoreResult,
+    AuthCode, AuthorizedApp, AuthzStore, DeviceCode, NewAuthCode, NewDeviceCode, NewSession,
+    ParkedRequest, SessionRecord, StoreResult,
 };
 
-use super::rows::{self, scope_of, AppRow, AuthCodeRow, ParkedRow, SessionRow};
+use super::rows::{self, scope_of, AppRow, AuthCodeRow, DeviceRow, ParkedRow, SessionRow};
 use super::{args, Arg, Exec, Sql};
 use crate::backend::Backend;
+
+/// A device code's columns ([`DeviceRow`]).
+const DEVICE_COLS: &str = "hash, client_pk, scope, created_at, expires_at, interval_secs, \
+     last_polled_at, user_id, approved, used_at, family_id";
 
 /// Deletes at most `batch` rows matching `cond` (`$1` = the cutoff) from `table` by `key`:
 /// an index range scan bounded by the batch, so one call holds the writer for milliseconds
@@ -180,9 +184,91 @@ impl<T: Send + Sync + 'static, Q: Sql> AuthzStore for Backend<T, Q> {
             ("authorization_requests", "hash", "expires_at < $1"),
             ("browser_sessions", "hash", "expires_at < $1"),
             ("login_throttle", "key", "window_start < $1"),
+            ("device_codes", "hash", "expires_at < $1"),
         ]
         .map(|(t, k, c)| bounded_delete(t, k, c));
         purge(&self.sql, &stmts, cutoff, batch).await
+    }
+
+    async fn create_device_code(&self, d: &NewDeviceCode) -> StoreResult<()> {
+        let sql = "INSERT INTO device_codes (hash, user_code_hash, client_pk, scope, created_at, \
+             expires_at, interval_secs) VALUES ($1, $2, $3, $4, $5, $6, $7)";
+        let args = args![
+            &d.hash,
+            &d.user_code_hash,
+            d.client_pk,
+            d.scope.to_scope_string(),
+            d.created_at,
+            d.expires_at,
+            d.interval_secs
+        ];
+        self.sql.run(sql, args).await?;
+        Ok(())
+    }
+
+    async fn device_code(&self, hash: &[u8]) -> StoreResult<Option<DeviceCode>> {
+        let sql = format!("SELECT {DEVICE_COLS} FROM device_codes WHERE hash = $1");
+        let row: Option<DeviceRow> = self.sql.one_w(&sql, args![hash]).await?;
+        Ok(row.map(Into::into))
+    }
+
+    async fn device_code_by_user_code(&self, user_hash: &[u8]) -> StoreResult<Option<DeviceCode>> {
+        let sql = format!("SELECT {DEVICE_COLS} FROM device_codes WHERE user_code_hash = $1");
+        let row: Option<DeviceRow> = self.sql.one_w(&sql, args![user_hash]).await?;
+        Ok(row.map(Into::into))
+    }
+
+    async fn decide_device_code(
+        &self,
+        user_hash: &[u8],
+        user_id: UserId,
+        approve: bool,
+        now: Timestamp,
+    ) -> StoreResult<bool> {
+        let sql = "UPDATE device_codes SET approved = $1, user_id = $2, decided_at = $3 \
+             WHERE user_code_hash = $4 AND approved IS NULL AND expires_at > $5";
+        let args = args![approve, user_id, now, user_hash, now];
+        Ok(self.sql.run(sql, args).await? == 1)
+    }
+
+    async fn poll_device_code(&self, hash: &[u8], now: Timestamp) -> StoreResult<bool> {
+        // On time: the last poll was at least the interval ago (one conditional UPDATE, so
+        // two concurrent polls cannot both be on time).
+        let on_time = "UPDATE device_codes SET last_polled_at = $1 WHERE hash = $2 \
+             AND (last_polled_at IS NULL OR last_polled_at <= $3 - interval_secs)";
+        if self.sql.run(on_time, args![now, hash, now]).await? == 1 {
+            return Ok(true);
+        }
+        // RFC 8628 §3.5: "the interval MUST be increased by 5 seconds for this and all
+        // subsequent requests".
+        let slower = "UPDATE device_codes SET last_polled_at = $1, \
+             interval_secs = interval_secs + 5 WHERE hash = $2";
+        self.sql.run(slower, args![now, hash]).await?;
+        Ok(false)
+    }
+
+    async fn claim_device_code(&self, hash: &[u8], now: Timestamp) -> StoreResult<bool> {
+        let sql = "UPDATE device_codes SET used_at = $1 \
+             WHERE hash = $2 AND used_at IS NULL AND approved = TRUE";
+        Ok(self.sql.run(sql, args![now, hash]).await? == 1)
+    }
+
+    async fn attach_device_family(&self, hash: &[u8], family_id: FamilyId) -> StoreResult<bool> {
+        // One statement: it serialises with the replay mark on the row.
+        let sql = "UPDATE device_codes SET family_id = $1 WHERE hash = $2 RETURNING replayed_at";
+        let replayed: Option<(Option<i64>,)> = self.sql.one_w(sql, args![family_id, hash]).await?;
+        Ok(matches!(replayed, Some((Some(_),))))
+    }
+
+    async fn mark_device_code_replayed(
+        &self,
+        hash: &[u8],
+        now: Timestamp,
+    ) -> StoreResult<Option<FamilyId>> {
+        let sql = "UPDATE device_codes SET replayed_at = COALESCE(replayed_at, $1) \
+             WHERE hash = $2 RETURNING family_id";
+        let family: Option<(Option<i64>,)> = self.sql.one_w(sql, args![now, hash]).await?;
+        Ok(family.and_then(|(f,)| f))
     }
 
     async fn authorized_apps(

@@ -7,7 +7,7 @@ use camgate_core::error::StoreError;
 use camgate_core::model::*;
 use camgate_core::scope::ScopeSet;
 use camgate_core::store::{
-    AuthCode, AuthorizedApp, JwtSubject, ParkedRequest, SessionRecord, SigningKeyRecord,
+    AuthCode, AuthorizedApp, DeviceCode, JwtSubject, ParkedRequest, SessionRecord, SigningKeyRecord,
 };
 
 pub(crate) fn scope_of(s: &str) -> ScopeSet {
@@ -518,4 +518,38 @@ where
 /// Converts rows.
 pub(crate) fn all<R, T: From<R>>(rows: Vec<R>) -> Vec<T> {
     rows.into_iter().map(T::from).collect()
+}
+
+/// A device code (`authz::DEVICE_COLS`).
+#[derive(sqlx::FromRow)]
+pub(crate) struct DeviceRow {
+    pub(crate) hash: Vec<u8>,
+    pub(crate) client_pk: i64,
+    pub(crate) scope: String,
+    pub(crate) created_at: i64,
+    pub(crate) expires_at: i64,
+    pub(crate) interval_secs: i64,
+    pub(crate) last_polled_at: Option<i64>,
+    pub(crate) user_id: Option<i64>,
+    pub(crate) approved: Option<bool>,
+    pub(crate) used_at: Option<i64>,
+    pub(crate) family_id: Option<i64>,
+}
+
+impl From<DeviceRow> for DeviceCode {
+    fn from(r: DeviceRow) -> Self {
+        DeviceCode {
+            hash: r.hash,
+            client_pk: r.client_pk,
+            scope: scope_of(&r.scope),
+            created_at: r.created_at,
+            expires_at: r.expires_at,
+            interval_secs: r.interval_secs,
+            last_polled_at: r.last_polled_at,
+            user_id: r.user_id,
+            approved: r.approved,
+            used_at: r.used_at,
+            family_id: r.family_id,
+        }
+    }
 }

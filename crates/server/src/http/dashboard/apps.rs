@@ -55,6 +55,10 @@ fn grant_choices(selected: &[GrantType]) -> Vec<GrantChoice> {
                     "Client credentials",
                     "Your app acts for itself, not for a user (confidential apps only).",
                 ),
+                GrantType::DeviceCode => (
+                    "Device code",
+                    "A device without a browser shows a code; its user approves it on /device.",
+                ),
             };
             GrantChoice {
                 value: g.as_str(),

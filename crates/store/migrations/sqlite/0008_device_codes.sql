@@ -1,0 +1,23 @@
+-- The device authorization grant (RFC 8628): one row per device code. Both codes appear only
+-- as SHA-256 digests: the device code (the device's secret, §3.2) and the user code (entered
+-- on the /device page; normalised to its 8 letters before hashing). `approved` is NULL until
+-- the user decides. `last_polled_at` and `interval_secs` pace the polling (§3.5, slow_down).
+-- `used_at`, `replayed_at` and `family_id` make a device code single use, as an
+-- authorization code is: a second redemption revokes the tokens of the first.
+CREATE TABLE device_codes (
+    hash           BLOB PRIMARY KEY,
+    user_code_hash BLOB NOT NULL UNIQUE,
+    client_pk      INTEGER NOT NULL REFERENCES clients(id) ON DELETE CASCADE,
+    scope          TEXT NOT NULL,
+    created_at     INTEGER NOT NULL,
+    expires_at     INTEGER NOT NULL,
+    interval_secs  INTEGER NOT NULL,
+    last_polled_at INTEGER,
+    user_id        INTEGER REFERENCES users(id) ON DELETE CASCADE,
+    approved       BOOLEAN,
+    decided_at     INTEGER,
+    used_at        INTEGER,
+    replayed_at    INTEGER,
+    family_id      INTEGER REFERENCES token_families(id) ON DELETE SET NULL
+) WITHOUT ROWID;
+CREATE INDEX device_codes_expires ON device_codes(expires_at);
