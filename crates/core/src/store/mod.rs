@@ -107,7 +107,16 @@ pub trait TokenStore: Send + Sync + 'static {
         family_id: FamilyId,
         refresh: &[u8],
         access: &NewAccessToken,
-    ) -> StoreResult<bool>;
+    ) -> StoreResult<bool> {
+        let a = AddAccess {
+            family_id,
+            refresh,
+            access,
+        };
+        self.add_access(&a).await
+    }
+    /// [`TokenStore::add_access_token`], its arguments as a record.
+    async fn add_access(&self, a: &AddAccess<'_>) -> StoreResult<bool>;
     /// Revokes a family: every access and refresh token descended from that login.
     async fn revoke_family(&self, family_id: FamilyId, now: Timestamp) -> StoreResult<()>;
     /// Revokes one access token. Returns false if it was unknown or already revoked.

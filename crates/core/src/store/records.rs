@@ -237,3 +237,12 @@ pub struct DeviceCode {
     pub used_at: Option<Timestamp>,
     pub family_id: Option<FamilyId>,
 }
+
+/// An access token added to the family of a reusable refresh token (`refresh`, the presented
+/// token's digest), if that refresh token is still live.
+#[derive(Debug, Clone, Copy)]
+pub struct AddAccess<'a> {
+    pub family_id: FamilyId,
+    pub refresh: &'a [u8],
+    pub access: &'a NewAccessToken,
+}

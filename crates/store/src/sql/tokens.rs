@@ -6,7 +6,9 @@ use async_trait::async_trait;
 
 use camgate_core::clock::Timestamp;
 use camgate_core::model::*;
-use camgate_core::store::{write_audits, NewGrant, Rotation, StoreResult, TokenStore, Window};
+use camgate_core::store::{
+    write_audits, AddAccess, NewGrant, Rotation, StoreResult, TokenStore, Window,
+};
 
 use super::queries::*;
 use super::rows::{AccessRow, ClientRow, PatUserRow, RefreshRow, UserRow};
@@ -134,12 +136,8 @@ impl<Q: Sql> TokenStore for Backend<SqlTokens, Q> {
         Ok(true)
     }
 
-    async fn add_access_token(
-        &self,
-        family_id: FamilyId,
-        refresh: &[u8],
-        access: &NewAccessToken,
-    ) -> StoreResult<bool> {
+    async fn add_access(&self, add: &AddAccess<'_>) -> StoreResult<bool> {
+        let (family_id, refresh, access) = (add.family_id, add.refresh, add.access);
         let mut tx = self.sql.begin().await?;
         let a = access;
         let args = args![

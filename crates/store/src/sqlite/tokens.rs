@@ -8,7 +8,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 use camgate_core::clock::Timestamp;
 use camgate_core::model::*;
-use camgate_core::store::{NewGrant, Rotation, StoreResult, TokenStore, Window};
+use camgate_core::store::{AddAccess, NewGrant, Rotation, StoreResult, TokenStore, Window};
 
 use super::reader::{
     client_ref_at, opt_user_at, pat_at, user_at, Reader, AT_CLIENT, AT_USER, PAT_USER,
@@ -190,13 +190,8 @@ impl TokenStore for SqliteStore {
         })
     }
 
-    async fn add_access_token(
-        &self,
-        family_id: FamilyId,
-        refresh: &[u8],
-        access: &NewAccessToken,
-    ) -> StoreResult<bool> {
-        let (refresh, a) = (refresh.to_vec(), access.clone());
+    async fn add_access(&self, add: &AddAccess<'_>) -> StoreResult<bool> {
+        let (family_id, refresh, a) = (add.family_id, add.refresh.to_vec(), add.access.clone());
         self.tokens
             .writer
             .call(move |c| {
