@@ -212,7 +212,14 @@ pub async fn token(
     let (parts, body) = read_body(req, state.body_limit).await?;
     let pairs = read_params(&parts.headers, parts.uri.query(), body).await?;
     let (params, creds) = split_client(&parts.headers, pairs)?;
-    let t = state.core.token(params, creds, &Caller { ip }).await?;
+    let mut t = state.core.token(params, creds, &Caller { ip }).await?;
+    // RFC 6750 §4 and RFC 9068 §2: the RFC routes answer a bearer type, a JWT access token
+    // included (standard clients refuse any other type; only the CAM2 routes keep their
+    // dialect's `JWT`, and CameraManager's profile its lower-case `bearer`). Every resource
+    // route accepts either scheme for a JWT.
+    if !t.token_type.eq_ignore_ascii_case("bearer") {
+        t.token_type = "Bearer".into();
+    }
     Ok(token_json(t))
 }
 

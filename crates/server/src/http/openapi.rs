@@ -484,7 +484,7 @@ pub struct DeviceAuthorizationResponse {
 #[schema(example = json!({"access_token": "Ab3…", "token_type": "Bearer", "expires_in": 3600, "scope": "read write", "refresh_token": "Zx9…"}))]
 pub struct TokenResponse {
     pub access_token: String,
-    /// `Bearer` (or `JWT` for a JWT profile).
+    /// `Bearer` (`bearer` on the CameraManager profile), for JWT access tokens too (RFC 9068 §2).
     pub token_type: String,
     pub expires_in: i64,
     pub scope: String,

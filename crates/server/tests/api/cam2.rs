@@ -295,7 +295,8 @@ async fn client_credentials_at_oauth_token_for_every_profile() {
         .unwrap();
     assert_eq!(r.status(), 200);
     let v: Value = r.json().await.unwrap();
-    assert_eq!(v["token_type"], "JWT");
+    // The RFC route answers Bearer for a JWT too (RFC 9068 §2); /token.json keeps "JWT".
+    assert_eq!(v["token_type"], "Bearer");
     assert_eq!(v["scope"], "read");
     let jwt = v["access_token"].as_str().unwrap();
     assert_eq!(parts(jwt).1["scope"], "read");
@@ -313,7 +314,7 @@ async fn client_credentials_at_oauth_token_for_every_profile() {
     let t = app
         .password_token(&pw_client, "owner@example.com", PASSWORD)
         .await;
-    assert_eq!(t["token_type"], "JWT");
+    assert_eq!(t["token_type"], "Bearer");
     assert!(t.get("refresh_token").is_none());
     let ut = t["access_token"].as_str().unwrap();
     assert_eq!(parts(ut).1["sub"], user.id.to_string());
