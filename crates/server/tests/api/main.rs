@@ -18,6 +18,7 @@ mod client;
 mod config_cli;
 mod dashboard;
 mod demo;
+mod device;
 mod durability;
 mod fuzz_corpus;
 mod hostile;

@@ -24,6 +24,7 @@ const API_ROUTES: &[(&str, &str)] = &[
     ("POST", "/oauth/revoke"),
     ("POST", "/oauth/token-revoke/"),
     ("POST", "/oauth/introspect"),
+    ("POST", "/oauth/device_authorization"),
     ("GET", "/.well-known/oauth-authorization-server"),
     ("GET", "/.well-known/jwks.json"),
     ("GET", "/rest/v2.0/users/self"),
@@ -50,7 +51,14 @@ const API_ROUTES: &[(&str, &str)] = &[
 
 /// Pages for a browser (HTML forms, cookies, CSRF), left out of the document on purpose (its
 /// description says so). Path prefixes.
-const BROWSER_ONLY: &[&str] = &["/login", "/logout", "/consent", "/static/", "/dashboard"];
+const BROWSER_ONLY: &[&str] = &[
+    "/login",
+    "/logout",
+    "/consent",
+    "/device",
+    "/static/",
+    "/dashboard",
+];
 
 async fn fetch_doc(app: &TestApp) -> Value {
     let r = app.http.get(app.url("/openapi.json")).send().await.unwrap();
