@@ -4,6 +4,8 @@ use crate::error::ApiError;
 use crate::model::{
     Camera, CameraFields, CameraId, CameraStatus, Snapshot, Stream, UserId, VideoCodec,
 };
+use crate::principal::Principal;
+use crate::scope::Need;
 use crate::Core;
 
 /// Default and maximum page size of the Angelcam listing.
@@ -338,6 +340,56 @@ impl Core {
             }
         }
         Err(ApiError::Unavailable { retry_after: 1 })
+    }
+
+    /// A camera as `p` may read it: a paired device's token reads its own camera without any
+    /// scope; everyone else needs `read` and sees only cameras they own (`NotFound` else).
+    pub async fn camera_for(&self, p: &Principal, id: CameraId) -> Result<Camera, ApiError> {
+        let owner = self.camera_owner_for(p, id, Need::Read)?;
+        self.camera(owner, id).await
+    }
+
+    /// A report from a camera (`POST /v1/cameras/{id}/heartbeat/`): its status (default
+    /// online) and `last_seen_at = now`. The paired device's token for this camera may send it,
+    /// and so may the owner with `write`.
+    pub async fn camera_heartbeat(
+        &self,
+        p: &Principal,
+        id: CameraId,
+        status: Option<CameraStatus>,
+    ) -> Result<Camera, ApiError> {
+        let owner = self.camera_owner_for(p, id, Need::Write)?;
+        let status = status.unwrap_or(CameraStatus::Online);
+        if !self
+            .store
+            .camera_heartbeat(owner, id, status, self.now())
+            .await?
+        {
+            return Err(ApiError::NotFound);
+        }
+        self.camera(owner, id).await
+    }
+
+    /// Whose camera `id` is as far as `p` may act on it with `need`: a token bound to a
+    /// camera acts on that camera alone (its scope is empty), anyone else needs the scope.
+    fn camera_owner_for(
+        &self,
+        p: &Principal,
+        id: CameraId,
+        need: Need,
+    ) -> Result<UserId, ApiError> {
+        match p.camera {
+            Some(bound) if bound == id => p.user().map(|u| u.id),
+            Some(_) => Err(ApiError::Forbidden(
+                "This device token is bound to another camera.".into(),
+            )),
+            None => {
+                p.require(need)?;
+                p.owner_id().ok_or_else(|| {
+                    ApiError::Forbidden("This route needs a token issued to a user.".into())
+                })
+            }
+        }
     }
 
     pub async fn delete_camera(&self, owner: UserId, id: CameraId) -> Result<(), ApiError> {

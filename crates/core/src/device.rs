@@ -17,12 +17,14 @@
 
 use rand::{rngs::OsRng, Rng};
 
+use crate::cameras::parse_codec;
 use crate::error::{ApiError, OAuthError, OAuthErrorCode, StoreError};
-use crate::model::{AuditKind, Client, GrantType, User};
+use crate::model::{AuditKind, CameraFields, CameraStatus, Client, GrantType, User};
 use crate::oauth::{Caller, ClientCredentials, Params, TokenResponse};
+use crate::profile::AccessKind;
 use crate::scope::ScopeSet;
 use crate::secret::{self, TokenFormat};
-use crate::store::{DeviceCode, NewDeviceCode};
+use crate::store::{DeviceCode, DeviceDecision, NewDeviceCode, Pairing};
 use crate::Core;
 
 /// The user-code alphabet (RFC 8628 §6.1's example): 20 consonants, no vowels, no look-alikes.
@@ -46,11 +48,17 @@ pub struct DeviceAuthorization {
     pub interval: i64,
 }
 
+/// The scope a device asks for to be paired as a camera: its tokens are then bound to that
+/// camera and carry no other permission.
+pub const CAMERA_PAIR_SCOPE: &str = "camera_pair";
+
 /// A pending device request as the `/device` page shows it.
 #[derive(Debug, Clone)]
 pub struct DeviceRequest {
     pub client: Client,
     pub scope: ScopeSet,
+    /// A camera pairing: the device it describes.
+    pub pairing: Option<Pairing>,
     /// `XXXX-XXXX`.
     pub user_code: String,
 }
@@ -106,6 +114,48 @@ fn device_error(code: OAuthErrorCode, d: &str) -> OAuthError {
     OAuthError::new(code, d)
 }
 
+/// A device's description of itself (`device_name`, `device_serial`, optional
+/// `device_model` and `device_type`, extra parameters of the device authorization request).
+fn pairing_of(params: &Params) -> Result<Pairing, OAuthError> {
+    let text = |name: &str, max: usize| -> Result<Option<String>, OAuthError> {
+        match params.get(name) {
+            None => Ok(None),
+            Some(v) if v.chars().count() <= max && !v.chars().any(char::is_control) => {
+                Ok(Some(v.trim().to_string()))
+            }
+            Some(_) => Err(OAuthError::invalid_request(format!(
+                "`{name}` must be at most {max} characters, without control characters."
+            ))),
+        }
+    };
+    let name = text("device_name", 100)?
+        .filter(|n| !n.is_empty())
+        .ok_or_else(|| OAuthError::invalid_request("A pairing needs `device_name`."))?;
+    let serial = text("device_serial", 64)?
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| OAuthError::invalid_request("A pairing needs `device_serial`."))?;
+    if !serial
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
+    {
+        return Err(OAuthError::invalid_request(
+            "`device_serial` may hold letters, digits and - _ . : only.",
+        ));
+    }
+    let codec = match params.get("device_type") {
+        None => None,
+        Some(t) => Some(parse_codec(t).map_err(|_| {
+            OAuthError::invalid_request("`device_type` must be h264, h265 or mjpeg.")
+        })?),
+    };
+    Ok(Pairing {
+        name,
+        serial,
+        model: text("device_model", 100)?.filter(|m| !m.is_empty()),
+        codec,
+    })
+}
+
 impl Core {
     /// `POST /oauth/device_authorization` (RFC 8628 §3.1-3.2).
     pub async fn device_authorization(
@@ -122,7 +172,27 @@ impl Core {
                 "This client may not use the device authorization grant.",
             ));
         }
-        let scope = self.grant_scope(&client, params.get("scope"))?;
+        let requested = params.get("scope");
+        let pairs = requested.is_some_and(|s| s.split(' ').any(|n| n == CAMERA_PAIR_SCOPE));
+        let (scope, pairing) = if pairs {
+            // A pairing's tokens carry no scope at all: they are bound to the camera instead.
+            if requested.is_some_and(|s| {
+                s.split(' ')
+                    .any(|n| !n.is_empty() && n != CAMERA_PAIR_SCOPE)
+            }) {
+                return Err(OAuthError::invalid_scope(
+                    "`camera_pair` cannot be combined with other scopes.",
+                ));
+            }
+            if self.profile_of(&client)?.access == AccessKind::Jwt {
+                return Err(OAuthError::unauthorized_client(
+                    "Camera pairing needs a client on an opaque-token profile.",
+                ));
+            }
+            (ScopeSet::default(), Some(pairing_of(params)?))
+        } else {
+            (self.grant_scope(&client, requested)?, None)
+        };
         let a = &self.settings.authz;
         let now = self.now();
         let device_code = secret::generate(TokenFormat::Prefixed("cgd_"));
@@ -137,6 +207,7 @@ impl Core {
                 created_at: now,
                 expires_at: now + a.device_code_ttl_secs,
                 interval_secs: a.device_poll_interval_secs,
+                pairing: pairing.clone(),
             };
             match self.store.create_device_code(&row).await {
                 Ok(()) => {
@@ -196,7 +267,7 @@ impl Core {
             Some(u) if !u.disabled => u,
             _ => return Err(unknown()),
         };
-        let tokens = self
+        let mut tokens = self
             .issue_new_family(
                 client,
                 Some(user.id),
@@ -205,6 +276,10 @@ impl Core {
                 caller,
             )
             .await?;
+        if code.camera_id.is_some() {
+            // A pairing's tokens carry no resource scope; they are bound to the camera.
+            tokens.scope = CAMERA_PAIR_SCOPE.into();
+        }
         self.attach_device_tokens(&hash, &code, client, &tokens)
             .await?;
         Ok(tokens)
@@ -305,6 +380,7 @@ impl Core {
                             Some(client) => Some(DeviceRequest {
                                 client,
                                 scope: d.scope,
+                                pairing: d.pairing,
                                 user_code: format_user_code(&code),
                             }),
                             None => None,
@@ -335,10 +411,31 @@ impl Core {
     ) -> Result<bool, ApiError> {
         let code = normalize_user_code(&request.user_code).ok_or(ApiError::NotFound)?;
         let now = self.now();
-        let done = self
-            .store
-            .decide_device_code(&user_code_hash(&code), user.id, approve, now)
-            .await?;
+        // An approved pairing registers the device as a camera of the user (or finds the one
+        // it was paired as before: the same serial, the same camera).
+        let camera_id = match (&request.pairing, approve) {
+            (Some(p), true) => {
+                let mut f = CameraFields::named(p.name.clone());
+                f.status = CameraStatus::Online;
+                f.codec = p.codec.unwrap_or(f.codec);
+                f.description = p.model.clone();
+                Some(
+                    self.store
+                        .pair_camera(user.id, &p.serial, &f, now)
+                        .await?
+                        .id,
+                )
+            }
+            _ => None,
+        };
+        let decision = DeviceDecision {
+            user_hash: &user_code_hash(&code),
+            user_id: user.id,
+            approve,
+            camera_id,
+            now,
+        };
+        let done = self.store.decide_device_code(&decision).await?;
         if done {
             let kind = if approve {
                 AuditKind::DeviceApproved

@@ -687,6 +687,7 @@ impl Core {
             .ok_or_else(invalid)?;
         check_subject(&subject, &claims).map_err(|_| invalid())?;
         Ok(Principal {
+            camera: None,
             user: subject.user,
             client: Some(subject.client),
             scopes: ScopeSet::parse(&claims.scope).unwrap_or_default(),

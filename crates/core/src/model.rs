@@ -178,6 +178,8 @@ pub struct AccessTokenInfo {
     pub revoked: bool,
     pub client: ClientRef,
     pub user: Option<User>,
+    /// The camera a paired device's token is bound to (it may act on nothing else).
+    pub camera_id: Option<CameraId>,
 }
 
 #[derive(Debug, Clone)]

@@ -169,7 +169,7 @@ impl Core {
         }
     }
 
-    fn profile_of(&self, client: &Client) -> Result<&Profile, OAuthError> {
+    pub(crate) fn profile_of(&self, client: &Client) -> Result<&Profile, OAuthError> {
         self.profiles.get(&client.profile).ok_or_else(|| {
             tracing::error!(profile = %client.profile, client = %client.client_id, "client has an unknown profile");
             OAuthError::server_error()

@@ -33,6 +33,8 @@ pub struct Principal {
     pub client: Option<ClientRef>,
     pub scopes: ScopeSet,
     pub credential: CredentialKind,
+    /// A paired device's token: bound to this camera, and to nothing else.
+    pub camera: Option<crate::model::CameraId>,
 }
 
 impl Principal {

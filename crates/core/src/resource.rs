@@ -58,6 +58,7 @@ impl Core {
                     return Err(invalid_token());
                 }
                 Ok(Principal {
+                    camera: info.camera_id,
                     user: info.user,
                     client: Some(info.client),
                     scopes: info.scope,
@@ -99,6 +100,7 @@ impl Core {
                     client: None,
                     scopes: pat.scope,
                     credential: CredentialKind::Pat { id: pat.id },
+                    camera: None,
                 })
             }
         }

@@ -200,20 +200,15 @@ pub trait AuthzStore: Send + Sync + 'static {
     async fn device_code_by_user_code(&self, user_hash: &[u8]) -> StoreResult<Option<DeviceCode>>;
     /// Records the user's decision on a pending, unexpired code (one conditional UPDATE).
     /// False if it was decided already, expired, or unknown.
-    async fn decide_device_code(
-        &self,
-        user_hash: &[u8],
-        user_id: UserId,
-        approve: bool,
-        now: Timestamp,
-    ) -> StoreResult<bool>;
+    async fn decide_device_code(&self, d: &DeviceDecision<'_>) -> StoreResult<bool>;
     /// Paces polling (RFC 8628 §3.5): records a poll at `now` if the last one was at least the
     /// code's interval ago and returns true; otherwise adds 5 seconds to the interval, records
     /// the poll, and returns false (`slow_down`).
     async fn poll_device_code(&self, hash: &[u8], now: Timestamp) -> StoreResult<bool>;
     /// Claims an approved, unused code (one conditional UPDATE). False if someone else did.
     async fn claim_device_code(&self, hash: &[u8], now: Timestamp) -> StoreResult<bool>;
-    /// Records the family minted from a claimed code; true if a replay was recorded meanwhile.
+    /// Records the family minted from a claimed code, and binds the family to the code's
+    /// camera if it paired one; true if a replay was recorded meanwhile.
     async fn attach_device_family(&self, hash: &[u8], family_id: FamilyId) -> StoreResult<bool>;
     /// Records a second redemption; the family minted from the code, if any yet.
     async fn mark_device_code_replayed(
@@ -321,6 +316,24 @@ pub trait CameraStore: Send + Sync + 'static {
     ) -> StoreResult<Vec<Camera>>;
     /// Inserts `rows` for `owner` in one transaction (multi-row INSERTs). Returns the count.
     async fn import_cameras(&self, owner: UserId, rows: &[NewCamera]) -> StoreResult<u64>;
+    /// The camera of `owner` with this device serial, registered now (status online) or, if
+    /// the device was paired before, the same one (status online again).
+    async fn pair_camera(
+        &self,
+        owner: UserId,
+        serial: &str,
+        fields: &CameraFields,
+        now: Timestamp,
+    ) -> StoreResult<Camera>;
+    /// Records a report of a camera of `owner`: its status and `last_seen_at = now`. False if
+    /// there is no such camera.
+    async fn camera_heartbeat(
+        &self,
+        owner: UserId,
+        id: CameraId,
+        status: CameraStatus,
+        now: Timestamp,
+    ) -> StoreResult<bool>;
     /// Refreshes the planner's statistics of the cameras table (after a bulk import).
     async fn analyze_cameras(&self) -> StoreResult<()>;
 }

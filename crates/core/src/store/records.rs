@@ -219,6 +219,18 @@ pub struct NewDeviceCode {
     pub created_at: Timestamp,
     pub expires_at: Timestamp,
     pub interval_secs: i64,
+    /// A camera pairing: what the device says of itself.
+    pub pairing: Option<Pairing>,
+}
+
+/// A device asking to be paired as a camera (scope `camera_pair`): registered as a camera of
+/// the user who approves it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Pairing {
+    pub name: String,
+    pub serial: String,
+    pub model: Option<String>,
+    pub codec: Option<crate::model::VideoCodec>,
 }
 
 /// A device code as the store holds it.
@@ -236,6 +248,9 @@ pub struct DeviceCode {
     pub approved: Option<bool>,
     pub used_at: Option<Timestamp>,
     pub family_id: Option<FamilyId>,
+    pub pairing: Option<Pairing>,
+    /// The camera an approved pairing registered.
+    pub camera_id: Option<crate::model::CameraId>,
 }
 
 /// An access token added to the family of a reusable refresh token (`refresh`, the presented
@@ -245,4 +260,15 @@ pub struct AddAccess<'a> {
     pub family_id: FamilyId,
     pub refresh: &'a [u8],
     pub access: &'a NewAccessToken,
+}
+
+/// A user's decision on a device code, by the digest of its user code.
+#[derive(Debug, Clone, Copy)]
+pub struct DeviceDecision<'a> {
+    pub user_hash: &'a [u8],
+    pub user_id: UserId,
+    pub approve: bool,
+    /// The camera an approved pairing registered.
+    pub camera_id: Option<crate::model::CameraId>,
+    pub now: Timestamp,
 }

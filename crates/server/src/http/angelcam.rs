@@ -302,10 +302,59 @@ pub async fn get_camera(
     auth: A,
     Path(id): Path<String>,
 ) -> Res<Json<Value>> {
-    auth.require(Need::Read)?;
-    let owner = owner(&auth)?;
     let id = id.parse::<i64>().map_err(|_| ApiError::NotFound)?;
-    Ok(Json(camera_json(&s.core.camera(owner, id).await?)))
+    Ok(Json(camera_json(&s.core.camera_for(&auth, id).await?)))
+}
+
+/// The body of a heartbeat: all optional.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HeartbeatIn {
+    pub status: Option<String>,
+}
+
+/// `POST /v1/cameras/{id}/heartbeat/`: a camera reports in (status, default online, and
+/// last-seen). The paired device's own token may send it, or the owner with `write`.
+#[utoipa::path(
+    post,
+    path = "/v1/cameras/{id}/heartbeat/",
+    tag = "Angelcam",
+    operation_id = "angelcam_camera_heartbeat",
+    params(("id" = String, Path, description = "Camera id.")),
+    request_body(content = Option<doc::HeartbeatIn>, content_type = "application/json",
+        description = "Optional: `{\"status\": \"online\"}` (default), `offline` or `unknown`."),
+    responses(
+        (status = 200, description = "The camera, with its new status.", body = doc::AngelCamera),
+        (status = 400, description = "Invalid body, or a token in the query string.", body = doc::AngelErrorBody),
+        (status = 401, description = "No, unknown, expired or revoked credentials (with `WWW-Authenticate: Bearer`).", body = doc::AngelErrorBody),
+        (status = 403, description = "A device token of another camera, or a token without `write`.", body = doc::AngelErrorBody),
+        (status = 404, description = "No such camera of the caller's.", body = doc::AngelErrorBody),
+        (status = 413, description = "The body exceeds the configured limit.", body = doc::AngelErrorBody),
+        (status = 503, description = "The database is unavailable (with `Retry-After`).", body = doc::AngelErrorBody),
+    ),
+    security(("Bearer" = []), ("PersonalAccessToken" = []), ("JWT" = [])),
+)]
+pub async fn camera_heartbeat(
+    State(s): State<AppState>,
+    auth: A,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> Res<Json<Value>> {
+    let id = id.parse::<i64>().map_err(|_| ApiError::NotFound)?;
+    let input: HeartbeatIn = if body.iter().all(u8::is_ascii_whitespace) {
+        HeartbeatIn::default()
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|e| ApiError::invalid("body", format!("Invalid JSON body: {e}")))?
+    };
+    let status = input
+        .status
+        .as_deref()
+        .map(camgate_core::cameras::parse_status)
+        .transpose()?;
+    Ok(Json(camera_json(
+        &s.core.camera_heartbeat(&auth, id, status).await?,
+    )))
 }
 
 /// `PUT /v1/cameras/{id}/`: a partial update (only the fields given change).

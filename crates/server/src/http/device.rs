@@ -45,6 +45,7 @@ struct DeviceConfirmPage<'a> {
     scopes: Vec<(&'static str, &'static str)>,
     user_code: &'a str,
     csrf_token: &'a str,
+    pairing: Option<&'a camgate_core::store::Pairing>,
 }
 
 /// `POST /oauth/device_authorization` (RFC 8628 §3.1).
@@ -201,6 +202,7 @@ fn confirm_page(sess: &BrowserSession, r: &DeviceRequest) -> Response {
         scopes: scope_descriptions(r.scope),
         user_code: &r.user_code,
         csrf_token: &sess.csrf_token,
+        pairing: r.pairing.as_ref(),
     });
     page_response(StatusCode::OK, html, None)
 }
@@ -217,10 +219,17 @@ async fn decide(
             let (title, message) = if approve {
                 (
                     "Device connected",
-                    format!(
-                        "{} is connected. You can return to your device.",
-                        r.client.name
-                    ),
+                    match &r.pairing {
+                        Some(p) => format!(
+                            "{} is connected and paired as your camera \u{201c}{}\u{201d}. \
+                             You can return to your device.",
+                            r.client.name, p.name
+                        ),
+                        None => format!(
+                            "{} is connected. You can return to your device.",
+                            r.client.name
+                        ),
+                    },
                 )
             } else {
                 (

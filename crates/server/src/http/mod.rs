@@ -194,6 +194,10 @@ pub fn router(state: AppState) -> Router {
                     .delete(angelcam::delete_camera),
             ),
         )
+        .route(
+            "/v1/cameras/{id}/heartbeat/",
+            with_405(post(angelcam::camera_heartbeat)),
+        )
         // Operations.
         .route("/health/alive", get(alive))
         .route("/health/ready", get(ready))

@@ -453,6 +453,14 @@ pub struct TokenRequest {
     pub scope: Option<String>,
 }
 
+/// A camera's report (all optional).
+#[derive(ToSchema)]
+#[schema(example = json!({"status": "online"}))]
+pub struct HeartbeatIn {
+    /// `online` (default), `offline` or `unknown`.
+    pub status: Option<String>,
+}
+
 /// Device authorization request (RFC 8628 §3.1); client authentication as at the token
 /// endpoint. The example is the `serve --demo` device client.
 #[derive(ToSchema)]
@@ -460,8 +468,18 @@ pub struct TokenRequest {
 pub struct DeviceAuthorizationRequest {
     pub client_id: Option<String>,
     pub client_secret: Option<String>,
-    /// Space-separated scopes; the client's default when absent.
+    /// Space-separated scopes; the client's default when absent. `camera_pair` alone pairs the
+    /// device as a camera of the approving user: its tokens are bound to that camera.
     pub scope: Option<String>,
+    /// Pairing: the camera's name (required with `camera_pair`).
+    pub device_name: Option<String>,
+    /// Pairing: the device's serial (required with `camera_pair`; the same serial paired
+    /// again by the same user is the same camera).
+    pub device_serial: Option<String>,
+    /// Pairing: the device's model.
+    pub device_model: Option<String>,
+    /// Pairing: its codec, `h264`, `h265` or `mjpeg`.
+    pub device_type: Option<String>,
 }
 
 /// Device authorization answer (RFC 8628 §3.2).
@@ -632,6 +650,7 @@ dashboard under `/dashboard/`), which answer HTML forms with CSRF tokens and coo
         super::angelcam::list_cameras,
         super::angelcam::create_camera,
         super::angelcam::get_camera,
+        super::angelcam::camera_heartbeat,
         super::angelcam::update_camera,
         super::angelcam::delete_camera,
         super::cameramanager::user_self,

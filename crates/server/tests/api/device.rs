@@ -1696,3 +1696,324 @@ async fn device_flow_in_headless_chromium() {
     let me: Value = me.json().await.unwrap();
     assert_eq!(me["email"], USER_EMAIL);
 }
+
+// ---- camera pairing (scope `camera_pair`)
+
+/// Starts a pairing for `client_id` with the device's description.
+async fn start_pairing(app: &TestApp, client_id: &str, name: &str, serial: &str) -> Value {
+    let got = device_authorization(
+        app,
+        &[
+            ("client_id", client_id),
+            ("scope", "camera_pair"),
+            ("device_name", name),
+            ("device_serial", serial),
+            ("device_model", "CG-1000"),
+            ("device_type", "h265"),
+        ],
+    )
+    .await;
+    assert_eq!(got.0, 200, "pairing start failed: {}", got.2);
+    got.2
+}
+
+/// The signed-in user pairs the device: the confirmation page describes it, the approval page
+/// says it is paired; then the device's poll gets its tokens.
+async fn pair(app: &TestApp, b: &mut Browser<'_>, client_id: &str, serial: &str) -> Value {
+    let flow = start_pairing(app, client_id, "Porch cam", serial).await;
+    let confirm = enter_code(b, s(&flow, "user_code")).await;
+    assert_eq!(confirm.status, 200, "{}", confirm.body);
+    assert!(confirm.body.contains("Porch cam"), "{}", confirm.body);
+    assert!(confirm.body.contains(serial), "{}", confirm.body);
+    assert!(confirm.body.contains("camera_pair"), "{}", confirm.body);
+    let done = decide(b, &confirm, "approve").await;
+    assert_eq!(done.status, 200, "{}", done.body);
+    assert!(done.body.contains("paired"), "{}", done.body);
+    let got = poll(app, client_id, s(&flow, "device_code")).await;
+    assert_eq!(got.0, 200, "{}", got.2);
+    assert_eq!(got.2["scope"], "camera_pair");
+    got.2
+}
+
+/// An access token of `email` (read + write) through a password-grant client.
+async fn owner_token(app: &TestApp, email: &str) -> String {
+    let client = app.public_client("angelcam").await;
+    let t = app.password_token(&client, email, PASSWORD).await;
+    s(&t, "access_token").to_string()
+}
+
+async fn heartbeat(app: &TestApp, id: i64, token: &str, body: Option<Value>) -> reqwest::Response {
+    let mut req = app
+        .http
+        .post(app.url(&format!("/v1/cameras/{id}/heartbeat/")))
+        .bearer_auth(token);
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    req.send().await.unwrap()
+}
+
+#[tokio::test]
+async fn pairing_registers_a_camera_and_binds_its_tokens_to_it() {
+    let app = spawn_app().await;
+    let client = tv_client(&app).await;
+    let mut b = signed_in(&app, USER_EMAIL).await;
+    let tokens = pair(&app, &mut b, &client, "SN-0001").await;
+    let device = s(&tokens, "access_token").to_string();
+
+    // The owner sees one new camera, online, with the device's name and codec.
+    let owner = owner_token(&app, USER_EMAIL).await;
+    let list: Value = app
+        .get_bearer("/v1/cameras/", &owner)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list["count"], 1, "{list}");
+    let cam = &list["results"][0];
+    assert_eq!(cam["name"], "Porch cam");
+    assert_eq!(cam["status"], "online");
+    assert_eq!(cam["type"], "h265");
+    let id = cam["id"].as_i64().unwrap();
+
+    // The device reads its own camera, and nothing else.
+    let r = app.get_bearer(&format!("/v1/cameras/{id}/"), &device).await;
+    assert_eq!(r.status(), 200);
+    let own: Value = r.json().await.unwrap();
+    assert_eq!(own["id"], id);
+    for path in [
+        "/v1/me/",
+        "/v1/cameras/",
+        "/rest/v2.0/users/self",
+        "/rest/v2.0/cameras",
+    ] {
+        let r = app.get_bearer(path, &device).await;
+        assert_eq!(r.status(), 403, "{path} with a device token");
+    }
+    let other = app
+        .http
+        .post(app.url("/v1/cameras/"))
+        .bearer_auth(&owner)
+        .json(&json!({"name": "Garden", "type": "h264"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(other.status(), 201);
+    let other_id = other.json::<Value>().await.unwrap()["id"].as_i64().unwrap();
+    let r = app
+        .get_bearer(&format!("/v1/cameras/{other_id}/"), &device)
+        .await;
+    assert_eq!(r.status(), 403, "another camera with a device token");
+    let r = app
+        .http
+        .put(app.url(&format!("/v1/cameras/{id}/")))
+        .bearer_auth(&device)
+        .json(&json!({"name": "renamed"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403, "a device token may not edit its camera");
+
+    // Heartbeats: status and last-seen from the device; another camera is refused.
+    let r = heartbeat(&app, id, &device, Some(json!({"status": "offline"}))).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<Value>().await.unwrap()["status"], "offline");
+    let r = heartbeat(&app, id, &device, None).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<Value>().await.unwrap()["status"], "online");
+    assert_eq!(heartbeat(&app, other_id, &device, None).await.status(), 403);
+    let r = heartbeat(&app, id, &device, Some(json!({"status": "exploded"}))).await;
+    assert_eq!(r.status(), 400);
+    let r = heartbeat(&app, id, &device, Some(json!({"bogus": 1}))).await;
+    assert_eq!(r.status(), 400);
+    // The owner may report too (write scope); a stranger's camera id is 404 for them.
+    assert_eq!(heartbeat(&app, other_id, &owner, None).await.status(), 200);
+    assert_eq!(heartbeat(&app, 999_999, &owner, None).await.status(), 404);
+
+    // The device's refresh token keeps the binding.
+    let refreshed = app
+        .token_form(&[
+            ("grant_type", "refresh_token"),
+            ("client_id", &client),
+            ("refresh_token", s(&tokens, "refresh_token")),
+        ])
+        .await;
+    assert_eq!(refreshed.status(), 200);
+    let t: Value = refreshed.json().await.unwrap();
+    let device2 = s(&t, "access_token");
+    assert_eq!(
+        app.get_bearer(&format!("/v1/cameras/{id}/"), device2)
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(app.get_bearer("/v1/me/", device2).await.status(), 403);
+}
+
+#[tokio::test]
+async fn pairing_the_same_serial_again_rebinds_the_same_camera() {
+    let app = spawn_app().await;
+    let client = tv_client(&app).await;
+    let mut b = signed_in(&app, USER_EMAIL).await;
+    let first = pair(&app, &mut b, &client, "SN-0042").await;
+    let second = pair(&app, &mut b, &client, "SN-0042").await;
+    let owner = owner_token(&app, USER_EMAIL).await;
+    let list: Value = app
+        .get_bearer("/v1/cameras/", &owner)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list["count"], 1, "pairing again made a duplicate: {list}");
+    let id = list["results"][0]["id"].as_i64().unwrap();
+    for t in [&first, &second] {
+        let r = app
+            .get_bearer(&format!("/v1/cameras/{id}/"), s(t, "access_token"))
+            .await;
+        assert_eq!(r.status(), 200);
+    }
+    // Another user pairing a device with the same serial gets a camera of their own.
+    let mut other = signed_in(&app, "neighbour@example.com").await;
+    let theirs = pair(&app, &mut other, &client, "SN-0042").await;
+    let r = app
+        .get_bearer(&format!("/v1/cameras/{id}/"), s(&theirs, "access_token"))
+        .await;
+    assert_eq!(
+        r.status(),
+        403,
+        "a neighbour's device reached the first user's camera"
+    );
+    let n = owner_token(&app, "neighbour@example.com").await;
+    let theirs_list: Value = app
+        .get_bearer("/v1/cameras/", &n)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(theirs_list["count"], 1);
+    assert_ne!(theirs_list["results"][0]["id"], id);
+}
+
+#[tokio::test]
+async fn deleting_the_paired_camera_revokes_its_device_tokens_at_once() {
+    let app = spawn_app().await;
+    let client = tv_client(&app).await;
+    let mut b = signed_in(&app, USER_EMAIL).await;
+    let tokens = pair(&app, &mut b, &client, "SN-0099").await;
+    let device = s(&tokens, "access_token");
+    let owner = owner_token(&app, USER_EMAIL).await;
+    let list: Value = app
+        .get_bearer("/v1/cameras/", &owner)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let id = list["results"][0]["id"].as_i64().unwrap();
+    assert_eq!(
+        app.get_bearer(&format!("/v1/cameras/{id}/"), device)
+            .await
+            .status(),
+        200
+    );
+    let r = app
+        .http
+        .delete(app.url(&format!("/v1/cameras/{id}/")))
+        .bearer_auth(&owner)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    assert_eq!(
+        app.get_bearer(&format!("/v1/cameras/{id}/"), device)
+            .await
+            .status(),
+        401
+    );
+    assert_eq!(heartbeat(&app, id, device, None).await.status(), 401);
+    let refreshed = app
+        .token_form(&[
+            ("grant_type", "refresh_token"),
+            ("client_id", &client),
+            ("refresh_token", s(&tokens, "refresh_token")),
+        ])
+        .await;
+    assert_eq!(refreshed.status(), 400);
+    // The owner's own token is untouched.
+    assert_eq!(app.get_bearer("/v1/me/", &owner).await.status(), 200);
+}
+
+#[tokio::test]
+async fn pairing_requests_are_validated() {
+    let app = spawn_app().await;
+    let client = tv_client(&app).await;
+    let base = [
+        ("client_id", client.as_str()),
+        ("device_name", "Cam"),
+        ("device_serial", "SN-1"),
+    ];
+    let with = |extra: &[(&'static str, &'static str)]| {
+        let mut f: Vec<(&str, &str)> = base.to_vec();
+        f.extend_from_slice(extra);
+        f
+    };
+    let got = device_authorization(&app, &with(&[("scope", "camera_pair read")])).await;
+    assert_oauth_error(&got, 400, "invalid_scope");
+    let got = device_authorization(
+        &app,
+        &[
+            ("client_id", &client),
+            ("scope", "camera_pair"),
+            ("device_serial", "SN-1"),
+        ],
+    )
+    .await;
+    assert_oauth_error(&got, 400, "invalid_request");
+    let got = device_authorization(
+        &app,
+        &[
+            ("client_id", &client),
+            ("scope", "camera_pair"),
+            ("device_name", "Cam"),
+        ],
+    )
+    .await;
+    assert_oauth_error(&got, 400, "invalid_request");
+    let got = device_authorization(
+        &app,
+        &[
+            ("client_id", &client),
+            ("scope", "camera_pair"),
+            ("device_name", "Cam"),
+            ("device_serial", "SN 1; DROP"),
+        ],
+    )
+    .await;
+    assert_oauth_error(&got, 400, "invalid_request");
+    let got = device_authorization(
+        &app,
+        &with(&[("scope", "camera_pair"), ("device_type", "vhs")]),
+    )
+    .await;
+    assert_oauth_error(&got, 400, "invalid_request");
+    // A client on a JWT profile cannot pair (its tokens could not be bound).
+    let (jwt_client, _) = {
+        let mut input = client_input("JWT device", ClientKind::Public, "cam2");
+        input.grants = vec![GrantType::DeviceCode];
+        let r = app.register(input).await;
+        (r.client.client_id, r.secret)
+    };
+    let got = device_authorization(
+        &app,
+        &[
+            ("client_id", &jwt_client),
+            ("scope", "camera_pair"),
+            ("device_name", "Cam"),
+            ("device_serial", "SN-1"),
+        ],
+    )
+    .await;
+    assert_oauth_error(&got, 400, "unauthorized_client");
+    // A valid pairing request still works after all that.
+    let ok = device_authorization(&app, &with(&[("scope", "camera_pair")])).await;
+    assert_eq!(ok.0, 200, "{}", ok.2);
+}

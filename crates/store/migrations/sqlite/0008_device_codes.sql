@@ -18,6 +18,22 @@ CREATE TABLE device_codes (
     decided_at     INTEGER,
     used_at        INTEGER,
     replayed_at    INTEGER,
-    family_id      INTEGER REFERENCES token_families(id) ON DELETE SET NULL
+    family_id      INTEGER REFERENCES token_families(id) ON DELETE SET NULL,
+    -- A camera pairing: what the device said of itself (JSON), and the camera it was
+    -- registered as on approval.
+    pairing        TEXT,
+    camera_id      INTEGER REFERENCES cameras(id) ON DELETE CASCADE
 ) WITHOUT ROWID;
 CREATE INDEX device_codes_expires ON device_codes(expires_at);
+
+-- Camera pairing: a paired device's serial (unique per owner, so pairing the same device again
+-- re-binds the same camera) and when it last reported.
+ALTER TABLE cameras ADD COLUMN device_serial TEXT;
+ALTER TABLE cameras ADD COLUMN last_seen_at INTEGER;
+CREATE UNIQUE INDEX cameras_owner_serial ON cameras(owner_id, device_serial)
+    WHERE device_serial IS NOT NULL;
+
+-- Tokens bound to a camera (a paired device's): deleting the camera deletes its token
+-- families, and with them their tokens, at once on every node.
+ALTER TABLE token_families ADD COLUMN camera_id INTEGER REFERENCES cameras(id) ON DELETE CASCADE;
+CREATE INDEX token_families_camera ON token_families(camera_id) WHERE camera_id IS NOT NULL;

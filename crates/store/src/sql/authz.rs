@@ -8,17 +8,17 @@ use camgate_core::error::StoreError;
 use camgate_core::model::*;
 use camgate_core::scope::ScopeSet;
 use camgate_core::store::{
-    AuthCode, AuthorizedApp, AuthzStore, DeviceCode, NewAuthCode, NewDeviceCode, NewSession,
-    ParkedRequest, SessionRecord, StoreResult,
+    AuthCode, AuthorizedApp, AuthzStore, DeviceCode, DeviceDecision, NewAuthCode, NewDeviceCode,
+    NewSession, ParkedRequest, SessionRecord, StoreResult,
 };
 
 use super::rows::{self, scope_of, AppRow, AuthCodeRow, DeviceRow, ParkedRow, SessionRow};
-use super::{args, Arg, Exec, Sql};
+use super::{args, json, Arg, Exec, Sql};
 use crate::backend::Backend;
 
 /// A device code's columns ([`DeviceRow`]).
 const DEVICE_COLS: &str = "hash, client_pk, scope, created_at, expires_at, interval_secs, \
-     last_polled_at, user_id, approved, used_at, family_id";
+     last_polled_at, user_id, approved, used_at, family_id, pairing, camera_id";
 
 /// Deletes at most `batch` rows matching `cond` (`$1` = the cutoff) from `table` by `key`:
 /// an index range scan bounded by the batch, so one call holds the writer for milliseconds
@@ -192,7 +192,8 @@ impl<T: Send + Sync + 'static, Q: Sql> AuthzStore for Backend<T, Q> {
 
     async fn create_device_code(&self, d: &NewDeviceCode) -> StoreResult<()> {
         let sql = "INSERT INTO device_codes (hash, user_code_hash, client_pk, scope, created_at, \
-             expires_at, interval_secs) VALUES ($1, $2, $3, $4, $5, $6, $7)";
+             expires_at, interval_secs, pairing) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+        let pairing = d.pairing.as_ref().map(json).transpose()?;
         let args = args![
             &d.hash,
             &d.user_code_hash,
@@ -200,7 +201,8 @@ impl<T: Send + Sync + 'static, Q: Sql> AuthzStore for Backend<T, Q> {
             d.scope.to_scope_string(),
             d.created_at,
             d.expires_at,
-            d.interval_secs
+            d.interval_secs,
+            pairing
         ];
         self.sql.run(sql, args).await?;
         Ok(())
@@ -218,16 +220,10 @@ impl<T: Send + Sync + 'static, Q: Sql> AuthzStore for Backend<T, Q> {
         Ok(row.map(Into::into))
     }
 
-    async fn decide_device_code(
-        &self,
-        user_hash: &[u8],
-        user_id: UserId,
-        approve: bool,
-        now: Timestamp,
-    ) -> StoreResult<bool> {
-        let sql = "UPDATE device_codes SET approved = $1, user_id = $2, decided_at = $3 \
-             WHERE user_code_hash = $4 AND approved IS NULL AND expires_at > $5";
-        let args = args![approve, user_id, now, user_hash, now];
+    async fn decide_device_code(&self, d: &DeviceDecision<'_>) -> StoreResult<bool> {
+        let sql = "UPDATE device_codes SET approved = $1, user_id = $2, decided_at = $3, \
+             camera_id = $4 WHERE user_code_hash = $5 AND approved IS NULL AND expires_at > $6";
+        let args = args![d.approve, d.user_id, d.now, d.camera_id, d.user_hash, d.now];
         Ok(self.sql.run(sql, args).await? == 1)
     }
 
@@ -254,10 +250,18 @@ impl<T: Send + Sync + 'static, Q: Sql> AuthzStore for Backend<T, Q> {
     }
 
     async fn attach_device_family(&self, hash: &[u8], family_id: FamilyId) -> StoreResult<bool> {
-        // One statement: it serialises with the replay mark on the row.
-        let sql = "UPDATE device_codes SET family_id = $1 WHERE hash = $2 RETURNING replayed_at";
-        let replayed: Option<(Option<i64>,)> = self.sql.one_w(sql, args![family_id, hash]).await?;
-        Ok(matches!(replayed, Some((Some(_),))))
+        // One statement on the code: it serialises with the replay mark on the row. A
+        // pairing's family is bound to its camera in the same transaction.
+        let mut tx = self.sql.begin().await?;
+        let sql = "UPDATE device_codes SET family_id = $1 WHERE hash = $2 \
+             RETURNING replayed_at, camera_id";
+        let row: Option<(Option<i64>, Option<i64>)> = tx.one(sql, args![family_id, hash]).await?;
+        if let Some((_, Some(camera))) = row {
+            let bind = "UPDATE token_families SET camera_id = $1 WHERE id = $2";
+            tx.run(bind, args![camera, family_id]).await?;
+        }
+        tx.commit().await?;
+        Ok(matches!(row, Some((Some(_), _))))
     }
 
     async fn mark_device_code_replayed(

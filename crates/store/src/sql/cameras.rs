@@ -255,6 +255,45 @@ impl<T: Send + Sync + 'static, Q: Sql> CameraStore for Backend<T, Q> {
         Ok(self.sql.run(&sql, a).await? == 1)
     }
 
+    async fn pair_camera(
+        &self,
+        owner: UserId,
+        serial: &str,
+        f: &CameraFields,
+        now: Timestamp,
+    ) -> StoreResult<Camera> {
+        // One upsert on the (owner, serial) index: a device paired again is the same camera,
+        // back online.
+        let params: Vec<String> = (1..=IMPORT_NCOLS + 2).map(|n| format!("${n}")).collect();
+        let sql = format!(
+            "INSERT INTO cameras (owner_id, {FIELD_COLS}, created_at, updated_at, device_serial, \
+             last_seen_at) VALUES ({}) \
+             ON CONFLICT (owner_id, device_serial) WHERE device_serial IS NOT NULL \
+             DO UPDATE SET status = excluded.status, last_seen_at = excluded.last_seen_at, \
+             updated_at = excluded.updated_at, version = cameras.version + 1 \
+             RETURNING {CAMERA_COLS}",
+            params.join(", ")
+        );
+        let mut a = insert_args(owner, f, now, now)?;
+        a.extend(args![serial, now]);
+        let row: Option<CameraRow> = self.sql.one_w(&sql, a).await?;
+        row.ok_or_else(|| camgate_core::error::StoreError::Other("no camera row".into()))?
+            .try_into()
+    }
+
+    async fn camera_heartbeat(
+        &self,
+        owner: UserId,
+        id: CameraId,
+        status: CameraStatus,
+        now: Timestamp,
+    ) -> StoreResult<bool> {
+        let sql = "UPDATE cameras SET status = $1, last_seen_at = $2, updated_at = $3, \
+             version = version + 1 WHERE id = $4 AND owner_id = $5";
+        let args = args![status.as_str(), now, now, id, owner];
+        Ok(self.sql.run(sql, args).await? == 1)
+    }
+
     async fn delete_camera(&self, owner: UserId, id: CameraId) -> StoreResult<bool> {
         let sql = "DELETE FROM cameras WHERE id = $1 AND owner_id = $2";
         Ok(self.sql.run(sql, args![id, owner]).await? == 1)

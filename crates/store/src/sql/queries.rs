@@ -53,7 +53,7 @@ pub(crate) const ACCESS_TOKEN_SQL: &str = concat!(
      (a.revoked_at IS NOT NULL OR f.revoked_at IS NOT NULL) AS revoked, \
      c.id AS c_pk, c.client_id AS c_client_id, c.owner_id AS c_owner_id, c.profile AS c_profile, ",
     user_u_cols!("u."),
-    " FROM access_tokens a \
+    ", f.camera_id AS f_camera_id FROM access_tokens a \
      JOIN token_families f ON f.id = a.family_id \
      JOIN clients c ON c.id = f.client_pk \
      LEFT JOIN users u ON u.id = f.user_id \

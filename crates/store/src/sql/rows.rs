@@ -278,6 +278,7 @@ pub(crate) struct AccessRow {
     pub(crate) client: ClientRefRow,
     #[sqlx(flatten)]
     pub(crate) user: OptUser,
+    pub(crate) f_camera_id: Option<i64>,
 }
 
 impl From<AccessRow> for AccessTokenInfo {
@@ -290,6 +291,7 @@ impl From<AccessRow> for AccessTokenInfo {
             revoked: r.revoked,
             client: r.client.into(),
             user: r.user.0.map(Into::into),
+            camera_id: r.f_camera_id,
         }
     }
 }
@@ -534,6 +536,8 @@ pub(crate) struct DeviceRow {
     pub(crate) approved: Option<bool>,
     pub(crate) used_at: Option<i64>,
     pub(crate) family_id: Option<i64>,
+    pub(crate) pairing: Option<String>,
+    pub(crate) camera_id: Option<i64>,
 }
 
 impl From<DeviceRow> for DeviceCode {
@@ -550,6 +554,13 @@ impl From<DeviceRow> for DeviceCode {
             approved: r.approved,
             used_at: r.used_at,
             family_id: r.family_id,
+            // Written by us from a `Pairing`; unreadable JSON would be a bug, logged.
+            pairing: r.pairing.and_then(|p| {
+                serde_json::from_str(&p)
+                    .map_err(|e| tracing::error!(error = %e, "stored device pairing"))
+                    .ok()
+            }),
+            camera_id: r.camera_id,
         }
     }
 }

@@ -89,6 +89,8 @@ impl Reader {
 /// compares every column name, which cost more than the query on this hottest path.
 pub(crate) const AT_CLIENT: usize = 5;
 pub(crate) const AT_USER: usize = 9;
+/// The token's camera binding in ACCESS_TOKEN_SQL, after the user's ten columns.
+pub(crate) const AT_CAMERA: usize = AT_USER + 10;
 pub(crate) const PAT_USER: usize = 9;
 
 /// The user columns `u_id … u_password_changed_at`, in that order, from position `at`.
@@ -171,6 +173,7 @@ mod tests {
             include_str!("../../migrations/sqlite/0005_purge.sql"),
             include_str!("../../migrations/sqlite/0006_dashboard.sql"),
             include_str!("../../migrations/sqlite/0007_family_live_index.sql"),
+            include_str!("../../migrations/sqlite/0008_device_codes.sql"),
         ] {
             c.execute_batch(m).unwrap();
         }
@@ -198,7 +201,9 @@ mod tests {
             ]
         );
         assert_eq!(at[AT_CLIENT], "c_pk");
-        assert_eq!(&at[AT_USER..], USER);
+        assert_eq!(&at[AT_USER..AT_CAMERA], USER);
+        assert_eq!(at[AT_CAMERA], "f_camera_id");
+        assert_eq!(at.len(), AT_CAMERA + 1);
         let pat = names(PAT_SQL);
         assert_eq!(
             &pat[..PAT_USER],

@@ -11,7 +11,7 @@ use camgate_core::model::*;
 use camgate_core::store::{AddAccess, NewGrant, Rotation, StoreResult, TokenStore, Window};
 
 use super::reader::{
-    client_ref_at, opt_user_at, pat_at, user_at, Reader, AT_CLIENT, AT_USER, PAT_USER,
+    client_ref_at, opt_user_at, pat_at, user_at, Reader, AT_CAMERA, AT_CLIENT, AT_USER, PAT_USER,
 };
 use super::writer::{audit, insert_audit, Writer};
 use super::{SqliteStore, TempFile};
@@ -163,6 +163,7 @@ impl TokenStore for SqliteStore {
                         revoked: r.get(4)?,
                         client: client_ref_at(r, AT_CLIENT)?,
                         user: opt_user_at(r, AT_USER)?,
+                        f_camera_id: r.get(AT_CAMERA)?,
                     }
                     .into())
                 })
