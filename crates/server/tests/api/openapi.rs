@@ -37,6 +37,7 @@ const API_ROUTES: &[(&str, &str)] = &[
     ("GET", "/v1/cameras/{id}/"),
     ("PUT", "/v1/cameras/{id}/"),
     ("DELETE", "/v1/cameras/{id}/"),
+    ("POST", "/v1/cameras/{id}/heartbeat/"),
     ("POST", "/token/"),
     ("POST", "/token.json"),
     ("POST", "/refresh_token/"),
