@@ -6,6 +6,7 @@ use crate::model::{
 };
 use crate::principal::Principal;
 use crate::scope::Need;
+use crate::store::{PairedDevice, PendingPairing};
 use crate::Core;
 
 /// Default and maximum page size of the Angelcam listing.
@@ -390,6 +391,26 @@ impl Core {
                 })
             }
         }
+    }
+
+    /// The owner's paired cameras: serial, last report, whether a device token is live.
+    pub async fn paired_devices(&self, owner: UserId) -> Result<Vec<PairedDevice>, ApiError> {
+        Ok(self.store.paired_devices(owner).await?)
+    }
+
+    /// Unpairs a camera of `owner`: its device tokens stop working at once; the camera stays.
+    /// `NotFound` if it is not the owner's or has no live device token.
+    pub async fn unpair_camera(&self, owner: UserId, id: CameraId) -> Result<(), ApiError> {
+        if self.store.unpair_camera(owner, id, self.now()).await? {
+            Ok(())
+        } else {
+            Err(ApiError::NotFound)
+        }
+    }
+
+    /// Pairings the user approved that wait for their device.
+    pub async fn pending_pairings(&self, user: UserId) -> Result<Vec<PendingPairing>, ApiError> {
+        Ok(self.store.pending_pairings(user, self.now()).await?)
     }
 
     pub async fn delete_camera(&self, owner: UserId, id: CameraId) -> Result<(), ApiError> {

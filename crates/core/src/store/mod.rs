@@ -201,6 +201,12 @@ pub trait AuthzStore: Send + Sync + 'static {
     /// Records the user's decision on a pending, unexpired code (one conditional UPDATE).
     /// False if it was decided already, expired, or unknown.
     async fn decide_device_code(&self, d: &DeviceDecision<'_>) -> StoreResult<bool>;
+    /// Pairings `user_id` approved whose device has not redeemed its code yet, unexpired.
+    async fn pending_pairings(
+        &self,
+        user_id: UserId,
+        now: Timestamp,
+    ) -> StoreResult<Vec<PendingPairing>>;
     /// Paces polling (RFC 8628 §3.5): records a poll at `now` if the last one was at least the
     /// code's interval ago and returns true; otherwise adds 5 seconds to the interval, records
     /// the poll, and returns false (`slow_down`).
@@ -334,6 +340,12 @@ pub trait CameraStore: Send + Sync + 'static {
         status: CameraStatus,
         now: Timestamp,
     ) -> StoreResult<bool>;
+    /// The owner's cameras registered by pairing.
+    async fn paired_devices(&self, owner: UserId) -> StoreResult<Vec<PairedDevice>>;
+    /// Revokes the device tokens bound to a camera of `owner` (the camera stays; pairing the
+    /// device again re-binds it). True if a live one was revoked.
+    async fn unpair_camera(&self, owner: UserId, id: CameraId, now: Timestamp)
+        -> StoreResult<bool>;
     /// Refreshes the planner's statistics of the cameras table (after a bulk import).
     async fn analyze_cameras(&self) -> StoreResult<()>;
 }

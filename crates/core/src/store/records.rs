@@ -272,3 +272,22 @@ pub struct DeviceDecision<'a> {
     pub camera_id: Option<crate::model::CameraId>,
     pub now: Timestamp,
 }
+
+/// A camera registered by pairing, as the dashboard shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PairedDevice {
+    pub camera_id: crate::model::CameraId,
+    pub serial: String,
+    pub last_seen_at: Option<Timestamp>,
+    /// A device token for the camera is live (unpairing revokes them).
+    pub live: bool,
+}
+
+/// A pairing the user approved whose device has not fetched its tokens yet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingPairing {
+    pub client_name: String,
+    pub device_name: String,
+    pub decided_at: Timestamp,
+    pub expires_at: Timestamp,
+}

@@ -2017,3 +2017,66 @@ async fn pairing_requests_are_validated() {
     let ok = device_authorization(&app, &with(&[("scope", "camera_pair")])).await;
     assert_eq!(ok.0, 200, "{}", ok.2);
 }
+
+#[tokio::test]
+async fn the_dashboard_shows_pending_and_paired_devices_and_unpairs() {
+    let app = spawn_app().await;
+    let client = tv_client(&app).await;
+    let mut b = signed_in(&app, USER_EMAIL).await;
+    // Approved but not yet fetched by the device: listed as waiting.
+    let flow = start_pairing(&app, &client, "Shed cam", "SN-7").await;
+    let confirm = enter_code(&mut b, s(&flow, "user_code")).await;
+    let done = decide(&mut b, &confirm, "approve").await;
+    assert_eq!(done.status, 200, "{}", done.body);
+    let page = b.get("/dashboard/cameras/").await;
+    page.ok()
+        .has("Waiting for devices")
+        .has("Shed cam")
+        .has("Pair a device");
+    // The device fetches its tokens: no longer waiting, shown as paired (last seen when it
+    // was paired).
+    let tokens = poll(&app, &client, s(&flow, "device_code")).await;
+    assert_eq!(tokens.0, 200, "{}", tokens.2);
+    let device = s(&tokens.2, "access_token").to_string();
+    let page = b.get("/dashboard/cameras/").await;
+    page.ok()
+        .lacks("Waiting for devices")
+        .has("Paired device")
+        .has("SN-7")
+        .has("last seen");
+    let owner = owner_token(&app, USER_EMAIL).await;
+    let list: Value = app
+        .get_bearer("/v1/cameras/", &owner)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let id = list["results"][0]["id"].as_i64().unwrap();
+    assert_eq!(heartbeat(&app, id, &device, None).await.status(), 200);
+    b.get("/dashboard/cameras/").await.ok().has("last seen");
+    // Unpair: confirmation, then the device's token is dead and the camera stays.
+    let unpair = format!("/dashboard/cameras/{id}/unpair");
+    b.get(&unpair).await.ok().has("Unpair device");
+    let r = b.post(&unpair, &[]).await;
+    assert_eq!(r.status, 403, "unpair without the CSRF token: {}", r.body);
+    assert_eq!(
+        app.get_bearer(&format!("/v1/cameras/{id}/"), &device)
+            .await
+            .status(),
+        200
+    );
+    let r = b.post_csrf(&unpair, &[]).await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert_eq!(
+        app.get_bearer(&format!("/v1/cameras/{id}/"), &device)
+            .await
+            .status(),
+        401
+    );
+    let page = b.get("/dashboard/cameras/").await;
+    page.ok().has("Shed cam").has("unpaired");
+    // Nothing left to unpair; another user's camera is not found.
+    assert_eq!(b.post_csrf(&unpair, &[]).await.status, 404);
+    let mut other = signed_in(&app, "other@example.com").await;
+    assert_eq!(other.get(&unpair).await.status, 404);
+}

@@ -9,10 +9,12 @@ use camgate_core::model::*;
 use camgate_core::scope::ScopeSet;
 use camgate_core::store::{
     AuthCode, AuthorizedApp, AuthzStore, DeviceCode, DeviceDecision, NewAuthCode, NewDeviceCode,
-    NewSession, ParkedRequest, SessionRecord, StoreResult,
+    NewSession, ParkedRequest, PendingPairing, SessionRecord, StoreResult,
 };
 
-use super::rows::{self, scope_of, AppRow, AuthCodeRow, DeviceRow, ParkedRow, SessionRow};
+use super::rows::{
+    self, scope_of, AppRow, AuthCodeRow, DeviceRow, ParkedRow, PendingRow, SessionRow,
+};
 use super::{args, json, Arg, Exec, Sql};
 use crate::backend::Backend;
 
@@ -225,6 +227,19 @@ impl<T: Send + Sync + 'static, Q: Sql> AuthzStore for Backend<T, Q> {
              camera_id = $4 WHERE user_code_hash = $5 AND approved IS NULL AND expires_at > $6";
         let args = args![d.approve, d.user_id, d.now, d.camera_id, d.user_hash, d.now];
         Ok(self.sql.run(sql, args).await? == 1)
+    }
+
+    async fn pending_pairings(
+        &self,
+        user_id: UserId,
+        now: Timestamp,
+    ) -> StoreResult<Vec<PendingPairing>> {
+        let sql = "SELECT c.name AS client_name, d.pairing, d.decided_at, d.expires_at \
+             FROM device_codes d JOIN clients c ON c.id = d.client_pk \
+             WHERE d.user_id = $1 AND d.approved = TRUE AND d.used_at IS NULL \
+             AND d.pairing IS NOT NULL AND d.expires_at > $2 ORDER BY d.decided_at DESC";
+        let rows: Vec<PendingRow> = self.sql.all(sql, args![user_id, now]).await?;
+        Ok(rows::all(rows))
     }
 
     async fn poll_device_code(&self, hash: &[u8], now: Timestamp) -> StoreResult<bool> {

@@ -4,10 +4,10 @@ use async_trait::async_trait;
 
 use camgate_core::clock::Timestamp;
 use camgate_core::model::*;
-use camgate_core::store::{CameraQuery, CameraStore, NewCamera, StoreResult};
+use camgate_core::store::{CameraQuery, CameraStore, NewCamera, PairedDevice, StoreResult};
 
 use super::queries::CAMERA_COLS;
-use super::rows::{self, CameraRow};
+use super::rows::{self, CameraRow, PairedRow};
 use super::{args, json, Arg, Exec, Sql};
 use crate::backend::Backend;
 
@@ -292,6 +292,37 @@ impl<T: Send + Sync + 'static, Q: Sql> CameraStore for Backend<T, Q> {
              version = version + 1 WHERE id = $4 AND owner_id = $5";
         let args = args![status.as_str(), now, now, id, owner];
         Ok(self.sql.run(sql, args).await? == 1)
+    }
+
+    async fn paired_devices(&self, owner: UserId) -> StoreResult<Vec<PairedDevice>> {
+        let sql = "SELECT c.id, c.device_serial, c.last_seen_at, EXISTS (SELECT 1 FROM \
+             token_families f WHERE f.camera_id = c.id AND f.revoked_at IS NULL) AS live \
+             FROM cameras c WHERE c.owner_id = $1 AND c.device_serial IS NOT NULL ORDER BY c.id";
+        let rows: Vec<PairedRow> = self.sql.all(sql, args![owner]).await?;
+        Ok(rows::all(rows))
+    }
+
+    async fn unpair_camera(
+        &self,
+        owner: UserId,
+        id: CameraId,
+        now: Timestamp,
+    ) -> StoreResult<bool> {
+        // Tokens first, then their families, as every family revocation does.
+        let mut tx = self.sql.begin().await?;
+        let of_camera = "family_id IN (SELECT f.id FROM token_families f \
+             JOIN cameras c ON c.id = f.camera_id WHERE f.camera_id = $2 AND c.owner_id = $3)";
+        for table in ["access_tokens", "refresh_tokens"] {
+            let sql = format!(
+                "UPDATE {table} SET revoked_at = $1 WHERE revoked_at IS NULL AND {of_camera}"
+            );
+            tx.run(&sql, args![now, id, owner]).await?;
+        }
+        let families = "UPDATE token_families SET revoked_at = $1 WHERE revoked_at IS NULL \
+             AND camera_id = $2 AND camera_id IN (SELECT id FROM cameras WHERE owner_id = $3)";
+        let n = tx.run(families, args![now, id, owner]).await?;
+        tx.commit().await?;
+        Ok(n > 0)
     }
 
     async fn delete_camera(&self, owner: UserId, id: CameraId) -> StoreResult<bool> {

@@ -7,7 +7,8 @@ use camgate_core::error::StoreError;
 use camgate_core::model::*;
 use camgate_core::scope::ScopeSet;
 use camgate_core::store::{
-    AuthCode, AuthorizedApp, DeviceCode, JwtSubject, ParkedRequest, SessionRecord, SigningKeyRecord,
+    AuthCode, AuthorizedApp, DeviceCode, JwtSubject, PairedDevice, ParkedRequest, PendingPairing,
+    SessionRecord, SigningKeyRecord,
 };
 
 pub(crate) fn scope_of(s: &str) -> ScopeSet {
@@ -561,6 +562,45 @@ impl From<DeviceRow> for DeviceCode {
                     .ok()
             }),
             camera_id: r.camera_id,
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct PairedRow {
+    id: i64,
+    device_serial: String,
+    last_seen_at: Option<i64>,
+    live: bool,
+}
+
+impl From<PairedRow> for PairedDevice {
+    fn from(r: PairedRow) -> Self {
+        PairedDevice {
+            camera_id: r.id,
+            serial: r.device_serial,
+            last_seen_at: r.last_seen_at,
+            live: r.live,
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct PendingRow {
+    client_name: String,
+    pairing: String,
+    decided_at: i64,
+    expires_at: i64,
+}
+
+impl From<PendingRow> for PendingPairing {
+    fn from(r: PendingRow) -> Self {
+        let device: Option<camgate_core::store::Pairing> = serde_json::from_str(&r.pairing).ok();
+        PendingPairing {
+            client_name: r.client_name,
+            device_name: device.map(|d| d.name).unwrap_or_default(),
+            decided_at: r.decided_at,
+            expires_at: r.expires_at,
         }
     }
 }

@@ -8,7 +8,10 @@ use axum::extract::{Path, Query, Request, State};
 use axum::http::StatusCode;
 
 use camgate_core::cameras::{CameraPatch, Page};
+use std::collections::HashMap;
+
 use camgate_core::model::{Camera, CameraFields, Snapshot, Stream};
+use camgate_core::store::PairedDevice;
 
 use super::{
     confirm, done, html, ok, read_form, when, Confirm, Dash, DashError, Errs, Form, Nav,
@@ -43,6 +46,21 @@ pub struct CameraRow {
     pub is_public: bool,
     pub place: String,
     pub updated: When,
+    /// A paired device: its serial, its last report, and whether its tokens are live.
+    pub paired: Option<PairedRow>,
+}
+
+pub struct PairedRow {
+    pub serial: String,
+    pub last_seen: Option<When>,
+    pub live: bool,
+}
+
+/// An approved pairing waiting for its device to fetch its tokens.
+pub struct PendingRow {
+    pub client_name: String,
+    pub device_name: String,
+    pub approved: When,
 }
 
 #[derive(Template)]
@@ -50,6 +68,7 @@ pub struct CameraRow {
 struct CamerasPage {
     nav: Nav,
     cameras: Vec<CameraRow>,
+    pending: Vec<PendingRow>,
     count: i64,
     first: i64,
     last: i64,
@@ -73,10 +92,33 @@ pub async fn list(State(s): State<AppState>, d: Dash, Query(q): Query<NoticeQuer
         offset: q.offset(),
     };
     let (count, cams) = s.core.list_cameras(d.user().id, page).await?;
+    let mut paired: HashMap<i64, PairedDevice> = s
+        .core
+        .paired_devices(d.user().id)
+        .await?
+        .into_iter()
+        .map(|p| (p.camera_id, p))
+        .collect();
+    let pending = s
+        .core
+        .pending_pairings(d.user().id)
+        .await?
+        .into_iter()
+        .map(|p| PendingRow {
+            client_name: p.client_name,
+            device_name: p.device_name,
+            approved: when(now, p.decided_at),
+        })
+        .collect();
     let n = cams.len() as i64;
     let cameras = cams
         .into_iter()
         .map(|c| CameraRow {
+            paired: paired.remove(&c.id).map(|p| PairedRow {
+                serial: p.serial,
+                last_seen: p.last_seen_at.map(|t| when(now, t)),
+                live: p.live,
+            }),
             id: c.id,
             codec: c.fields.codec.as_str(),
             status: c.fields.status.as_str(),
@@ -90,6 +132,7 @@ pub async fn list(State(s): State<AppState>, d: Dash, Query(q): Query<NoticeQuer
     Ok(ok(&CamerasPage {
         nav: d.nav("cameras", q.notice()),
         cameras,
+        pending,
         count,
         first: page.offset + 1,
         last: page.offset + n,
@@ -381,4 +424,34 @@ pub async fn delete(
     read_form(&s, &d, req).await?;
     s.core.delete_camera(d.user().id, parse_id(&id)?).await?;
     Ok(done("/dashboard/cameras/", "camera-deleted"))
+}
+
+pub async fn unpair_confirm(State(s): State<AppState>, d: Dash, Path(id): Path<String>) -> Res {
+    let cam = s.core.camera(d.user().id, parse_id(&id)?).await?;
+    Ok(confirm(
+        &d,
+        "cameras",
+        Confirm {
+            title: format!("Unpair the device of “{}”?", cam.fields.name),
+            message: "The paired device's tokens stop working at once. The camera stays; \
+                      pairing the device again re-binds it."
+                .into(),
+            consequences: vec!["The device can no longer report as this camera.".into()],
+            action: format!("/dashboard/cameras/{}/unpair", cam.id),
+            button: "Unpair device",
+            cancel: "/dashboard/cameras/".into(),
+            danger: true,
+        },
+    ))
+}
+
+pub async fn unpair(
+    State(s): State<AppState>,
+    d: Dash,
+    Path(id): Path<String>,
+    req: Request,
+) -> Res {
+    read_form(&s, &d, req).await?;
+    s.core.unpair_camera(d.user().id, parse_id(&id)?).await?;
+    Ok(done("/dashboard/cameras/", "camera-unpaired"))
 }

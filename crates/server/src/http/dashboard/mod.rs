@@ -109,6 +109,10 @@ pub fn routes() -> Router<AppState> {
             "/dashboard/cameras/{id}/delete",
             get(cameras::delete_confirm).post(cameras::delete),
         )
+        .route(
+            "/dashboard/cameras/{id}/unpair",
+            get(cameras::unpair_confirm).post(cameras::unpair),
+        )
         // Account.
         .route("/dashboard/account/", get(account::page))
         .route(
@@ -419,6 +423,7 @@ pub fn notice(key: Option<&str>) -> Option<&'static str> {
         "camera-added" => "Camera added.",
         "camera-saved" => "Camera saved.",
         "camera-deleted" => "Camera deleted.",
+        "camera-unpaired" => "Device unpaired: its tokens no longer work.",
         "password-changed" => {
             "Password changed. Your other sessions, tokens and app authorizations have ended."
         }
