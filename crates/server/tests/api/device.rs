@@ -2080,3 +2080,35 @@ async fn the_dashboard_shows_pending_and_paired_devices_and_unpairs() {
     let mut other = signed_in(&app, "other@example.com").await;
     assert_eq!(other.get(&unpair).await.status, 404);
 }
+
+#[tokio::test]
+async fn deleting_a_paired_camera_on_one_node_kills_its_device_token_on_another() {
+    let a = spawn_app().await;
+    let node_b = a.spawn_node().await;
+    let client = tv_client(&a).await;
+    let mut b = signed_in(&a, USER_EMAIL).await;
+    let tokens = pair(&a, &mut b, &client, "SN-2N").await;
+    let device = s(&tokens, "access_token");
+    let owner = owner_token(&a, USER_EMAIL).await;
+    let list: Value = a
+        .get_bearer("/v1/cameras/", &owner)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let id = list["results"][0]["id"].as_i64().unwrap();
+    let path = format!("/v1/cameras/{id}/");
+    // Warm both nodes' lookups first, so no cache could hide the revocation.
+    assert_eq!(a.get_bearer(&path, device).await.status(), 200);
+    assert_eq!(node_b.get_bearer(&path, device).await.status(), 200);
+    let r = a
+        .http
+        .delete(a.url(&path))
+        .bearer_auth(&owner)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    assert_eq!(node_b.get_bearer(&path, device).await.status(), 401);
+    assert_eq!(a.get_bearer(&path, device).await.status(), 401);
+}
