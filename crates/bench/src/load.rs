@@ -2,6 +2,13 @@
 //! driven by one task that sends a request, waits for the whole answer, records the latency
 //! and sends the next. Connections are arranged in groups (a scenario may measure two kinds
 //! of traffic at once); each group has its own statistics.
+//!
+//! A group may instead be paced ([`Group::paced`]): a rate-limited open loop in which each of
+//! its connections sends on a fixed schedule (the group's rate spread evenly over its
+//! connections, their first sends staggered), whatever the answers do. A connection whose
+//! answer arrives after its next slot sends at once; one that fell more than a whole interval
+//! behind skips the missed slots instead of bursting, so the group never exceeds its rate and
+//! the achieved rate ([`GroupStats::completed_rps`]) shows any shortfall.
 
 use std::time::{Duration, Instant};
 
@@ -39,6 +46,8 @@ pub trait Workload: Send + 'static {
 pub struct Group {
     pub label: String,
     pub workers: Vec<Box<dyn Workload>>,
+    /// Paced groups: the interval between two sends of one connection.
+    pub pace: Option<Duration>,
 }
 
 impl Group {
@@ -53,7 +62,19 @@ impl Group {
         Ok(Self {
             label: label.into(),
             workers,
+            pace: None,
         })
+    }
+
+    /// Paces the group at `per_sec` requests per second in total (open loop, see the module
+    /// comment). A rate that is not positive and finite leaves the group closed-loop.
+    pub fn paced(mut self, per_sec: f64) -> Self {
+        let n = self.workers.len().max(1) as f64;
+        self.pace = (per_sec.is_finite() && per_sec > 0.0)
+            .then(|| Duration::try_from_secs_f64(n / per_sec).ok())
+            .flatten()
+            .filter(|d| !d.is_zero());
+        self
     }
 }
 
@@ -72,6 +93,9 @@ pub struct GroupStats {
     pub ok: u64,
     pub shed: u64,
     pub errors: u64,
+    /// Answers with a 5xx status (also counted as errors or, for 503 + Retry-After to a
+    /// password grant, as shed).
+    pub status_5xx: u64,
     pub ok_latency: Histogram<u64>,
     pub shed_latency: Histogram<u64>,
     pub error_samples: Vec<String>,
@@ -90,6 +114,7 @@ impl GroupStats {
             ok: 0,
             shed: 0,
             errors: 0,
+            status_5xx: 0,
             ok_latency: histogram()?,
             shed_latency: histogram()?,
             error_samples: Vec::new(),
@@ -100,6 +125,7 @@ impl GroupStats {
         self.ok += other.ok;
         self.shed += other.shed;
         self.errors += other.errors;
+        self.status_5xx += other.status_5xx;
         self.ok_latency.add(&other.ok_latency)?;
         self.shed_latency.add(&other.shed_latency)?;
         for e in other.error_samples {
@@ -117,6 +143,12 @@ impl GroupStats {
     /// Expected answers per second.
     pub fn rps(&self) -> f64 {
         self.ok as f64 / self.window.as_secs_f64().max(1e-9)
+    }
+
+    /// Everything completed per second: expected answers, shed answers and errors (the
+    /// achieved rate of a paced group).
+    pub fn completed_rps(&self) -> f64 {
+        (self.ok + self.shed + self.errors) as f64 / self.window.as_secs_f64().max(1e-9)
     }
 
     /// Shed (503) answers per second.
@@ -163,6 +195,8 @@ pub struct LoadResult {
 struct Timing {
     measure_start: Instant,
     end: Instant,
+    /// Paced connections: the interval between sends and the first send.
+    pace: Option<(Duration, Instant)>,
 }
 
 async fn drive(
@@ -173,6 +207,7 @@ async fn drive(
     mut stats: GroupStats,
 ) -> anyhow::Result<GroupStats> {
     let mut broken = false;
+    let mut next_send = t.pace.map(|(_, first)| first);
     while Instant::now() < t.end {
         if broken {
             match Conn::open(target.addr).await {
@@ -188,12 +223,28 @@ async fn drive(
                 }
             }
         }
+        if let (Some((interval, _)), Some(at)) = (t.pace, next_send.as_mut()) {
+            let now = Instant::now();
+            if *at > now {
+                if *at >= t.end {
+                    break;
+                }
+                tokio::time::sleep_until((*at).into()).await;
+            } else if now.duration_since(*at) > interval {
+                // More than a whole interval behind: skip the missed slots, don't burst.
+                *at = now;
+            }
+            *at += interval;
+        }
         let req = w.request(&target)?;
         let start = Instant::now();
         let res = tokio::time::timeout(REQUEST_TIMEOUT, conn.send(req)).await;
         let done = Instant::now();
         let measured = done >= t.measure_start && done < t.end;
         let us = done.duration_since(start).as_micros() as u64;
+        if measured && matches!(&res, Ok(Ok(reply)) if reply.status.is_server_error()) {
+            stats.status_5xx += 1;
+        }
         let outcome = match res {
             Ok(Ok(reply)) => w.response(&reply),
             Ok(Err(e)) => {
@@ -251,7 +302,7 @@ pub async fn run(
         while let Some(c) = opens.join_next().await {
             conns.push(c??);
         }
-        prepared.push((gi, g.label, g.workers, conns));
+        prepared.push((gi, g.label, g.workers, g.pace, conns));
     }
 
     let before = sys::status_kb(server_pid, "VmHWM").unwrap_or(0);
@@ -263,12 +314,19 @@ pub async fn run(
     let end = measure_start + phases.duration;
     let mut totals = Vec::new();
     let mut tasks = tokio::task::JoinSet::new();
-    for (gi, label, workers, conns) in prepared {
-        totals.push(GroupStats::new(&label, workers.len(), phases.duration)?);
-        for (w, conn) in workers.into_iter().zip(conns) {
+    for (gi, label, workers, pace, conns) in prepared {
+        let n = workers.len();
+        totals.push(GroupStats::new(&label, n, phases.duration)?);
+        for (i, (w, conn)) in workers.into_iter().zip(conns).enumerate() {
             let stats = GroupStats::new(&label, 0, phases.duration)?;
             let target = target.clone();
-            let t = Timing { measure_start, end };
+            // Paced connections start staggered over one interval.
+            let pace = pace.map(|d| (d, t0 + d.mul_f64(i as f64 / n as f64)));
+            let t = Timing {
+                measure_start,
+                end,
+                pace,
+            };
             tasks.spawn(async move { (gi, drive(target, conn, w, t, stats).await) });
         }
     }

@@ -54,6 +54,15 @@ struct Cli {
     /// Login-storm clients wait Retry-After after a 503 instead of retrying at once.
     #[arg(long)]
     honor_retry_after: bool,
+    /// Device-code polls per second in the device-poll storm, all its connections together
+    /// (a paced open loop).
+    #[arg(long, default_value_t = 1000.0)]
+    poll_rate: f64,
+    /// Connections the device-poll storm spreads its polls over (each sends every
+    /// connections ÷ rate seconds: 32 ms at the defaults, above the polls' p99 on the shared
+    /// 2-core machine, so few slots are skipped).
+    #[arg(long, default_value_t = 32)]
+    poll_connections: usize,
     /// Threads of the load generator's runtime.
     #[arg(long, default_value_t = 1)]
     client_threads: usize,
@@ -131,7 +140,7 @@ fn command_line() -> String {
 async fn run(cli: Cli) -> anyhow::Result<bool> {
     if cli.list {
         for s in Scenario::ALL {
-            println!("{:<15} {}", s.name(), s.about());
+            println!("{:<18} {}", s.name(), s.about());
         }
         return Ok(true);
     }
@@ -159,6 +168,9 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
             .filter(|s| cli.scenarios.is_empty() || cli.scenarios.contains(s))
             .collect()
     };
+    if !(cli.poll_rate.is_finite() && cli.poll_rate > 0.0) || cli.poll_connections == 0 {
+        bail!("--poll-rate must be positive and --poll-connections at least 1");
+    }
     if cli.token_rows == 0 || cli.small_token_rows == 0 {
         bail!("--token-rows and --small-token-rows must be at least 1");
     }
@@ -186,6 +198,8 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
         connections: cli.connections,
         storm_logins: cli.storm_logins,
         honor_retry_after: cli.honor_retry_after,
+        poll_rate: cli.poll_rate,
+        poll_connections: cli.poll_connections,
         hash_threads: cli.hash_threads.unwrap_or_else(sys::nproc),
         restarts: cli.restarts,
     };
@@ -221,13 +235,14 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
                 for row in &r.rows {
                     let st = &row.stats;
                     eprintln!(
-                        "  {}: {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms, {} errors, {} shed; peak RSS {:.1} MB; CPU server {:.2} bench {:.2} machine {:.2}",
+                        "  {}: {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms, {} errors ({} × 5xx), {} shed; peak RSS {:.1} MB; CPU server {:.2} bench {:.2} machine {:.2}",
                         st.label,
                         st.rps(),
                         st.ms(0.5),
                         st.ms(0.99),
                         st.max_ms(),
                         st.errors,
+                        st.status_5xx,
                         st.shed,
                         row.peak_rss_kb as f64 / 1024.0,
                         row.cpu.server,
@@ -256,6 +271,8 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
         warmup: ctx.phases.warmup,
         connections: ctx.connections,
         storm_logins: ctx.storm_logins,
+        poll_rate: ctx.poll_rate,
+        poll_connections: ctx.poll_connections,
         client_threads: cli.client_threads,
         server_log: cli
             .server_log

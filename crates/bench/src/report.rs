@@ -23,6 +23,8 @@ pub struct RunInfo {
     pub warmup: Duration,
     pub connections: usize,
     pub storm_logins: usize,
+    pub poll_rate: f64,
+    pub poll_connections: usize,
     pub client_threads: usize,
     pub server_log: String,
     pub elapsed: Duration,
@@ -98,11 +100,13 @@ pub fn render(machine: &MachineInfo, run: &RunInfo, results: &[ScenarioResult]) 
     );
     let _ = writeln!(
         o,
-        "- Settings: {} s warm-up + {} s measured per load phase, {} connections ({} extra password-grant connections in the login storm), {} load-generator thread(s), server log `{}`",
+        "- Settings: {} s warm-up + {} s measured per load phase, {} connections ({} extra password-grant connections in the login storm; {} device-code polls/s on {} extra connections in the device-poll storm), {} load-generator thread(s), server log `{}`",
         run.warmup.as_secs_f64(),
         run.duration.as_secs_f64(),
         run.connections,
         run.storm_logins,
+        run.poll_rate,
+        run.poll_connections,
         run.client_threads,
         run.server_log
     );
@@ -157,7 +161,7 @@ pub fn render(machine: &MachineInfo, run: &RunInfo, results: &[ScenarioResult]) 
     }
     let _ = writeln!(
         o,
-        "\nreq/s counts expected answers (200) completed in the measured window; latencies are of those answers. \
+        "\nreq/s counts expected answers (200; for device-code polls 400 `authorization_pending` or `slow_down`) completed in the measured window; latencies are of those answers. \
          Errors are any other status, transport failures and timeouts; 503 answers with Retry-After to password grants are load shedding, counted apart. \
          Peak RSS is the server's VmHWM during warm-up and measurement (the kernel counter is reset after the fixtures are made; the start-up and fixture peak is in the server-starts table). \
          CPU is measured over the window from /proc: the server process, this load generator, and every busy CPU on the machine (other tenants included); \
@@ -544,6 +548,30 @@ fn targets(results: &[&ScenarioResult]) -> Vec<TargetRow> {
             (Some(_), Some(_)) => Some((
                 "no 503 seen: the storm did not overflow the hashing queue".into(),
                 false,
+            )),
+            _ => None,
+        },
+    );
+    push(
+        "Device polling storm: GET /v1/me/ p99 ≤ 2× idle p99, no 5xx",
+        match (
+            get("dstorm.me.p99"),
+            get("dstorm.idle.p99"),
+            get("dstorm.poll.5xx"),
+            get("dstorm.poll.errors"),
+        ) {
+            (Some(s), Some(i), Some(n5), Some(errors)) if i > 0.0 => Some((
+                format!(
+                    "{} ms vs {} ms idle = {:.2}×; {} polls/s of {} requested, {} × 5xx, {} other errors (met only if ≤ 2×, no 5xx and no other error)",
+                    ms(s),
+                    ms(i),
+                    s / i,
+                    int(get("dstorm.poll.rate").unwrap_or(f64::NAN)),
+                    int(get("dstorm.poll.requested").unwrap_or(f64::NAN)),
+                    int(n5),
+                    int(errors - n5)
+                ),
+                s <= 2.0 * i && n5 == 0.0 && errors == 0.0,
             )),
             _ => None,
         },

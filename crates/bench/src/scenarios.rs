@@ -10,6 +10,7 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context};
@@ -21,7 +22,9 @@ use crate::http;
 use crate::load::{self, Group, GroupStats, LoadResult, Phases};
 use crate::server::{Db, DbOpts, Server, ServerOpts};
 use crate::sys::CpuUse;
-use crate::workloads::{self, ClientCredentialsGrant, Get, PasswordGrant, RefreshChain};
+use crate::workloads::{
+    self, ClientCredentialsGrant, DevicePoll, Get, PasswordGrant, PollCounts, RefreshChain,
+};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum)]
 pub enum Scenario {
@@ -52,6 +55,9 @@ pub enum Scenario {
     /// Password grants flooding the hashing pool while `GET /v1/me/` is measured.
     #[value(name = "login-storm")]
     LoginStorm,
+    /// Device-code polls (one code, a fixed rate) while `GET /v1/me/` is measured.
+    #[value(name = "device-poll-storm")]
+    DevicePollStorm,
     /// `GET /v1/me/` with 10 million rows in the access-token table vs. 10 thousand.
     #[value(name = "me-10m")]
     Me10m,
@@ -61,7 +67,8 @@ pub enum Scenario {
 }
 
 impl Scenario {
-    /// Run order of a full run. `login-storm` compares with `me-opaque`, so it comes later.
+    /// Run order of a full run. `login-storm` and `device-poll-storm` compare with
+    /// `me-opaque`, so they come later.
     pub const ALL: &'static [Scenario] = &[
         Scenario::MeOpaque,
         Scenario::MeJwt,
@@ -72,6 +79,7 @@ impl Scenario {
         Scenario::CcOpaque,
         Scenario::Password,
         Scenario::LoginStorm,
+        Scenario::DevicePollStorm,
         Scenario::Me10m,
         Scenario::Startup,
     ];
@@ -90,6 +98,7 @@ impl Scenario {
             Scenario::CcOpaque => "cc-opaque",
             Scenario::Password => "password",
             Scenario::LoginStorm => "login-storm",
+            Scenario::DevicePollStorm => "device-poll-storm",
             Scenario::Me10m => "me-10m",
             Scenario::Startup => "startup",
         }
@@ -106,6 +115,7 @@ impl Scenario {
             Scenario::CcOpaque => "POST /oauth/token/ grant_type=client_credentials, confidential client on the angelcam profile (opaque access tokens)",
             Scenario::Password => "POST /oauth/token/ grant_type=password (one argon2id verification each), vs. the raw argon2id rate",
             Scenario::LoginStorm => "password grants beyond the hashing pool's capacity on extra connections while GET /v1/me/ is measured",
+            Scenario::DevicePollStorm => "device-code polls of one pending code at a fixed rate (--poll-rate) on extra connections while GET /v1/me/ is measured",
             Scenario::Me10m => "GET /v1/me/ with an opaque token, 10 thousand then 10 million rows in the access-token table (filled before the server starts)",
             Scenario::Startup => "fixtures with `camgate user add/client add/pat add`, then repeated `serve --demo` restarts on that database",
         }
@@ -126,6 +136,7 @@ impl Scenario {
             Scenario::CcOpaque => client_credentials(ctx, self, "angelcam", "cc_opaque").await,
             Scenario::Password => password(ctx).await,
             Scenario::LoginStorm => login_storm(ctx, earlier).await,
+            Scenario::DevicePollStorm => device_poll_storm(ctx, earlier).await,
             Scenario::Me10m => me_10m(ctx).await,
             Scenario::Startup => startup(ctx).await,
         }
@@ -151,6 +162,10 @@ pub struct Ctx {
     pub storm_logins: usize,
     /// Login-storm password connections wait Retry-After after a 503.
     pub honor_retry_after: bool,
+    /// Device-code polls per second in the device-poll storm, all connections together.
+    pub poll_rate: f64,
+    /// Connections the device-poll storm spreads its polls over.
+    pub poll_connections: usize,
     /// Threads for the raw argon2id measurement.
     pub hash_threads: usize,
     /// Server restarts in the startup scenario.
@@ -413,6 +428,39 @@ async fn password(ctx: &Ctx) -> anyhow::Result<ScenarioResult> {
     Ok(r)
 }
 
+/// The idle `GET /v1/me/` baseline of a storm: this run's me-opaque on the same backend, or
+/// measured first on `server` (then it is a row of `r`). Returns (req/s, p99 ms, where from).
+async fn idle_baseline(
+    ctx: &Ctx,
+    earlier: &[ScenarioResult],
+    server: &Server,
+    r: &mut ScenarioResult,
+    me: &dyn Fn(&str) -> anyhow::Result<Group>,
+) -> anyhow::Result<(f64, f64, &'static str)> {
+    let idle = earlier
+        .iter()
+        .find(|e| e.scenario == Scenario::MeOpaque && e.backend == ctx.db.backend)
+        .and_then(|e| Some((e.figure("me.rps")?, e.figure("me.p99")?)));
+    if let Some((rps, p99)) = idle {
+        return Ok((rps, p99, "the me-opaque scenario"));
+    }
+    log_phase("idle baseline (GET /v1/me/ alone)", ctx);
+    let load = load::run(
+        &server.target,
+        server.pid,
+        vec![me("GET /v1/me/ (idle baseline)")?],
+        ctx.phases,
+    )
+    .await?;
+    let s = load
+        .groups
+        .first()
+        .ok_or_else(|| anyhow!("no baseline group"))?;
+    let out = (s.rps(), s.ms(0.99), "a baseline run inside this scenario");
+    r.add_load(load);
+    Ok(out)
+}
+
 async fn login_storm(ctx: &Ctx, earlier: &[ScenarioResult]) -> anyhow::Result<ScenarioResult> {
     let mut r = ScenarioResult::new(Scenario::LoginStorm, ctx);
     let (_db, server) = fresh(ctx, &mut r).await?;
@@ -423,32 +471,8 @@ async fn login_storm(ctx: &Ctx, earlier: &[ScenarioResult]) -> anyhow::Result<Sc
         .ok_or_else(|| anyhow!("no token"))?
         .access;
     let me = |label: &str| Group::new(label, ctx.connections, |_| Get::bearer("/v1/me/", &token));
-
-    // The idle baseline: this run's me-opaque, or measured here on this server.
-    let idle = earlier
-        .iter()
-        .find(|e| e.scenario == Scenario::MeOpaque && e.backend == ctx.db.backend)
-        .and_then(|e| Some((e.figure("me.rps")?, e.figure("me.p99")?)));
-    let (idle_rps, idle_p99, baseline_from) = match idle {
-        Some((rps, p99)) => (rps, p99, "the me-opaque scenario"),
-        None => {
-            log_phase("idle baseline (GET /v1/me/ alone)", ctx);
-            let load = load::run(
-                &server.target,
-                server.pid,
-                vec![me("GET /v1/me/ (idle baseline)")?],
-                ctx.phases,
-            )
-            .await?;
-            let s = load
-                .groups
-                .first()
-                .ok_or_else(|| anyhow!("no baseline group"))?;
-            let out = (s.rps(), s.ms(0.99), "a baseline run inside this scenario");
-            r.add_load(load);
-            out
-        }
-    };
+    let (idle_rps, idle_p99, baseline_from) =
+        idle_baseline(ctx, earlier, &server, &mut r, &me).await?;
 
     let logins = Group::new("password grant (storm)", ctx.storm_logins, |_| {
         Ok(PasswordGrant::demo(ctx.honor_retry_after))
@@ -502,6 +526,141 @@ async fn login_storm(ctx: &Ctx, earlier: &[ScenarioResult]) -> anyhow::Result<Sc
     r.figures.insert("idle.me.p99".into(), idle_p99);
     r.notes.push(storm_note);
     r.notes.push(login_note);
+    Ok(r)
+}
+
+/// Polls sent one after another before the storm, to check that the token endpoint's
+/// per-address rate limit (`token_rate_limit_per_minute`, off by default; burst 20 when on)
+/// does not answer them: the storm would then measure a wall of 429s, not the server.
+const RATE_LIMIT_PROBE_POLLS: usize = 30;
+
+async fn device_poll_storm(
+    ctx: &Ctx,
+    earlier: &[ScenarioResult],
+) -> anyhow::Result<ScenarioResult> {
+    let mut r = ScenarioResult::new(Scenario::DevicePollStorm, ctx);
+    if !(ctx.poll_rate.is_finite() && ctx.poll_rate > 0.0) || ctx.poll_connections == 0 {
+        bail!("--poll-rate must be positive and --poll-connections at least 1");
+    }
+    let (_db, server) = fresh(ctx, &mut r).await?;
+    let token = workloads::demo_grants(&server.target, 1)
+        .await?
+        .into_iter()
+        .next()
+        .ok_or_else(|| anyhow!("no token"))?
+        .access;
+    let me = |label: &str| Group::new(label, ctx.connections, |_| Get::bearer("/v1/me/", &token));
+    let (idle_rps, idle_p99, baseline_from) =
+        idle_baseline(ctx, earlier, &server, &mut r, &me).await?;
+
+    // One device code nobody will approve, polled by every storm connection.
+    let d = workloads::device_authorization(&server.target, workloads::DEMO_DEVICE_CLIENT).await?;
+    let storm_secs = (ctx.phases.warmup + ctx.phases.duration).as_secs_f64();
+    if storm_secs + 5.0 >= d.expires_in as f64 {
+        bail!(
+            "the device code expires in {} s, before the storm's {storm_secs:.0} s are over (expired_token would count as errors)",
+            d.expires_in
+        );
+    }
+    let body = workloads::device_poll_form(workloads::DEMO_DEVICE_CLIENT, &d.device_code);
+    let mut conn = http::Conn::open(server.target.addr).await?;
+    let mut probe = Vec::with_capacity(RATE_LIMIT_PROBE_POLLS);
+    for _ in 0..RATE_LIMIT_PROBE_POLLS {
+        let req = server
+            .target
+            .post_form(workloads::DEVICE_TOKEN_PATH, body.clone())?;
+        let reply = tokio::time::timeout(Duration::from_secs(30), conn.send(req))
+            .await
+            .map_err(|_| anyhow!("device poll: no answer within 30 s"))??;
+        if reply.status == hyper::StatusCode::TOO_MANY_REQUESTS {
+            bail!(
+                "the token endpoint answered 429 to poll {} of {RATE_LIMIT_PROBE_POLLS} ({}): its per-address rate limit (token_rate_limit_per_minute) is on, so the storm would measure the limiter; run the server without it (the default is 0, off)",
+                probe.len() + 1,
+                reply.describe()
+            );
+        }
+        match workloads::poll_answer(&reply) {
+            workloads::PollAnswer::Other => {
+                bail!("device poll {}: {}", probe.len() + 1, reply.describe())
+            }
+            a => probe.push(a),
+        }
+    }
+    if probe.first() != Some(&workloads::PollAnswer::Pending) {
+        bail!("the first poll of a fresh device code was not answered authorization_pending");
+    }
+    drop(conn);
+    let slow = probe
+        .iter()
+        .filter(|a| **a == workloads::PollAnswer::SlowDown)
+        .count();
+    r.notes.push(format!(
+        "one device code of the demo device client `{}` (interval {} s, expires in {} s), polled {RATE_LIMIT_PROBE_POLLS} times back to back before the storm: {} × authorization_pending, {slow} × slow_down, no 429 — the token endpoint's per-address rate limit (`token_rate_limit_per_minute`) is 0 (off) by default and the bench passes the server no config file, so the storm measures the server, not the limiter (a 429 would fail the scenario here, and count as an error during the storm)",
+        workloads::DEMO_DEVICE_CLIENT,
+        d.interval,
+        d.expires_in,
+        probe.len() - slow
+    ));
+
+    let counts = Arc::new(PollCounts::default());
+    let polls = Group::new("device-code poll (storm)", ctx.poll_connections, |_| {
+        Ok(DevicePoll {
+            body: body.clone(),
+            counts: counts.clone(),
+        })
+    })?
+    .paced(ctx.poll_rate);
+    log_phase(
+        &format!(
+            "storm: {} GET /v1/me/ connections + {:.0} device-code polls/s on {} connections",
+            ctx.connections, ctx.poll_rate, ctx.poll_connections
+        ),
+        ctx,
+    );
+    let load = load::run(
+        &server.target,
+        server.pid,
+        vec![me("GET /v1/me/ (during device-poll storm)")?, polls],
+        ctx.phases,
+    )
+    .await?;
+    finish(server, load, &mut r).await?;
+    // Rows: [baseline?], me during the storm, polls.
+    let n = r.rows.len();
+    r.figures_of("dstorm.me", n - 2)?;
+    r.figures_of("dstorm.poll", n - 1)?;
+    let poll = r.row(n - 1)?;
+    let me_storm = r.row(n - 2)?;
+    let (achieved, poll_5xx, poll_errors) = (
+        poll.completed_rps(),
+        poll.status_5xx as f64,
+        poll.errors as f64,
+    );
+    let storm_note = format!(
+        "idle baseline from {baseline_from}: {idle_rps:.0} req/s, p99 {idle_p99:.2} ms; during the device-poll storm: {:.0} req/s ({:.0}% of idle), p99 {:.2} ms ({:.2}x idle)",
+        me_storm.rps(),
+        me_storm.rps() / idle_rps * 100.0,
+        me_storm.ms(0.99),
+        me_storm.ms(0.99) / idle_p99
+    );
+    let poll_note = format!(
+        "device-code polls: {achieved:.0}/s achieved of {:.0}/s requested on {} connections (paced open loop); in the window {} answered as expected (p50 {:.2} ms, p99 {:.2} ms), {poll_5xx:.0} × 5xx, {poll_errors:.0} errors in all; over warm-up + window {} × authorization_pending and {} × slow_down (each slow_down adds 5 s to the code's interval and writes the poll)",
+        ctx.poll_rate,
+        ctx.poll_connections,
+        poll.ok,
+        poll.ms(0.5),
+        poll.ms(0.99),
+        counts.pending(),
+        counts.slow_down()
+    );
+    r.figures.insert("dstorm.poll.rate".into(), achieved);
+    r.figures
+        .insert("dstorm.poll.requested".into(), ctx.poll_rate);
+    r.figures.insert("dstorm.poll.5xx".into(), poll_5xx);
+    r.figures.insert("dstorm.idle.rps".into(), idle_rps);
+    r.figures.insert("dstorm.idle.p99".into(), idle_p99);
+    r.notes.push(storm_note);
+    r.notes.push(poll_note);
     Ok(r)
 }
 

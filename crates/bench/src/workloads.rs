@@ -1,6 +1,8 @@
 //! The requests the scenarios send, and the fixtures they need first (obtained over HTTP the
 //! way a client would).
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{anyhow, bail};
@@ -260,5 +262,167 @@ impl Workload for PasswordGrant {
             },
             _ => unexpected(reply),
         }
+    }
+}
+
+/// The demo public client allowed the device authorization grant (RFC 8628).
+pub const DEMO_DEVICE_CLIENT: &str = "camgate.device.demo";
+/// The device authorization endpoint (RFC 8628 §3.1).
+pub const DEVICE_AUTHORIZATION_PATH: &str = "/oauth/device_authorization";
+/// The token endpoint as the demo prints it for the device client (same handler as
+/// [`TOKEN_PATH`]).
+pub const DEVICE_TOKEN_PATH: &str = "/oauth/token";
+pub const DEVICE_CODE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
+
+/// What `POST /oauth/device_authorization` answered (RFC 8628 §3.2), as far as the bench
+/// needs it.
+#[derive(Clone, Debug)]
+pub struct DeviceAuthorization {
+    pub device_code: String,
+    pub expires_in: i64,
+    pub interval: i64,
+}
+
+/// Starts a device authorization for `client_id`.
+pub async fn device_authorization(
+    target: &Target,
+    client_id: &str,
+) -> anyhow::Result<DeviceAuthorization> {
+    let req = target.post_form(
+        DEVICE_AUTHORIZATION_PATH,
+        http::form(&[("client_id", client_id)]),
+    )?;
+    let reply = http::once(target.addr, req, Duration::from_secs(30)).await?;
+    if reply.status != StatusCode::OK {
+        bail!("device authorization failed: {}", reply.describe());
+    }
+    let v = reply.json();
+    let device_code = v
+        .get("device_code")
+        .and_then(|c| c.as_str())
+        .ok_or_else(|| anyhow!("no device_code in {}", reply.describe()))?;
+    let int = |k: &str| {
+        v.get(k)
+            .and_then(|n| n.as_i64())
+            .ok_or_else(|| anyhow!("no {k} in {}", reply.describe()))
+    };
+    Ok(DeviceAuthorization {
+        device_code: device_code.to_string(),
+        expires_in: int("expires_in")?,
+        interval: int("interval")?,
+    })
+}
+
+/// The form body of a device access-token request (RFC 8628 §3.4).
+pub fn device_poll_form(client_id: &str, device_code: &str) -> Bytes {
+    http::form(&[
+        ("client_id", client_id),
+        ("grant_type", DEVICE_CODE_GRANT),
+        ("device_code", device_code),
+    ])
+}
+
+/// How a poll of a pending device code was answered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PollAnswer {
+    /// 400 `authorization_pending`.
+    Pending,
+    /// 400 `slow_down`.
+    SlowDown,
+    /// Anything else: for a code nobody decided on, an error.
+    Other,
+}
+
+pub fn poll_answer(reply: &Reply) -> PollAnswer {
+    if reply.status != StatusCode::BAD_REQUEST {
+        return PollAnswer::Other;
+    }
+    match reply.json().get("error").and_then(|e| e.as_str()) {
+        Some("authorization_pending") => PollAnswer::Pending,
+        Some("slow_down") => PollAnswer::SlowDown,
+        _ => PollAnswer::Other,
+    }
+}
+
+/// The expected answers of every [`DevicePoll`] connection of a group, counted together
+/// (warm-up included: the workload does not know the measured window).
+#[derive(Debug, Default)]
+pub struct PollCounts {
+    pub pending: AtomicU64,
+    pub slow_down: AtomicU64,
+}
+
+impl PollCounts {
+    pub fn pending(&self) -> u64 {
+        self.pending.load(Ordering::Relaxed)
+    }
+
+    pub fn slow_down(&self) -> u64 {
+        self.slow_down.load(Ordering::Relaxed)
+    }
+}
+
+/// Polls of one device code nobody approves: 400 `authorization_pending` or `slow_down` is
+/// the expected answer; anything else (a 5xx, a 429 of the per-address rate limit, another
+/// error code) is an error.
+pub struct DevicePoll {
+    pub body: Bytes,
+    pub counts: Arc<PollCounts>,
+}
+
+impl Workload for DevicePoll {
+    fn request(&mut self, target: &Target) -> anyhow::Result<Request<Body>> {
+        target.post_form(DEVICE_TOKEN_PATH, self.body.clone())
+    }
+
+    fn response(&mut self, reply: &Reply) -> Outcome {
+        match poll_answer(reply) {
+            PollAnswer::Pending => {
+                self.counts.pending.fetch_add(1, Ordering::Relaxed);
+                Outcome::Ok
+            }
+            PollAnswer::SlowDown => {
+                self.counts.slow_down.fetch_add(1, Ordering::Relaxed);
+                Outcome::Ok
+            }
+            PollAnswer::Other => unexpected(reply),
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    fn reply(status: u16, body: &str) -> Reply {
+        Reply {
+            status: StatusCode::from_u16(status).unwrap(),
+            headers: hyper::HeaderMap::new(),
+            body: Bytes::from(body.to_string()),
+        }
+    }
+
+    #[test]
+    fn classifies_device_poll_answers() {
+        let r = |s, b| poll_answer(&reply(s, b));
+        assert_eq!(
+            r(400, r#"{"error":"authorization_pending"}"#),
+            PollAnswer::Pending
+        );
+        assert_eq!(r(400, r#"{"error":"slow_down"}"#), PollAnswer::SlowDown);
+        assert_eq!(r(429, r#"{"error":"slow_down"}"#), PollAnswer::Other);
+        assert_eq!(r(400, r#"{"error":"expired_token"}"#), PollAnswer::Other);
+        assert_eq!(r(500, "oops"), PollAnswer::Other);
+    }
+
+    #[test]
+    fn device_poll_form_escapes_the_grant_type() {
+        assert_eq!(
+            device_poll_form("camgate.device.demo", "abc"),
+            Bytes::from(
+                "client_id=camgate.device.demo&grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Adevice_code&device_code=abc"
+            )
+        );
     }
 }
