@@ -194,7 +194,7 @@ pub trait AuthzStore: Send + Sync + 'static {
     // ---- the device authorization grant (RFC 8628)
     /// Inserts a device code. `Conflict` if its user code is taken (the caller draws again).
     async fn create_device_code(&self, d: &NewDeviceCode) -> StoreResult<()>;
-    /// A device code by its digest (read through the writer: polling must see decisions).
+    /// A device code by its digest.
     async fn device_code(&self, hash: &[u8]) -> StoreResult<Option<DeviceCode>>;
     /// A device code by the digest of its normalised user code.
     async fn device_code_by_user_code(&self, user_hash: &[u8]) -> StoreResult<Option<DeviceCode>>;
@@ -207,9 +207,9 @@ pub trait AuthzStore: Send + Sync + 'static {
         user_id: UserId,
         now: Timestamp,
     ) -> StoreResult<Vec<PendingPairing>>;
-    /// Paces polling (RFC 8628 §3.5): records a poll at `now` if the last one was at least the
-    /// code's interval ago and returns true; otherwise adds 5 seconds to the interval, records
-    /// the poll, and returns false (`slow_down`).
+    /// Paces polling (RFC 8628 §3.5), in one statement: records a poll at `now`; true if the
+    /// last one was at least the code's interval ago, else false (`slow_down`) with 5 seconds
+    /// added to the interval.
     async fn poll_device_code(&self, hash: &[u8], now: Timestamp) -> StoreResult<bool>;
     /// Claims an approved, unused code (one conditional UPDATE). False if someone else did.
     async fn claim_device_code(&self, hash: &[u8], now: Timestamp) -> StoreResult<bool>;

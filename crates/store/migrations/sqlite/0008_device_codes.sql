@@ -13,6 +13,8 @@ CREATE TABLE device_codes (
     expires_at     INTEGER NOT NULL,
     interval_secs  INTEGER NOT NULL,
     last_polled_at INTEGER,
+    -- Whether the latest poll came too early (set by the same UPDATE that records it).
+    slowed         BOOLEAN NOT NULL DEFAULT FALSE,
     user_id        INTEGER REFERENCES users(id) ON DELETE CASCADE,
     approved       BOOLEAN,
     decided_at     INTEGER,

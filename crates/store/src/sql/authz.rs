@@ -211,8 +211,11 @@ impl<T: Send + Sync + 'static, Q: Sql> AuthzStore for Backend<T, Q> {
     }
 
     async fn device_code(&self, hash: &[u8]) -> StoreResult<Option<DeviceCode>> {
+        // The read pool: a poll must not queue on the writer to read. It sees every committed
+        // decision; claims and replays are conditional UPDATEs, so a stale read cannot mint
+        // twice.
         let sql = format!("SELECT {DEVICE_COLS} FROM device_codes WHERE hash = $1");
-        let row: Option<DeviceRow> = self.sql.one_w(&sql, args![hash]).await?;
+        let row: Option<DeviceRow> = self.sql.one(&sql, args![hash]).await?;
         Ok(row.map(Into::into))
     }
 
@@ -243,19 +246,18 @@ impl<T: Send + Sync + 'static, Q: Sql> AuthzStore for Backend<T, Q> {
     }
 
     async fn poll_device_code(&self, hash: &[u8], now: Timestamp) -> StoreResult<bool> {
-        // On time: the last poll was at least the interval ago (one conditional UPDATE, so
-        // two concurrent polls cannot both be on time).
-        let on_time = "UPDATE device_codes SET last_polled_at = $1 WHERE hash = $2 \
-             AND (last_polled_at IS NULL OR last_polled_at <= $3 - interval_secs)";
-        if self.sql.run(on_time, args![now, hash, now]).await? == 1 {
-            return Ok(true);
-        }
-        // RFC 8628 §3.5: "the interval MUST be increased by 5 seconds for this and all
-        // subsequent requests".
-        let slower = "UPDATE device_codes SET last_polled_at = $1, \
-             interval_secs = interval_secs + 5 WHERE hash = $2";
-        self.sql.run(slower, args![now, hash]).await?;
-        Ok(false)
+        // One statement, so a storm of polls costs one write each: every SET expression reads
+        // the row as it was, so `slowed` says whether this poll came before the interval was
+        // up, and then (RFC 8628 §3.5) "the interval MUST be increased by 5 seconds for this
+        // and all subsequent requests".
+        let sql = "UPDATE device_codes SET \
+             slowed = (last_polled_at IS NOT NULL AND last_polled_at > $1 - interval_secs), \
+             interval_secs = CASE WHEN last_polled_at IS NOT NULL \
+               AND last_polled_at > $1 - interval_secs THEN interval_secs + 5 \
+               ELSE interval_secs END, \
+             last_polled_at = $1 WHERE hash = $2 RETURNING slowed";
+        let slowed: Option<(bool,)> = self.sql.one_w(sql, args![now, hash]).await?;
+        Ok(!matches!(slowed, Some((true,))))
     }
 
     async fn claim_device_code(&self, hash: &[u8], now: Timestamp) -> StoreResult<bool> {
