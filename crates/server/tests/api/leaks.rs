@@ -404,6 +404,57 @@ async fn no_secret_reaches_the_logs_or_the_database() {
     ] {
         secrets.push((what, v));
     }
+    // The device grant: a device code and a user code (the page gets it in the query string,
+    // which the access log never records), polled once.
+    let device = s(
+        &cli(
+            &db.url,
+            &log,
+            &[
+                "client",
+                "add",
+                "--name",
+                "tv",
+                "--public",
+                "--grant",
+                "device_code",
+                "--json",
+            ],
+            None,
+        ),
+        "client_id",
+    );
+    let codes = json_ok(
+        http.post(u("/oauth/device_authorization"))
+            .form(&[("client_id", device.as_str())])
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let (device_code, user_code) = (s(&codes, "device_code"), s(&codes, "user_code"));
+    let page = http
+        .get(u(&format!("/device?user_code={user_code}")))
+        .send()
+        .await
+        .unwrap();
+    // (This client follows redirects: the page sends a visitor without a session to sign in.)
+    assert_eq!(page.url().path(), "/login");
+    let pending = http
+        .post(u("/oauth/token"))
+        .form(&[
+            ("client_id", device.as_str()),
+            ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
+            ("device_code", device_code.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(pending.status(), 400);
+    secrets.push(("device code", device_code));
+    secrets.push(("user code", user_code.replace('-', "")));
+    secrets.push(("user code as shown", user_code));
+
     // Encoded forms a careless log line would show.
     let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
     secrets.push(("Basic header", b64(&format!("{cm_id}:{cm_secret}"))));
