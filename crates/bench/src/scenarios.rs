@@ -288,6 +288,27 @@ async fn finish(
     server.stop().await
 }
 
+/// Runs a storm (`groups`: `GET /v1/me/`, then the storm's own group) on `server`, records
+/// both rows' figures as `{key}.me` and `{key}.{storm_key}`, and returns their row indexes.
+async fn storm_phase(
+    ctx: &Ctx,
+    server: Server,
+    r: &mut ScenarioResult,
+    groups: [Group; 2],
+    what: &str,
+    key: &str,
+    storm_key: &str,
+) -> anyhow::Result<(usize, usize)> {
+    log_phase(what, ctx);
+    let load = load::run(&server.target, server.pid, groups.into(), ctx.phases).await?;
+    finish(server, load, r).await?;
+    // Rows: [baseline?], me during the storm, the storm's group.
+    let n = r.rows.len();
+    r.figures_of(&format!("{key}.me"), n - 2)?;
+    r.figures_of(&format!("{key}.{storm_key}"), n - 1)?;
+    Ok((n - 2, n - 1))
+}
+
 fn log_phase(what: &str, ctx: &Ctx) {
     eprintln!(
         "  {what}: {:.0} s warm-up + {:.0} s measured",
@@ -477,27 +498,23 @@ async fn login_storm(ctx: &Ctx, earlier: &[ScenarioResult]) -> anyhow::Result<Sc
     let logins = Group::new("password grant (storm)", ctx.storm_logins, |_| {
         Ok(PasswordGrant::demo(ctx.honor_retry_after))
     })?;
-    log_phase(
-        &format!(
-            "storm: {} GET /v1/me/ + {} password-grant connections",
-            ctx.connections, ctx.storm_logins
-        ),
-        ctx,
+    let what = format!(
+        "storm: {} GET /v1/me/ + {} password-grant connections",
+        ctx.connections, ctx.storm_logins
     );
-    let load = load::run(
-        &server.target,
-        server.pid,
-        vec![me("GET /v1/me/ (during storm)")?, logins],
-        ctx.phases,
+    let me_storm = me("GET /v1/me/ (during storm)")?;
+    let rows = storm_phase(
+        ctx,
+        server,
+        &mut r,
+        [me_storm, logins],
+        &what,
+        "storm",
+        "login",
     )
     .await?;
-    finish(server, load, &mut r).await?;
-    // Rows: [baseline?], me during storm, logins.
-    let n = r.rows.len();
-    r.figures_of("storm.me", n - 2)?;
-    r.figures_of("storm.login", n - 1)?;
-    let login = r.row(n - 1)?;
-    let me_storm = r.row(n - 2)?;
+    let login = r.row(rows.1)?;
+    let me_storm = r.row(rows.0)?;
     let (shed, shed_rps, shed_p50, shed_p99) = (
         login.shed as f64,
         login.shed_rps(),
@@ -610,27 +627,23 @@ async fn device_poll_storm(
         })
     })?
     .paced(ctx.poll_rate);
-    log_phase(
-        &format!(
-            "storm: {} GET /v1/me/ connections + {:.0} device-code polls/s on {} connections",
-            ctx.connections, ctx.poll_rate, ctx.poll_connections
-        ),
-        ctx,
+    let what = format!(
+        "storm: {} GET /v1/me/ connections + {:.0} device-code polls/s on {} connections",
+        ctx.connections, ctx.poll_rate, ctx.poll_connections
     );
-    let load = load::run(
-        &server.target,
-        server.pid,
-        vec![me("GET /v1/me/ (during device-poll storm)")?, polls],
-        ctx.phases,
+    let me_storm = me("GET /v1/me/ (during device-poll storm)")?;
+    let rows = storm_phase(
+        ctx,
+        server,
+        &mut r,
+        [me_storm, polls],
+        &what,
+        "dstorm",
+        "poll",
     )
     .await?;
-    finish(server, load, &mut r).await?;
-    // Rows: [baseline?], me during the storm, polls.
-    let n = r.rows.len();
-    r.figures_of("dstorm.me", n - 2)?;
-    r.figures_of("dstorm.poll", n - 1)?;
-    let poll = r.row(n - 1)?;
-    let me_storm = r.row(n - 2)?;
+    let poll = r.row(rows.1)?;
+    let me_storm = r.row(rows.0)?;
     let (achieved, poll_5xx, poll_errors) = (
         poll.completed_rps(),
         poll.status_5xx as f64,
