@@ -110,10 +110,6 @@ fn user_code_hash(normalized: &str) -> Vec<u8> {
     secret::digest(normalized)
 }
 
-fn device_error(code: OAuthErrorCode, d: &str) -> OAuthError {
-    OAuthError::new(code, d)
-}
-
 /// A device's description of itself (`device_name`, `device_serial`, optional
 /// `device_model` and `device_type`, extra parameters of the device authorization request).
 fn pairing_of(params: &Params) -> Result<Pairing, OAuthError> {
@@ -245,7 +241,7 @@ impl Core {
             return Err(self.device_replay(&hash, now).await);
         }
         if now >= code.expires_at {
-            return Err(device_error(
+            return Err(OAuthError::new(
                 OAuthErrorCode::ExpiredToken,
                 "The device code expired: start again.",
             ));
@@ -253,7 +249,7 @@ impl Core {
         let user_id = match (code.approved, code.user_id) {
             (Some(true), Some(u)) => u,
             (Some(false), _) => {
-                return Err(device_error(
+                return Err(OAuthError::new(
                     OAuthErrorCode::AccessDenied,
                     "The user denied the request.",
                 ))
@@ -331,12 +327,12 @@ impl Core {
     /// Still pending: `authorization_pending`, or `slow_down` for a device polling early.
     async fn device_pending(&self, hash: &[u8], now: i64) -> Result<OAuthError, OAuthError> {
         Ok(if self.store.poll_device_code(hash, now).await? {
-            device_error(
+            OAuthError::new(
                 OAuthErrorCode::AuthorizationPending,
                 "The user has not decided yet: keep polling.",
             )
         } else {
-            device_error(
+            OAuthError::new(
                 OAuthErrorCode::DeviceSlowDown,
                 "Polling too fast: wait 5 seconds longer between polls from now on.",
             )
