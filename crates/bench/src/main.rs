@@ -66,9 +66,15 @@ struct Cli {
     /// Threads of the load generator's runtime.
     #[arg(long, default_value_t = 1)]
     client_threads: usize,
-    /// Threads for the raw argon2id measurement [default: one per core].
+    /// Threads for the raw argon2id measurement [default: one per core, or one per
+    /// --server-cpus CPU].
     #[arg(long)]
     hash_threads: Option<usize>,
+    /// Pin the server (all its threads) to these CPUs, e.g. `0`, `0,1`, `0-1`; the load
+    /// generator then runs on the remaining CPUs, if any. The raw argon2id measurement runs
+    /// on the server's CPUs.
+    #[arg(long, value_name = "LIST", value_parser = parse_server_cpus)]
+    server_cpus: Option<sys::CpuList>,
     /// Server restarts in the startup scenario.
     #[arg(long, default_value_t = 5)]
     restarts: usize,
@@ -116,6 +122,28 @@ fn workspace_root() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("."))
 }
 
+/// `--server-cpus`: against the CPUs this process may use.
+fn parse_server_cpus(text: &str) -> Result<sys::CpuList, String> {
+    let available = sys::available_cpus().map_err(|e| format!("{e:#}"))?;
+    sys::CpuList::parse(text, &available)
+}
+
+/// Where the server and the load generator run, for the report.
+fn cpu_settings(server: Option<&sys::CpuList>, bench: Option<&sys::CpuList>) -> String {
+    match (server, bench) {
+        (None, _) => "not pinned (server and load generator share every CPU)".into(),
+        (Some(s), Some(b)) => format!(
+            "server pinned to CPU {}, load generator to CPU {}",
+            s.label(),
+            b.label()
+        ),
+        (Some(s), None) => format!(
+            "server pinned to CPU {}, load generator not pinned (no CPU left over)",
+            s.label()
+        ),
+    }
+}
+
 fn secs(v: f64, what: &str) -> anyhow::Result<Duration> {
     Duration::try_from_secs_f64(v).map_err(|_| anyhow!("--{what}: not a duration in seconds"))
 }
@@ -137,7 +165,7 @@ fn command_line() -> String {
         .join(" ")
 }
 
-async fn run(cli: Cli) -> anyhow::Result<bool> {
+async fn run(cli: Cli, bench_cpus: Option<sys::CpuList>) -> anyhow::Result<bool> {
     if cli.list {
         for s in Scenario::ALL {
             println!("{:<18} {}", s.name(), s.about());
@@ -190,6 +218,7 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
         server: server::ServerOpts {
             binary: binary.clone(),
             log_filter: cli.server_log.clone(),
+            cpus: cli.server_cpus.clone(),
         },
         phases: load::Phases {
             warmup: secs(cli.warmup, "warmup")?,
@@ -200,12 +229,17 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
         honor_retry_after: cli.honor_retry_after,
         poll_rate: cli.poll_rate,
         poll_connections: cli.poll_connections,
-        hash_threads: cli.hash_threads.unwrap_or_else(sys::nproc),
+        hash_threads: cli.hash_threads.unwrap_or_else(|| {
+            cli.server_cpus
+                .as_ref()
+                .map_or_else(sys::nproc, sys::CpuList::len)
+        }),
         restarts: cli.restarts,
     };
     let machine = sys::MachineInfo::collect(&root);
+    let cpus = cpu_settings(cli.server_cpus.as_ref(), bench_cpus.as_ref());
     eprintln!(
-        "camgate-bench: {} on {} × {} (load {}), {} scenario(s) on {}",
+        "camgate-bench: {} on {} × {} (load {}), {} scenario(s) on {}; CPUs: {cpus}",
         binary.display(),
         machine.nproc,
         machine.cpu_model,
@@ -274,6 +308,7 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
         poll_rate: ctx.poll_rate,
         poll_connections: ctx.poll_connections,
         client_threads: cli.client_threads,
+        cpus,
         server_log: cli
             .server_log
             .clone()
@@ -301,6 +336,18 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
 
 fn main() {
     let cli = Cli::parse();
+    // Pin the load generator before its runtime starts, so that every thread it makes
+    // inherits the mask; the server gets its CPUs where it is spawned (server.rs).
+    let bench_cpus = cli.server_cpus.as_ref().and_then(|server| {
+        let available = sys::available_cpus().unwrap_or_default();
+        server.rest(&available)
+    });
+    if let Some(cpus) = &bench_cpus {
+        if let Err(e) = sys::pin_current_thread(cpus) {
+            eprintln!("error: pinning the load generator: {e:#}");
+            std::process::exit(2);
+        }
+    }
     let threads = cli.client_threads.max(1);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(threads)
@@ -312,7 +359,7 @@ fn main() {
     let outcome = rt.and_then(|rt| {
         rt.block_on(async {
             tokio::select! {
-                r = run(cli) => r,
+                r = run(cli, bench_cpus) => r,
                 _ = tokio::signal::ctrl_c() => Err(anyhow!("interrupted")),
             }
         })

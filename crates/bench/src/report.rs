@@ -26,6 +26,8 @@ pub struct RunInfo {
     pub poll_rate: f64,
     pub poll_connections: usize,
     pub client_threads: usize,
+    /// Where the server and the load generator run (`--server-cpus`).
+    pub cpus: String,
     pub server_log: String,
     pub elapsed: Duration,
     pub all_scenarios: bool,
@@ -100,7 +102,7 @@ pub fn render(machine: &MachineInfo, run: &RunInfo, results: &[ScenarioResult]) 
     );
     let _ = writeln!(
         o,
-        "- Settings: {} s warm-up + {} s measured per load phase, {} connections ({} extra password-grant connections in the login storm; {} device-code polls/s on {} extra connections in the device-poll storm), {} load-generator thread(s), server log `{}`",
+        "- Settings: {} s warm-up + {} s measured per load phase, {} connections ({} extra password-grant connections in the login storm; {} device-code polls/s on {} extra connections in the device-poll storm), {} load-generator thread(s), CPUs: {}, server log `{}`",
         run.warmup.as_secs_f64(),
         run.duration.as_secs_f64(),
         run.connections,
@@ -108,6 +110,7 @@ pub fn render(machine: &MachineInfo, run: &RunInfo, results: &[ScenarioResult]) 
         run.poll_rate,
         run.poll_connections,
         run.client_threads,
+        run.cpus,
         run.server_log
     );
     let _ = writeln!(
@@ -192,6 +195,21 @@ pub fn render(machine: &MachineInfo, run: &RunInfo, results: &[ScenarioResult]) 
                     e.replace('`', "'").replace('\n', " ")
                 );
             }
+        }
+    }
+    for b in &run.backends {
+        let fig = |k: &str| {
+            results
+                .iter()
+                .filter(|r| r.backend == *b)
+                .find_map(|r| r.figure(k))
+        };
+        if let Some((text, _)) = gate_share(fig) {
+            if !any_note {
+                let _ = writeln!(o, "Notes:\n");
+                any_note = true;
+            }
+            let _ = writeln!(o, "- me-opaque as a share of floor ({}): {text}", b.label());
         }
     }
     if any_note {
@@ -389,6 +407,36 @@ pub fn median(sorted: &[f64]) -> f64 {
     }
 }
 
+/// me-opaque as a share of floor (same run, same backend): the text and whether both
+/// req/s and req per server CPU-second reach 80% (req/s alone if the CPU figure is missing).
+fn gate_share(get: impl Fn(&str) -> Option<f64>) -> Option<(String, bool)> {
+    let (me, floor) = (get("me.rps")?, get("floor.rps")?);
+    if floor <= 0.0 {
+        return None;
+    }
+    let wall = me / floor;
+    let cpu = match (get("me.per_cpu"), get("floor.per_cpu")) {
+        (Some(m), Some(f)) if f > 0.0 => Some((m, f, m / f)),
+        _ => None,
+    };
+    Some((
+        format!(
+            "{} vs {} req/s = {:.0}%{}",
+            int(me),
+            int(floor),
+            wall * 100.0,
+            cpu.map(|(m, f, c)| format!(
+                "; per server CPU-second {} vs {} = {:.0}%",
+                int(m),
+                int(f),
+                c * 100.0
+            ))
+            .unwrap_or_default()
+        ),
+        wall >= 0.8 && cpu.is_none_or(|(_, _, c)| c >= 0.8),
+    ))
+}
+
 struct TargetRow {
     target: String,
     measured: String,
@@ -439,6 +487,10 @@ fn targets(results: &[&ScenarioResult]) -> Vec<TargetRow> {
     push(
         "GET /v1/me/ p99 ≤ 5 ms",
         get("me.p99").map(|v| (format!("{} ms", ms(v)), v <= 5.0)),
+    );
+    push(
+        "The gate itself: me-opaque ≥ 80% of floor (same run)",
+        gate_share(get).map(|(text, ok)| (format!("{text} (met only if both ≥ 80%)"), ok)),
     );
     push(
         "Rotating refresh on SQLite ≥ 5,000/s",
@@ -697,6 +749,30 @@ mod tests {
             b: (1.0, 0.0, 0.0),
         };
         assert_eq!(pct(none.ratio()), "–");
+    }
+
+    #[test]
+    fn states_me_opaque_as_a_share_of_floor() {
+        let figures = |pairs: &[(&str, f64)]| -> BTreeMap<String, f64> {
+            pairs.iter().map(|(k, v)| (k.to_string(), *v)).collect()
+        };
+        let share = |f: &BTreeMap<String, f64>| gate_share(|k: &str| f.get(k).copied());
+        let f = figures(&[
+            ("me.rps", 9_000.0),
+            ("floor.rps", 10_000.0),
+            ("me.per_cpu", 7_000.0),
+            ("floor.per_cpu", 10_000.0),
+        ]);
+        let (text, ok) = share(&f).unwrap();
+        assert_eq!(
+            text,
+            "9,000 vs 10,000 req/s = 90%; per server CPU-second 7,000 vs 10,000 = 70%"
+        );
+        assert!(!ok, "70% per CPU-second is below 80%");
+        let f = figures(&[("me.rps", 8_000.0), ("floor.rps", 10_000.0)]);
+        assert!(share(&f).unwrap().1);
+        assert!(share(&figures(&[("me.rps", 8_000.0)])).is_none());
+        assert!(share(&figures(&[("floor.rps", 8_000.0)])).is_none());
     }
 
     #[test]

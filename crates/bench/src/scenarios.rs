@@ -28,6 +28,9 @@ use crate::workloads::{
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum)]
 pub enum Scenario {
+    /// `GET /health/alive`: camgate's HTTP stack with no auth and no database.
+    #[value(name = "floor")]
+    Floor,
     /// `GET /v1/me/` with an opaque Bearer token.
     #[value(name = "me-opaque")]
     MeOpaque,
@@ -68,8 +71,10 @@ pub enum Scenario {
 
 impl Scenario {
     /// Run order of a full run. `login-storm` and `device-poll-storm` compare with
-    /// `me-opaque`, so they come later.
+    /// `me-opaque`, so they come later; `floor` comes first, next to `me-opaque`, which the
+    /// report states as a share of it (computed at report time, so order does not matter).
     pub const ALL: &'static [Scenario] = &[
+        Scenario::Floor,
         Scenario::MeOpaque,
         Scenario::MeJwt,
         Scenario::Cameras,
@@ -89,6 +94,7 @@ impl Scenario {
 
     pub fn name(self) -> &'static str {
         match self {
+            Scenario::Floor => "floor",
             Scenario::MeOpaque => "me-opaque",
             Scenario::MeJwt => "me-jwt",
             Scenario::Cameras => "cameras",
@@ -106,6 +112,7 @@ impl Scenario {
 
     pub fn about(self) -> &'static str {
         match self {
+            Scenario::Floor => "GET /health/alive: camgate's HTTP stack (routing, middleware, access log) with no auth and no database",
             Scenario::MeOpaque => "GET /v1/me/ with an opaque Bearer token (password grant, demo public client)",
             Scenario::MeJwt => "GET /v1/me/ with a JWT access token (`Authorization: JWT`; password grant, public client on the cam2 profile)",
             Scenario::Cameras => "GET /v1/cameras/?limit=20 (the 20 demo cameras) with an opaque Bearer token",
@@ -127,6 +134,7 @@ impl Scenario {
         earlier: &[ScenarioResult],
     ) -> anyhow::Result<ScenarioResult> {
         match self {
+            Scenario::Floor => floor(ctx).await,
             Scenario::MeOpaque => get_scenario(ctx, self, "/v1/me/").await,
             Scenario::MeJwt => me_jwt(ctx).await,
             Scenario::Cameras => get_scenario(ctx, self, "/v1/cameras/?limit=20").await,
@@ -258,6 +266,19 @@ impl ScenarioResult {
         Ok(())
     }
 
+    /// Stores req per server CPU-second of a row under `prefix.per_cpu` (NaN, so left out of
+    /// the targets, if the server's CPU was not measured).
+    fn per_cpu_figure(&mut self, prefix: &str, i: usize) {
+        let v = self.rows.get(i).map_or(f64::NAN, |row| {
+            if row.cpu.server > 0.0 {
+                row.stats.rps() / row.cpu.server
+            } else {
+                f64::NAN
+            }
+        });
+        self.figures.insert(format!("{prefix}.per_cpu"), v);
+    }
+
     pub fn figure(&self, key: &str) -> Option<f64> {
         self.figures.get(key).copied().filter(|v| v.is_finite())
     }
@@ -328,7 +349,7 @@ async fn get_scenario(ctx: &Ctx, sc: Scenario, path: &str) -> anyhow::Result<Sce
         .clone();
     // Check the fixture once, outside the measurement.
     let probe = Get::bearer(path, &token)?;
-    let req = server.target.get(path, Some(&probe.auth))?;
+    let req = server.target.get(path, probe.auth.as_ref())?;
     let reply = http::once(server.target.addr, req, Duration::from_secs(10)).await?;
     if reply.status != hyper::StatusCode::OK {
         bail!("GET {path}: {}", reply.describe());
@@ -353,6 +374,31 @@ async fn get_scenario(ctx: &Ctx, sc: Scenario, path: &str) -> anyhow::Result<Sce
         "cameras"
     };
     r.figures_of(prefix, 0)?;
+    if sc == Scenario::MeOpaque {
+        r.per_cpu_figure("me", 0);
+    }
+    Ok(r)
+}
+
+/// `GET /health/alive` on the same connections as me-opaque: what camgate's HTTP stack costs
+/// with nothing behind it, the floor under every other figure.
+async fn floor(ctx: &Ctx) -> anyhow::Result<ScenarioResult> {
+    const PATH: &str = "/health/alive";
+    let mut r = ScenarioResult::new(Scenario::Floor, ctx);
+    let (_db, server) = fresh(ctx, &mut r).await?;
+    let reply = probe(&server, &Get::plain(PATH)).await?;
+    r.notes.push(format!(
+        "each answer is {} bytes of JSON, no Authorization header",
+        reply.body.len()
+    ));
+    let group = Group::new(format!("GET {PATH}"), ctx.connections, |_| {
+        Ok(Get::plain(PATH))
+    })?;
+    log_phase("load", ctx);
+    let load = load::run(&server.target, server.pid, vec![group], ctx.phases).await?;
+    finish(server, load, &mut r).await?;
+    r.figures_of("floor", 0)?;
+    r.per_cpu_figure("floor", 0);
     Ok(r)
 }
 
@@ -393,7 +439,13 @@ async fn raw_hash_rate(ctx: &Ctx, window: Duration) -> anyhow::Result<hashrate::
         hashrate::P_COST,
         window.as_secs_f64()
     );
-    tokio::task::spawn_blocking(move || hashrate::measure(threads, warmup, window)).await?
+    // With --server-cpus the hashing threads run where the server would (they inherit the
+    // blocking thread's mask, which is put back afterwards); the server is not running then.
+    let cpus = ctx.server.cpus.clone();
+    tokio::task::spawn_blocking(move || {
+        crate::sys::on_cpus(cpus.as_ref(), || hashrate::measure(threads, warmup, window))?
+    })
+    .await?
 }
 
 async fn password(ctx: &Ctx) -> anyhow::Result<ScenarioResult> {
@@ -849,7 +901,7 @@ async fn start_prepared(ctx: &Ctx, db: &mut Db, r: &mut ScenarioResult) -> anyho
 
 /// One GET outside the measurement; fails unless it answers 200.
 async fn probe(server: &Server, get: &Get) -> anyhow::Result<http::Reply> {
-    let req = server.target.get(&get.path, Some(&get.auth))?;
+    let req = server.target.get(&get.path, get.auth.as_ref())?;
     let reply = http::once(server.target.addr, req, Duration::from_secs(30)).await?;
     if reply.status != hyper::StatusCode::OK {
         bail!("GET {}: {}", get.path, reply.describe());

@@ -21,6 +21,8 @@ pub struct ServerOpts {
     /// `CAMGATE_LOG` for the server; `None` keeps the server's default (`info`, which writes
     /// one access-log line per request).
     pub log_filter: Option<String>,
+    /// `--server-cpus`: the server process runs on these CPUs only (all its threads).
+    pub cpus: Option<sys::CpuList>,
 }
 
 /// Which database a scenario gets.
@@ -158,10 +160,21 @@ impl Server {
             cmd.env("CAMGATE_LOG", f);
         }
         let spawned = Instant::now();
-        let child = cmd
-            .spawn()
+        // The child inherits the affinity of the thread that forks it, so it starts pinned,
+        // before its runtime creates any thread (no `pre_exec`: the workspace forbids unsafe
+        // code). No `.await` inside, so the thread cannot change under us.
+        let child = sys::on_cpus(opts.cpus.as_ref(), || cmd.spawn())?
             .with_context(|| format!("starting {}", opts.binary.display()))?;
         let pid = child.id();
+        if let Some(want) = &opts.cpus {
+            let got = sys::cpus_of(pid)?;
+            if got != want.cpus() {
+                bail!(
+                    "camgate (pid {pid}) runs on CPUs {got:?}, not on --server-cpus {}",
+                    want.label()
+                );
+            }
+        }
         let target = Target::new(addr)?;
         let mut server = Self {
             child,

@@ -1,5 +1,6 @@
 //! Reading `/proc`: memory of the server process, CPU time of the server, of this process and
-//! of the whole machine, and the machine description for the report.
+//! of the whole machine, and the machine description for the report. Also CPU affinity
+//! (`--server-cpus`): parsing a CPU list and pinning threads with `sched_setaffinity`.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -78,7 +79,7 @@ impl CpuSnapshot {
         let cores = |a: u64, b: u64| a.saturating_sub(b) as f64 / TICKS_PER_SEC / secs;
         let total = self.total.saturating_sub(earlier.total) as f64;
         let machine = if total > 0.0 {
-            self.busy.saturating_sub(earlier.busy) as f64 / total * nproc() as f64
+            self.busy.saturating_sub(earlier.busy) as f64 / total * online_cpus() as f64
         } else {
             0.0
         };
@@ -141,6 +142,26 @@ impl RssMonitor {
     }
 }
 
+/// CPUs online on the machine (the `cpuN` lines of `/proc/stat`, which the first line sums),
+/// whatever this process is pinned to; falls back to [`nproc`].
+pub fn online_cpus() -> usize {
+    std::fs::read_to_string("/proc/stat")
+        .ok()
+        .map(|t| {
+            t.lines()
+                .filter(|l| {
+                    l.split_whitespace()
+                        .next()
+                        .and_then(|name| name.strip_prefix("cpu"))
+                        .is_some_and(|n| n.parse::<usize>().is_ok())
+                })
+                .count()
+        })
+        .filter(|&n| n > 0)
+        .unwrap_or_else(nproc)
+}
+
+/// CPUs this process may use (its affinity mask, so fewer after pinning).
 pub fn nproc() -> usize {
     std::thread::available_parallelism()
         .map(|n| n.get())
@@ -232,7 +253,7 @@ pub struct MachineInfo {
 impl MachineInfo {
     pub fn collect(root: &std::path::Path) -> Self {
         Self {
-            nproc: nproc(),
+            nproc: online_cpus(),
             cpu_model: cpu_model(),
             mem_mib: mem_total_mib(),
             kernel: first_line("/proc/sys/kernel/osrelease"),
@@ -271,6 +292,159 @@ pub fn loadavg() -> String {
     l.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
 }
 
+/// A set of CPU numbers (`--server-cpus`), ascending, without duplicates, never empty.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CpuList(Vec<usize>);
+
+impl CpuList {
+    /// Parses `0`, `0,1`, `0-3`, `0-1,4` (spaces around the parts allowed). Every CPU must be
+    /// one of `available` (the CPUs this process may run on).
+    pub fn parse(text: &str, available: &[usize]) -> Result<Self, String> {
+        let shown = CpuList::label_of(available);
+        let mut cpus = Vec::new();
+        for part in text.split(',') {
+            let part = part.trim();
+            if part.is_empty() {
+                return Err(format!(
+                    "`{text}`: empty entry (expected a list such as 0, 0,1 or 0-1)"
+                ));
+            }
+            let number = |n: &str| match n.trim() {
+                "" => Err(format!("`{part}`: a CPU number is missing")),
+                n => n.parse::<usize>().map_err(|_| {
+                    if n == part {
+                        format!("`{n}` is not a CPU number")
+                    } else {
+                        format!("`{part}`: `{n}` is not a CPU number")
+                    }
+                }),
+            };
+            let (lo, hi) = match part.split_once('-') {
+                Some((a, b)) => (number(a)?, number(b)?),
+                None => {
+                    let n = number(part)?;
+                    (n, n)
+                }
+            };
+            if lo > hi {
+                return Err(format!("`{part}`: the range runs backwards"));
+            }
+            // Checked before expanding, so that `0-99999999` is refused without a huge list.
+            for n in [lo, hi].into_iter().chain(lo..=hi) {
+                if !available.contains(&n) {
+                    return Err(format!(
+                        "CPU {n} is not available on this machine (this process may use CPUs {shown})"
+                    ));
+                }
+            }
+            cpus.extend(lo..=hi);
+        }
+        cpus.sort_unstable();
+        cpus.dedup();
+        Ok(Self(cpus))
+    }
+
+    pub fn cpus(&self) -> &[usize] {
+        &self.0
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// The CPUs of `available` not in this list; `None` if there are none.
+    pub fn rest(&self, available: &[usize]) -> Option<CpuList> {
+        let mut rest: Vec<usize> = available
+            .iter()
+            .copied()
+            .filter(|c| !self.0.contains(c))
+            .collect();
+        rest.sort_unstable();
+        rest.dedup();
+        (!rest.is_empty()).then_some(Self(rest))
+    }
+
+    /// `0-1,4`.
+    pub fn label(&self) -> String {
+        CpuList::label_of(&self.0)
+    }
+
+    fn label_of(cpus: &[usize]) -> String {
+        let mut sorted = cpus.to_vec();
+        sorted.sort_unstable();
+        sorted.dedup();
+        let mut parts: Vec<String> = Vec::new();
+        let mut i = 0;
+        while i < sorted.len() {
+            let mut j = i;
+            while j + 1 < sorted.len() && sorted[j + 1] == sorted[j] + 1 {
+                j += 1;
+            }
+            parts.push(if i == j {
+                sorted[i].to_string()
+            } else {
+                format!("{}-{}", sorted[i], sorted[j])
+            });
+            i = j + 1;
+        }
+        parts.join(",")
+    }
+
+    fn set(&self) -> rustix::thread::CpuSet {
+        let mut set = rustix::thread::CpuSet::new();
+        for &c in &self.0 {
+            set.set(c);
+        }
+        set
+    }
+}
+
+fn set_cpus(set: &rustix::thread::CpuSet) -> Vec<usize> {
+    (0..rustix::thread::CpuSet::MAX_CPU)
+        .filter(|&c| set.is_set(c))
+        .collect()
+}
+
+/// The CPUs the calling thread may run on (its affinity mask).
+pub fn available_cpus() -> anyhow::Result<Vec<usize>> {
+    let set = rustix::thread::sched_getaffinity(None)
+        .map_err(|e| anyhow::anyhow!("sched_getaffinity: {e}"))?;
+    Ok(set_cpus(&set))
+}
+
+/// The CPUs process (or thread) `pid` may run on.
+pub fn cpus_of(pid: u32) -> anyhow::Result<Vec<usize>> {
+    let raw = i32::try_from(pid).map_err(|_| anyhow::anyhow!("pid {pid} out of range"))?;
+    let pid = rustix::process::Pid::from_raw(raw).ok_or_else(|| anyhow::anyhow!("pid 0"))?;
+    let set = rustix::thread::sched_getaffinity(Some(pid))
+        .map_err(|e| anyhow::anyhow!("sched_getaffinity({raw}): {e}"))?;
+    Ok(set_cpus(&set))
+}
+
+/// Pins the calling thread to `cpus`; threads and processes it starts afterwards inherit that.
+pub fn pin_current_thread(cpus: &CpuList) -> anyhow::Result<()> {
+    rustix::thread::sched_setaffinity(None, &cpus.set())
+        .map_err(|e| anyhow::anyhow!("sched_setaffinity({}): {e}", cpus.label()))
+}
+
+/// Runs `f` with the calling thread pinned to `cpus` (unchanged if `None`), then puts its
+/// previous affinity back. A child process forked or a thread spawned inside `f` keeps
+/// `cpus`, from its first instruction on, and so do the threads it starts in turn.
+pub fn on_cpus<T>(cpus: Option<&CpuList>, f: impl FnOnce() -> T) -> anyhow::Result<T> {
+    let Some(cpus) = cpus else {
+        return Ok(f());
+    };
+    let before = rustix::thread::sched_getaffinity(None)
+        .map_err(|e| anyhow::anyhow!("sched_getaffinity: {e}"))?;
+    pin_current_thread(cpus)?;
+    let out = f();
+    // Not an error: `out` may own a child process that must not be dropped unnoticed.
+    if let Err(e) = rustix::thread::sched_setaffinity(None, &before) {
+        eprintln!("  warning: could not restore this thread's CPU affinity: {e}");
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
@@ -282,5 +456,66 @@ mod tests {
         assert!(status_kb(pid, "VmRSS").unwrap_or(0) > 0);
         assert!(cpu_ticks("self").is_some());
         assert!(machine_ticks().is_some());
+        assert!(online_cpus() >= nproc());
+    }
+
+    #[test]
+    fn parses_cpu_lists() {
+        let avail: Vec<usize> = (0..4).collect();
+        let p = |t: &str| CpuList::parse(t, &avail);
+        assert_eq!(p("0").unwrap().cpus(), &[0]);
+        assert_eq!(p("0,1").unwrap().cpus(), &[0, 1]);
+        assert_eq!(p("0-1").unwrap().cpus(), &[0, 1]);
+        assert_eq!(p(" 3 , 0-1 ").unwrap().cpus(), &[0, 1, 3]);
+        assert_eq!(p("1,1,0-1").unwrap().cpus(), &[0, 1]);
+        assert_eq!(p("0-3").unwrap().label(), "0-3");
+        assert_eq!(p("0-1,3").unwrap().label(), "0-1,3");
+
+        let err = |t: &str| p(t).unwrap_err();
+        assert!(err("").contains("empty entry"), "{}", err(""));
+        assert!(err("0,").contains("empty entry"));
+        assert_eq!(err("a"), "`a` is not a CPU number");
+        assert!(err("-1").contains("`-1`: a CPU number is missing"));
+        assert!(err("0-").contains("a CPU number is missing"));
+        assert!(err("1-2-3").contains("`1-2-3`: `2-3` is not a CPU number"));
+        assert!(err("3-1").contains("runs backwards"));
+        // Beyond the machine, also as the end of a huge range.
+        let e = err("4");
+        assert!(
+            e.contains("CPU 4 is not available") && e.contains("CPUs 0-3"),
+            "{e}"
+        );
+        assert!(err("0-99999999").contains("CPU 99999999 is not available"));
+        // A CPU the process may not use (a gap in its mask) is refused too.
+        let gap = CpuList::parse("1", &[0, 2, 3]).unwrap_err();
+        assert!(gap.contains("CPUs 0,2-3"), "{gap}");
+    }
+
+    #[test]
+    fn splits_server_and_bench_cpus() {
+        let avail = [0, 1];
+        let server = CpuList::parse("0", &avail).unwrap();
+        assert_eq!(server.rest(&avail).unwrap().cpus(), &[1]);
+        let all = CpuList::parse("0-1", &avail).unwrap();
+        assert!(all.rest(&avail).is_none());
+    }
+
+    #[test]
+    fn pins_a_thread_and_restores_it() {
+        let avail = available_cpus().unwrap();
+        assert!(!avail.is_empty());
+        let first = CpuList::parse(&avail[0].to_string(), &avail).unwrap();
+        let inside = on_cpus(Some(&first), || available_cpus().unwrap()).unwrap();
+        assert_eq!(inside, vec![avail[0]]);
+        assert_eq!(available_cpus().unwrap(), avail);
+        // A thread started while pinned inherits the mask.
+        let child = on_cpus(Some(&first), || {
+            std::thread::spawn(|| available_cpus().unwrap())
+                .join()
+                .unwrap()
+        })
+        .unwrap();
+        assert_eq!(child, vec![avail[0]]);
+        assert_eq!(cpus_of(std::process::id()).unwrap().len(), avail.len());
     }
 }

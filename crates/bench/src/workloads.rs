@@ -98,13 +98,21 @@ pub async fn demo_grants(target: &Target, n: usize) -> anyhow::Result<Vec<Tokens
     Ok(out)
 }
 
-/// `GET path` with a fixed Authorization header; 200 is the expected answer.
+/// `GET path` with a fixed Authorization header (or none); 200 is the expected answer.
 pub struct Get {
     pub path: String,
-    pub auth: HeaderValue,
+    pub auth: Option<HeaderValue>,
 }
 
 impl Get {
+    /// No Authorization header.
+    pub fn plain(path: &str) -> Self {
+        Self {
+            path: path.to_string(),
+            auth: None,
+        }
+    }
+
     pub fn bearer(path: &str, token: &str) -> anyhow::Result<Self> {
         Self::with_scheme(path, "Bearer", token)
     }
@@ -113,8 +121,10 @@ impl Get {
     pub fn with_scheme(path: &str, scheme: &str, token: &str) -> anyhow::Result<Self> {
         Ok(Self {
             path: path.to_string(),
-            auth: HeaderValue::from_str(&format!("{scheme} {token}"))
-                .map_err(|_| anyhow!("bad token"))?,
+            auth: Some(
+                HeaderValue::from_str(&format!("{scheme} {token}"))
+                    .map_err(|_| anyhow!("bad token"))?,
+            ),
         })
     }
 }
@@ -175,7 +185,7 @@ fn unexpected(reply: &Reply) -> Outcome {
 
 impl Workload for Get {
     fn request(&mut self, target: &Target) -> anyhow::Result<Request<Body>> {
-        target.get(&self.path, Some(&self.auth))
+        target.get(&self.path, self.auth.as_ref())
     }
 
     fn response(&mut self, reply: &Reply) -> Outcome {
