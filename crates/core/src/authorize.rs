@@ -15,7 +15,7 @@ use sha2::{Digest, Sha256};
 
 use crate::clients::validate_redirect_uri;
 use crate::error::{OAuthError, StoreError};
-use crate::model::{AuditKind, Client, ClientKind, GrantType, User, UserId};
+use crate::model::{AuditKind, Authn, Client, ClientKind, GrantType, User, UserId};
 use crate::oauth::{Caller, Params, TokenResponse};
 use crate::profile::TokenStyle;
 use crate::scope::{Need, ScopeSet};
@@ -93,6 +93,20 @@ pub struct ValidRequest {
     /// BASE64URL(SHA256(code_verifier)) (RFC 7636 §4.2, S256 only).
     pub code_challenge: Option<String>,
     pub prompt: Prompt,
+    /// OIDC Core §3.1.2.1: echoed in the id_token.
+    pub nonce: Option<String>,
+    /// OIDC Core §3.1.2.1: a session older than this many seconds does not count.
+    pub max_age: Option<i64>,
+    /// OIDC Core §3.1.2.1: pre-fills the sign-in form's email field.
+    pub login_hint: Option<String>,
+}
+
+impl ValidRequest {
+    /// Whether a session that began at `auth_time` is recent enough for `max_age` (OIDC Core
+    /// §3.1.2.1: `max_age=0` is `prompt=login`).
+    pub fn session_fresh(&self, auth_time: i64, now: i64) -> bool {
+        self.max_age.is_none_or(|m| now - auth_time <= m && m > 0)
+    }
 }
 
 /// The stored form of a parked request (JSON in the database). The client is re-read and the
@@ -106,6 +120,12 @@ struct ParkedJson {
     state: Option<String>,
     code_challenge: Option<String>,
     prompt: Prompt,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    nonce: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    max_age: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    login_hint: Option<String>,
 }
 
 /// An answer to the client through the user agent: the redirect URI plus response parameters
@@ -208,6 +228,22 @@ impl From<StoreError> for AuthorizeError {
 /// Plain-language descriptions of what a scope lets an application do (the approval screen).
 pub fn scope_descriptions(scope: ScopeSet) -> Vec<(&'static str, &'static str)> {
     let mut v = Vec::new();
+    // OIDC Core §5.4: what each identity scope lets the application receive.
+    if scope.openid {
+        v.push((
+            "openid",
+            "Sign you in with your account (a stable identifier, not your email address)",
+        ));
+    }
+    if scope.profile {
+        v.push(("profile", "See your name"));
+    }
+    if scope.email {
+        v.push(("email", "See your email address and whether it is verified"));
+    }
+    if scope.phone {
+        v.push(("phone", "See your phone number"));
+    }
     if scope.allows(Need::Read) {
         v.push((
             "read",
@@ -396,12 +432,13 @@ pub fn validate_authorization_for(
             "This client may not use the authorization code grant.".into(),
         ));
     }
-    // RFC 6749 §3.3: the scope must lie within what the client may be granted.
+    // RFC 6749 §3.3: the scope must lie within what the client may be granted. The identity
+    // scopes (OIDC) go to any client of this grant; registration limits camera permissions.
     let scope = match params.get("scope") {
         None => client.scopes,
         Some(s) => {
             let set = ScopeSet::parse_requested(s).map_err(from_oauth)?;
-            if !client.scopes.covers(&set) {
+            if !client.scopes.covers(&set.resource()) {
                 return Err(fail(
                     "invalid_scope",
                     "The requested scope exceeds what this client may be granted.".into(),
@@ -453,6 +490,35 @@ pub fn validate_authorization_for(
         }
     };
     let prompt = parse_prompt(params.get("prompt")).map_err(|d| fail("invalid_request", d))?;
+    // OpenID Connect Core §3.1.2.1.
+    if scope.openid && !given {
+        return Err(fail(
+            "invalid_request",
+            "redirect_uri is required in an OpenID Connect request (scope openid).".into(),
+        ));
+    }
+    let nonce = match params.get("nonce") {
+        Some(n) if n.len() > crate::oidc::MAX_NONCE_LEN => {
+            return Err(fail("invalid_request", "nonce is too long.".into()))
+        }
+        n => n.map(str::to_string),
+    };
+    let max_age = match params.get("max_age") {
+        None => None,
+        Some(m) => match m.parse::<i64>() {
+            Ok(v) if v >= 0 => Some(v),
+            _ => {
+                return Err(fail(
+                    "invalid_request",
+                    "max_age must be a non-negative number of seconds.".into(),
+                ))
+            }
+        },
+    };
+    let login_hint = params
+        .get("login_hint")
+        .filter(|h| h.len() <= 320)
+        .map(str::to_string);
     Ok(ValidRequest {
         client,
         redirect_uri,
@@ -461,6 +527,9 @@ pub fn validate_authorization_for(
         state,
         code_challenge,
         prompt,
+        nonce,
+        max_age,
+        login_hint,
     })
 }
 
@@ -513,6 +582,7 @@ impl Core {
     pub async fn issue_code(
         &self,
         user: &User,
+        authn: &Authn,
         req: &ValidRequest,
         caller: &Caller,
     ) -> Result<AuthorizationRedirect, AuthorizeError> {
@@ -533,6 +603,8 @@ impl Core {
                 code_challenge: req.code_challenge.clone(),
                 created_at: now,
                 expires_at: now + self.settings.authz.code_ttl_secs,
+                nonce: req.nonce.clone(),
+                authn: Some(authn.clone()),
             })
             .await?;
         self.audit(
@@ -565,6 +637,9 @@ impl Core {
             state: req.state.clone(),
             code_challenge: req.code_challenge.clone(),
             prompt: req.prompt,
+            nonce: req.nonce.clone(),
+            max_age: req.max_age,
+            login_hint: req.login_hint.clone(),
         })
         .map_err(|e| StoreError::Other(e.to_string()))?;
         let handle = secret::generate(TokenFormat::Prefixed("cgar_"));
@@ -621,6 +696,9 @@ impl Core {
             state: p.state,
             code_challenge: p.code_challenge,
             prompt: p.prompt,
+            nonce: p.nonce,
+            max_age: p.max_age,
+            login_hint: p.login_hint,
         }))
     }
 
@@ -714,13 +792,16 @@ impl Core {
                 .await?;
             return Err(invalid());
         }
-        let resp = self
-            .issue_new_family(
+        // OIDC: the family remembers how the user signed in, so its refreshes carry id_tokens.
+        let authn = code.authn.clone().filter(|_| code.scope.openid);
+        let mut resp = self
+            .issue_family_authn(
                 client,
                 Some(user.id),
                 GrantType::AuthorizationCode,
                 code.scope,
                 caller,
+                authn.clone(),
             )
             .await?;
         // Link the new family to the code, so a replay can revoke it. If a replay was recorded
@@ -750,6 +831,19 @@ impl Core {
             None => {
                 tracing::warn!(client = %client.client_id, "tokens minted from a code could not be linked to it");
             }
+        }
+        // OIDC Core §3.1.3.3: an id_token with the tokens of an openid request.
+        if let Some(authn) = &authn {
+            resp.id_token = Some(
+                self.sign_id_token(
+                    client,
+                    user.id,
+                    authn,
+                    code.nonce.as_deref(),
+                    &resp.access_token,
+                )
+                .await?,
+            );
         }
         Ok(resp)
     }

@@ -12,7 +12,9 @@
 use crate::clients::{validate_redirect_uri, ClientInput, RegisteredClient};
 use crate::clock::Timestamp;
 use crate::error::{ApiError, OAuthError};
-use crate::model::{AuditKind, Client, ClientKind, GrantType, Pat, SecretHash, User, UserId};
+use crate::model::{
+    AuditKind, Client, ClientKind, GrantType, OidcClient, Pat, SecretHash, User, UserId,
+};
 use crate::oauth::Caller;
 use crate::password::HashError;
 use crate::scope::ScopeSet;
@@ -39,6 +41,7 @@ pub struct AppInput {
     pub grants: Vec<GrantType>,
     pub scopes: ScopeSet,
     pub profile: String,
+    pub oidc: OidcClient,
 }
 
 /// An application as its owner sees it.
@@ -171,6 +174,7 @@ impl Core {
             profile: Some(input.profile),
             client_id: None,
             client_secret: None,
+            oidc: input.oidc,
         })
         .await
     }
@@ -219,12 +223,14 @@ impl Core {
             .into_iter()
             .filter(|g| u.grants.contains(g))
             .collect();
+        crate::clients::validate_oidc(&u.oidc, &uris)?;
         let update = ClientUpdate {
             name,
             redirect_uris: uris,
             grants,
             scopes: u.scopes,
             profile: u.profile,
+            oidc: u.oidc,
         };
         if !self
             .store

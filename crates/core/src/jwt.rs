@@ -54,31 +54,30 @@ pub const RELOAD_MIN_INTERVAL: Duration = Duration::from_millis(250);
 /// between nodes, a signer that read the active key just before the rotation committed).
 pub const RETIRE_MARGIN_SECS: i64 = 60;
 
-/// Signature algorithms camgate signs with (RFC 7518 §3.1 names).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-pub enum JwtAlg {
-    /// Ed25519 (RFC 8037 §3.1).
-    #[default]
-    #[serde(rename = "EdDSA")]
-    EdDsa,
-    /// ECDSA P-256 with SHA-256 (RFC 7518 §3.4).
-    #[serde(rename = "ES256")]
-    Es256,
+pub use crate::model::JwtAlg;
+
+/// What a key signs. Access-token keys never sign id_tokens and the reverse (RFC 8725 §3.12:
+/// one kind of JWT must not pass for another), on top of the `typ` check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyPurpose {
+    /// RFC 9068 access tokens: one active key, EdDSA or ES256.
+    Access,
+    /// OpenID Connect id_tokens: one active key per algorithm.
+    Id,
 }
 
-impl JwtAlg {
+impl KeyPurpose {
     pub fn as_str(self) -> &'static str {
         match self {
-            Self::EdDsa => "EdDSA",
-            Self::Es256 => "ES256",
+            Self::Access => "access",
+            Self::Id => "id",
         }
     }
 
-    /// Exact, case-sensitive names (RFC 7515 §4.1.1: `alg` is case-sensitive).
     pub fn parse(s: &str) -> Option<Self> {
         match s {
-            "EdDSA" => Some(Self::EdDsa),
-            "ES256" => Some(Self::Es256),
+            "access" => Some(Self::Access),
+            "id" => Some(Self::Id),
             _ => None,
         }
     }
@@ -89,15 +88,22 @@ impl JwtAlg {
 enum KeyMaterial {
     Ed(ed25519_dalek::SigningKey, ed25519_dalek::VerifyingKey),
     Es(p256::ecdsa::SigningKey, p256::ecdsa::VerifyingKey),
+    /// RSA-2048 (aws-lc-rs: constant-time private-key operations).
+    Rsa(aws_lc_rs::rsa::KeyPair),
 }
 
 impl KeyMaterial {
-    fn generate(alg: JwtAlg) -> Self {
+    /// A fresh key. `None` only if the RSA generator fails (it draws from the OS).
+    fn generate(alg: JwtAlg) -> Option<Self> {
+        if alg == JwtAlg::Rs256 {
+            let kp = aws_lc_rs::rsa::KeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048).ok()?;
+            return Some(Self::Rsa(kp));
+        }
         loop {
             let mut b = [0u8; 32];
             OsRng.fill_bytes(&mut b);
             if let Some(k) = Self::from_bytes(alg, &b) {
-                return k;
+                return Some(k);
             }
         }
     }
@@ -115,6 +121,10 @@ impl KeyMaterial {
                 let vk = *sk.verifying_key();
                 Some(Self::Es(sk, vk))
             }
+            JwtAlg::Rs256 => aws_lc_rs::rsa::KeyPair::from_pkcs8(bytes)
+                .ok()
+                .filter(|k| k.public_modulus_len() >= 256)
+                .map(Self::Rsa),
         }
     }
 
@@ -122,6 +132,11 @@ impl KeyMaterial {
         match self {
             Self::Ed(sk, _) => sk.to_bytes().to_vec(),
             Self::Es(sk, _) => sk.to_bytes().to_vec(),
+            Self::Rsa(kp) => {
+                use aws_lc_rs::encoding::{AsDer, Pkcs8V1Der};
+                let der: Result<Pkcs8V1Der, _> = kp.as_der();
+                der.map(|d| d.as_ref().to_vec()).unwrap_or_default()
+            }
         }
     }
 
@@ -136,6 +151,17 @@ impl KeyMaterial {
                 // JOSE form: R || S, 64 bytes (RFC 7518 §3.4), not DER.
                 let sig: p256::ecdsa::Signature = sk.sign(msg);
                 sig.to_bytes().to_vec()
+            }
+            Self::Rsa(kp) => {
+                // RSASSA-PKCS1-v1_5 with SHA-256 (RFC 7518 §3.3); the signature is as long as
+                // the modulus. Signing fails only on an internal error: an empty signature
+                // then verifies nowhere.
+                let mut sig = vec![0u8; kp.public_modulus_len()];
+                let rng = aws_lc_rs::rand::SystemRandom::new();
+                match kp.sign(&aws_lc_rs::signature::RSA_PKCS1_SHA256, &rng, msg, &mut sig) {
+                    Ok(()) => sig,
+                    Err(_) => Vec::new(),
+                }
             }
         }
     }
@@ -153,6 +179,14 @@ impl KeyMaterial {
                     Ok(s) => vk.verify(msg, &s).is_ok(),
                     Err(_) => false,
                 }
+            }
+            Self::Rsa(kp) => {
+                use aws_lc_rs::signature::{
+                    KeyPair, UnparsedPublicKey, RSA_PKCS1_2048_8192_SHA256,
+                };
+                UnparsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, kp.public_key().as_ref())
+                    .verify(msg, sig)
+                    .is_ok()
             }
         }
     }
@@ -176,6 +210,22 @@ impl KeyMaterial {
                     ("y", y),
                 ]
             }
+            Self::Rsa(kp) => {
+                use aws_lc_rs::signature::KeyPair;
+                // Big-endian, without leading zeros (RFC 7518 §6.3.1).
+                let pk = kp.public_key();
+                vec![
+                    (
+                        "e",
+                        B64.encode(pk.exponent().big_endian_without_leading_zero()),
+                    ),
+                    ("kty", "RSA".into()),
+                    (
+                        "n",
+                        B64.encode(pk.modulus().big_endian_without_leading_zero()),
+                    ),
+                ]
+            }
         }
     }
 
@@ -196,6 +246,7 @@ impl KeyMaterial {
 pub struct CachedKey {
     pub kid: String,
     pub alg: JwtAlg,
+    pub purpose: KeyPurpose,
     material: KeyMaterial,
     pub retired_at: Option<i64>,
     pub verify_until: Option<i64>,
@@ -204,10 +255,11 @@ pub struct CachedKey {
 impl CachedKey {
     /// The usable key of a stored record (`None`: unknown algorithm or bad key bytes).
     pub fn from_record(r: &SigningKeyRecord) -> Option<Self> {
-        let alg = JwtAlg::parse(&r.alg)?;
+        let alg = JwtAlg::parse_any(&r.alg)?;
         Some(Self {
             kid: r.kid.clone(),
             alg,
+            purpose: KeyPurpose::parse(&r.purpose)?,
             material: KeyMaterial::from_bytes(alg, &r.private_key)?,
             retired_at: r.retired_at,
             verify_until: r.verify_until,
@@ -422,8 +474,9 @@ pub fn check_jwt(
     iss: Option<&str>,
     exp: Exp,
 ) -> Result<AccessClaims, JwtError> {
-    // The key decides the algorithm; a header naming another one is refused.
-    if key.alg != header.alg {
+    // The key decides the algorithm; a header naming another one is refused. Only an
+    // access-token key verifies an access token.
+    if key.alg != header.alg || key.purpose != KeyPurpose::Access {
         return Err(JwtError::Algorithm);
     }
     if key.verify_until.is_some_and(|u| u <= now) {
@@ -455,7 +508,31 @@ pub fn check_jwt(
     Ok(claims)
 }
 
-fn b64_json(v: &impl Serialize) -> String {
+/// A new signing key as the store keeps it.
+fn new_key_record(
+    alg: JwtAlg,
+    purpose: KeyPurpose,
+    now: i64,
+) -> Result<SigningKeyRecord, StoreError> {
+    let fresh = KeyMaterial::generate(alg)
+        .ok_or_else(|| StoreError::Other("the RSA key generator failed".into()))?;
+    Ok(SigningKeyRecord {
+        kid: fresh.thumbprint(),
+        alg: alg.as_str().into(),
+        purpose: purpose.as_str().into(),
+        private_key: fresh.secret_bytes(),
+        created_at: now,
+        retired_at: None,
+        verify_until: None,
+    })
+}
+
+/// Verifies a JWS signature of `key` over `signing_input` (the id_token hint check).
+pub(crate) fn verify_signature(key: &CachedKey, signing_input: &[u8], sig: &[u8]) -> bool {
+    key.material.verify(signing_input, sig)
+}
+
+pub(crate) fn b64_json(v: &impl Serialize) -> String {
     B64.encode(serde_json::to_vec(v).unwrap_or_default())
 }
 
@@ -485,16 +562,7 @@ impl Core {
     /// (rotating on every start would churn keys, and `keys rotate --alg` chooses explicitly);
     /// the configured algorithm applies from the next rotation.
     pub(crate) async fn init_signing_keys(&self) -> Result<(), StoreError> {
-        let alg = self.settings.jwt_alg;
-        let fresh = KeyMaterial::generate(alg);
-        let record = SigningKeyRecord {
-            kid: fresh.thumbprint(),
-            alg: alg.as_str().into(),
-            private_key: fresh.secret_bytes(),
-            created_at: self.now(),
-            retired_at: None,
-            verify_until: None,
-        };
+        let record = new_key_record(self.settings.jwt_alg, KeyPurpose::Access, self.now())?;
         self.store.insert_signing_key_if_none(&record).await?;
         self.reload_keys().await
     }
@@ -509,20 +577,65 @@ impl Core {
     /// signing and keep verifying for [`Core::jwt_max_lifetime`] + a margin. Returns the new kid.
     pub async fn rotate_signing_key(&self, alg: Option<JwtAlg>) -> Result<String, StoreError> {
         let alg = alg.unwrap_or(self.settings.jwt_alg);
+        if alg == JwtAlg::Rs256 {
+            return self.rotate_id_token_key(alg).await;
+        }
         let now = self.now();
-        let fresh = KeyMaterial::generate(alg);
-        let record = SigningKeyRecord {
-            kid: fresh.thumbprint(),
-            alg: alg.as_str().into(),
-            private_key: fresh.secret_bytes(),
-            created_at: now,
-            retired_at: None,
-            verify_until: None,
-        };
+        let record = new_key_record(alg, KeyPurpose::Access, now)?;
         let until = now + self.jwt_max_lifetime() + RETIRE_MARGIN_SECS;
         self.store.rotate_signing_key(&record, now, until).await?;
         self.reload_keys().await?;
         Ok(record.kid)
+    }
+
+    /// Rotation of the id_token key of one algorithm (`camgate keys rotate --id-token`). The
+    /// retired key verifies as long as an id_token it signed may come back as an
+    /// `id_token_hint` (its lifetime, or a browser session's, whichever is longer).
+    pub async fn rotate_id_token_key(&self, alg: JwtAlg) -> Result<String, StoreError> {
+        let now = self.now();
+        let record = new_key_record(alg, KeyPurpose::Id, now)?;
+        let until = now + self.id_token_key_lifetime() + RETIRE_MARGIN_SECS;
+        self.store.rotate_signing_key(&record, now, until).await?;
+        self.reload_keys().await?;
+        Ok(record.kid)
+    }
+
+    /// How long an id_token signed now can matter (see [`Core::rotate_id_token_key`]).
+    pub fn id_token_key_lifetime(&self) -> i64 {
+        self.settings
+            .oidc
+            .id_token_ttl_secs
+            .max(self.settings.authz.session.absolute_timeout_secs)
+    }
+
+    /// The active id_token key of `alg`, made on first use (race-safe: one active key per
+    /// algorithm, whichever node inserts first), so a server without OIDC clients never pays
+    /// for an RSA key.
+    pub(crate) async fn id_token_key(&self, alg: JwtAlg) -> Result<Arc<CachedKey>, OAuthError> {
+        let kid = match self.store.active_id_signing_kid(alg.as_str()).await? {
+            Some(k) => k,
+            None => {
+                let record = new_key_record(alg, KeyPurpose::Id, self.now())?;
+                self.store.insert_signing_key_if_none(&record).await?;
+                self.reload_keys().await?;
+                self.store
+                    .active_id_signing_kid(alg.as_str())
+                    .await?
+                    .ok_or_else(OAuthError::server_error)?
+            }
+        };
+        self.key_for(&kid).await?.ok_or_else(|| {
+            tracing::error!(%kid, "active id_token key is not loadable");
+            OAuthError::server_error()
+        })
+    }
+
+    /// A key by kid for verifying something camgate signed (an `id_token_hint`).
+    pub(crate) async fn verifying_key(
+        &self,
+        kid: &str,
+    ) -> Result<Option<Arc<CachedKey>>, StoreError> {
+        self.key_for(kid).await
     }
 
     /// A key by kid: from the cache, else (a rotation elsewhere) from the store, rate-limited.
@@ -551,6 +664,17 @@ impl Core {
 
     /// The public keys that still verify (`/.well-known/jwks.json`, RFC 7517 §5).
     pub async fn jwks(&self) -> Result<Value, StoreError> {
+        // The RS256 id_token key is made here at the latest, so a relying party that caches
+        // the key set before its first sign-in already has it (OIDC Core §10.1.1).
+        if self
+            .store
+            .active_id_signing_kid(JwtAlg::Rs256.as_str())
+            .await?
+            .is_none()
+        {
+            let record = new_key_record(JwtAlg::Rs256, KeyPurpose::Id, self.now())?;
+            self.store.insert_signing_key_if_none(&record).await?;
+        }
         self.reload_keys().await?;
         let now = self.now();
         let mut keys: Vec<Arc<CachedKey>> = self
@@ -660,6 +784,7 @@ impl Core {
             expires_in: profile.access_ttl_secs,
             refresh_token: None,
             scope: scope.to_scope_string(),
+            id_token: None,
         })
     }
 
@@ -854,6 +979,7 @@ impl Core {
             expires_in: profile.access_ttl_secs,
             refresh_token: None,
             scope: scope.to_scope_string(),
+            id_token: None,
         })
     }
 }
@@ -876,8 +1002,8 @@ mod tests {
 
     #[test]
     fn keys_sign_and_verify_and_round_trip() {
-        for alg in [JwtAlg::EdDsa, JwtAlg::Es256] {
-            let k = KeyMaterial::generate(alg);
+        for alg in [JwtAlg::EdDsa, JwtAlg::Es256, JwtAlg::Rs256] {
+            let k = KeyMaterial::generate(alg).unwrap();
             let sig = k.sign(b"hello");
             assert!(k.verify(b"hello", &sig));
             assert!(!k.verify(b"hellp", &sig));
@@ -898,6 +1024,26 @@ mod tests {
             k.thumbprint(),
             "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k"
         );
+    }
+
+    #[test]
+    fn rsa_jwk_members_and_thumbprint() {
+        let k = KeyMaterial::generate(JwtAlg::Rs256).unwrap();
+        let m = k.public_members();
+        assert_eq!(
+            m.iter().map(|(n, _)| *n).collect::<Vec<_>>(),
+            ["e", "kty", "n"]
+        );
+        // e = 65537 = 0x010001; n is 2048 bits with no leading zero byte.
+        assert_eq!(m[0].1, "AQAB");
+        let n = B64.decode(&m[2].1).unwrap();
+        assert_eq!(n.len(), 256);
+        assert_ne!(n[0], 0);
+        // RFC 7638 §3.3: the thumbprint hashes exactly {"e":…,"kty":"RSA","n":…}.
+        let canon = format!(r#"{{"e":"{}","kty":"RSA","n":"{}"}}"#, m[0].1, m[2].1);
+        assert_eq!(k.thumbprint(), B64.encode(Sha256::digest(canon.as_bytes())));
+        // A corrupted PKCS#8 document is not a key.
+        assert!(KeyMaterial::from_bytes(JwtAlg::Rs256, &k.secret_bytes()[..100]).is_none());
     }
 
     #[test]

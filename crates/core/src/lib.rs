@@ -17,6 +17,7 @@ pub mod lifecycle;
 pub mod metrics;
 pub mod model;
 pub mod oauth;
+pub mod oidc;
 pub mod password;
 pub mod pats;
 pub mod principal;
@@ -54,6 +55,8 @@ pub struct Settings {
     /// After a client secret is rotated, the old one keeps working this many seconds
     /// (0: it stops at once).
     pub client_secret_overlap_secs: i64,
+    /// OpenID Connect tunables.
+    pub oidc: oidc::OidcSettings,
 }
 
 impl Default for Settings {
@@ -65,6 +68,7 @@ impl Default for Settings {
             issuer: None,
             jwt_alg: jwt::JwtAlg::default(),
             client_secret_overlap_secs: 0,
+            oidc: oidc::OidcSettings::default(),
         }
     }
 }
@@ -81,9 +85,12 @@ pub struct Core {
     rotation_key: Vec<u8>,
     /// JWT signing keys cached in memory (see [`jwt`]).
     keys: jwt::KeyRing,
+    /// Server-wide key of the OpenID Connect subject identifiers (see [`oidc`]); never rotated.
+    subject_key: Vec<u8>,
 }
 
 const ROTATION_KEY_SETTING: &str = "refresh_rotation_key";
+const SUBJECT_KEY_SETTING: &str = "oidc_subject_key";
 
 impl Core {
     pub async fn new(
@@ -96,6 +103,9 @@ impl Core {
         let rotation_key = store
             .setting_get_or_insert(ROTATION_KEY_SETTING, &secret::random_key())
             .await?;
+        let subject_key = store
+            .setting_get_or_insert(SUBJECT_KEY_SETTING, &secret::random_key())
+            .await?;
         let core = Self {
             store,
             clock,
@@ -104,6 +114,7 @@ impl Core {
             settings,
             rotation_key,
             keys: jwt::KeyRing::default(),
+            subject_key,
         };
         core.init_signing_keys().await?;
         Ok(core)

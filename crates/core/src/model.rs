@@ -22,6 +22,9 @@ pub struct User {
     pub disabled: bool,
     pub created_at: Timestamp,
     pub password_changed_at: Timestamp,
+    /// Whether the email address is known to be the user's (OIDC Core §5.1
+    /// `email_verified`). Set by an administrator (`user add --email-verified`).
+    pub email_verified: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -33,6 +36,7 @@ pub struct NewUser {
     pub phone: String,
     pub is_admin: bool,
     pub created_at: Timestamp,
+    pub email_verified: bool,
 }
 
 /// Normalised login name: emails are unique case-insensitively.
@@ -110,6 +114,112 @@ pub struct Client {
     pub scopes: ScopeSet,
     pub profile: String,
     pub created_at: Timestamp,
+    pub oidc: OidcClient,
+}
+
+/// Signature algorithms camgate signs JWTs with (RFC 7518 §3.1 names). Access tokens use
+/// EdDSA or ES256 ([`JwtAlg::parse`]); id_tokens any of the three ([`JwtAlg::parse_any`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+pub enum JwtAlg {
+    /// Ed25519 (RFC 8037 §3.1).
+    #[default]
+    #[serde(rename = "EdDSA")]
+    EdDsa,
+    /// ECDSA P-256 with SHA-256 (RFC 7518 §3.4).
+    #[serde(rename = "ES256")]
+    Es256,
+    /// RSASSA-PKCS1-v1_5 with SHA-256 (RFC 7518 §3.3): for id_tokens only, the algorithm every
+    /// OpenID relying party must accept (OIDC Core §15.1).
+    #[serde(rename = "RS256")]
+    Rs256,
+}
+
+impl JwtAlg {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::EdDsa => "EdDSA",
+            Self::Es256 => "ES256",
+            Self::Rs256 => "RS256",
+        }
+    }
+
+    /// The algorithms of access tokens, by exact, case-sensitive name (RFC 7515 §4.1.1).
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "EdDSA" => Some(Self::EdDsa),
+            "ES256" => Some(Self::Es256),
+            _ => None,
+        }
+    }
+
+    /// Any algorithm camgate signs with (id_tokens).
+    pub fn parse_any(s: &str) -> Option<Self> {
+        match s {
+            "RS256" => Some(Self::Rs256),
+            other => Self::parse(other),
+        }
+    }
+}
+
+/// Whose `sub` a client sees (OIDC Core §8).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SubjectType {
+    /// The same identifier for every client.
+    #[default]
+    Public,
+    /// A different identifier per sector (the client's redirect host or sector identifier).
+    Pairwise,
+}
+
+impl SubjectType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Public => "public",
+            Self::Pairwise => "pairwise",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "public" => Some(Self::Public),
+            "pairwise" => Some(Self::Pairwise),
+            _ => None,
+        }
+    }
+}
+
+/// A client's OpenID Connect settings (stored as one JSON column; absent members default).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct OidcClient {
+    /// Where RP-initiated logout may return to, exact strings (RP-Initiated Logout 1.0 §3).
+    pub post_logout_redirect_uris: Vec<String>,
+    pub subject_type: SubjectType,
+    /// The sector of pairwise identifiers (OIDC Core §8.1); default: the redirect URIs' host.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sector_identifier: Option<String>,
+    /// How its id_tokens are signed (`id_token_signed_response_alg`); RS256 by default.
+    pub id_token_alg: IdTokenAlg,
+}
+
+/// [`JwtAlg`] with RS256 as the default, for id_tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct IdTokenAlg(pub JwtAlg);
+
+impl Default for IdTokenAlg {
+    fn default() -> Self {
+        Self(JwtAlg::Rs256)
+    }
+}
+
+/// How a user signed in, as an id_token states it: when (OIDC Core §2 `auth_time`) and with
+/// what (RFC 8176 `amr` values, space-separated).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Authn {
+    pub auth_time: Timestamp,
+    pub amr: String,
 }
 
 impl Client {
@@ -130,6 +240,7 @@ pub struct NewClient {
     pub scopes: ScopeSet,
     pub profile: String,
     pub created_at: Timestamp,
+    pub oidc: OidcClient,
 }
 
 /// One login (one grant): the root of a chain of refresh and access tokens.
@@ -139,6 +250,8 @@ pub struct NewFamily {
     pub client_pk: ClientPk,
     pub grant_type: GrantType,
     pub created_at: Timestamp,
+    /// A grant with the openid scope: how the user signed in (its refreshes carry id_tokens).
+    pub authn: Option<Authn>,
 }
 
 #[derive(Debug, Clone)]
@@ -193,6 +306,8 @@ pub struct RefreshTokenInfo {
     pub used_at: Option<Timestamp>,
     /// Revoked itself or through its family.
     pub revoked: bool,
+    /// The family's sign-in facts (a grant with the openid scope).
+    pub authn: Option<Authn>,
 }
 
 #[derive(Debug, Clone)]

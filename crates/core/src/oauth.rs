@@ -108,6 +108,8 @@ pub struct TokenResponse {
     pub expires_in: i64,
     pub refresh_token: Option<String>,
     pub scope: String,
+    /// OpenID Connect: with the tokens of a grant that has the `openid` scope.
+    pub id_token: Option<String>,
 }
 
 /// Context of the caller, for audit and throttling (never a secret).
@@ -326,6 +328,7 @@ impl Core {
             scope,
             caller,
             Some(login),
+            None,
         )
         .await
     }
@@ -339,12 +342,27 @@ impl Core {
         scope: ScopeSet,
         caller: &Caller,
     ) -> Result<TokenResponse, OAuthError> {
-        self.issue_family_with(client, user_id, grant, scope, caller, None)
+        self.issue_family_with(client, user_id, grant, scope, caller, None, None)
+            .await
+    }
+
+    /// [`Core::issue_new_family`] for a sign-in that yields id_tokens (`authn`).
+    pub(crate) async fn issue_family_authn(
+        &self,
+        client: &Client,
+        user_id: Option<UserId>,
+        grant: GrantType,
+        scope: ScopeSet,
+        caller: &Caller,
+        authn: Option<Authn>,
+    ) -> Result<TokenResponse, OAuthError> {
+        self.issue_family_with(client, user_id, grant, scope, caller, None, authn)
             .await
     }
 
     /// [`Core::issue_new_family`], writing `before` (an earlier audit event of the same grant)
     /// in the family's transaction.
+    #[allow(clippy::too_many_arguments)]
     async fn issue_family_with(
         &self,
         client: &Client,
@@ -353,6 +371,7 @@ impl Core {
         scope: ScopeSet,
         caller: &Caller,
         before: Option<AuditEvent>,
+        authn: Option<Authn>,
     ) -> Result<TokenResponse, OAuthError> {
         let profile = self.profile_of(client)?;
         if profile.access == AccessKind::Jwt {
@@ -385,6 +404,7 @@ impl Core {
             client_pk: client.pk,
             grant_type: grant,
             created_at: now,
+            authn,
         };
         let issued = self.audit_event(
             AuditKind::TokenIssued,
@@ -408,6 +428,7 @@ impl Core {
             expires_in: profile.access_ttl_secs,
             refresh_token: refresh,
             scope: scope.to_scope_string(),
+            id_token: None,
         })
     }
 
@@ -457,6 +478,42 @@ impl Core {
             }
         };
         let profile = self.profile_of(client)?.clone();
+        let mut resp = self
+            .refresh_with(
+                client,
+                &profile,
+                presented,
+                &hash,
+                rt.clone(),
+                scope,
+                caller,
+            )
+            .await?;
+        // OIDC Core §12.2: a refresh of a grant with openid returns a new id_token (same sub,
+        // auth_time and amr; no nonce).
+        if let (Some(authn), Some(uid), true) = (&rt.authn, rt.user_id, scope.openid) {
+            resp.id_token = Some(
+                self.sign_id_token(client, uid, authn, None, &resp.access_token)
+                    .await?,
+            );
+        }
+        Ok(resp)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn refresh_with(
+        &self,
+        client: &Client,
+        profile: &Profile,
+        presented: &str,
+        hash: &[u8],
+        rt: RefreshTokenInfo,
+        scope: ScopeSet,
+        caller: &Caller,
+    ) -> Result<TokenResponse, OAuthError> {
+        let invalid =
+            || OAuthError::invalid_grant("The refresh token is invalid, expired or revoked.");
+        let now = self.now();
         match profile.refresh {
             RefreshMode::Reuse => {
                 let access = secret::generate(profile.access_format());
@@ -468,7 +525,7 @@ impl Core {
                 };
                 if !self
                     .store
-                    .add_access_token(rt.family_id, &hash, &na)
+                    .add_access_token(rt.family_id, hash, &na)
                     .await?
                 {
                     return Err(invalid());
@@ -488,10 +545,11 @@ impl Core {
                     expires_in: profile.access_ttl_secs,
                     refresh_token: Some(presented.to_string()),
                     scope: scope.to_scope_string(),
+                    id_token: None,
                 })
             }
             RefreshMode::Rotate | RefreshMode::Resign => {
-                self.rotate(client, &profile, presented, &hash, rt, scope, caller)
+                self.rotate(client, profile, presented, hash, rt, scope, caller)
                     .await
             }
         }
@@ -532,6 +590,7 @@ impl Core {
             expires_in,
             refresh_token: Some(refresh.clone()),
             scope: scope.to_scope_string(),
+            id_token: None,
         };
         let mut used_at = rt.used_at;
         if used_at.is_none() {

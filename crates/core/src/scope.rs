@@ -3,6 +3,11 @@
 //! `"scope": "write"` (spec 003) while `user_access` is answered `"read write"` (spec 000).
 //! Aliases come from the dialects: `user_access` = read write, `camera_access` = read,
 //! `camera_manage` / `camera_create` / `camera_delete` = write.
+//!
+//! OpenID Connect adds identity scopes (OIDC Core §3.1.2.1, §5.4): `openid` (an id_token and
+//! userinfo), `profile`, `email`, `phone` (userinfo claims). They grant no camera permission;
+//! only the authorization-code grant may carry them (a client's registered scopes limit the
+//! resource scopes, [`ScopeSet::resource`]).
 
 use crate::error::OAuthError;
 
@@ -10,6 +15,10 @@ use crate::error::OAuthError;
 pub struct ScopeSet {
     pub read: bool,
     pub write: bool,
+    pub openid: bool,
+    pub profile: bool,
+    pub email: bool,
+    pub phone: bool,
 }
 
 /// A permission checked at a resource route.
@@ -32,21 +41,46 @@ impl Need {
 pub const MAX_SCOPE_LEN: usize = 1024;
 
 impl ScopeSet {
+    pub const NONE: ScopeSet = ScopeSet {
+        read: false,
+        write: false,
+        openid: false,
+        profile: false,
+        email: false,
+        phone: false,
+    };
     pub const READ_WRITE: ScopeSet = ScopeSet {
         read: true,
         write: true,
+        ..Self::NONE
     };
     pub const READ: ScopeSet = ScopeSet {
         read: true,
         write: false,
+        ..Self::NONE
     };
     pub const WRITE: ScopeSet = ScopeSet {
         read: false,
         write: true,
+        ..Self::NONE
     };
 
     pub fn is_empty(&self) -> bool {
-        !self.read && !self.write
+        *self == Self::NONE
+    }
+
+    /// The camera permissions alone (what a client's registration limits).
+    pub fn resource(&self) -> ScopeSet {
+        ScopeSet {
+            read: self.read,
+            write: self.write,
+            ..Self::NONE
+        }
+    }
+
+    /// Whether any identity scope (`openid`, `profile`, `email`, `phone`) is in the set.
+    pub fn has_identity(&self) -> bool {
+        self.openid || self.profile || self.email || self.phone
     }
 
     /// Parses a space-delimited scope string (RFC 6749 §3.3), expanding aliases.
@@ -64,6 +98,10 @@ impl ScopeSet {
                     set.read = true;
                     set.write = true;
                 }
+                "openid" => set.openid = true,
+                "profile" => set.profile = true,
+                "email" => set.email = true,
+                "phone" => set.phone = true,
                 other => {
                     let shown: String = other.chars().take(40).collect();
                     return Err(format!("unknown scope `{shown}`"));
@@ -92,24 +130,46 @@ impl ScopeSet {
 
     /// True when every permission of `other` is also granted by `self` (with implication).
     pub fn covers(&self, other: &ScopeSet) -> bool {
-        (!other.read || self.allows(Need::Read)) && (!other.write || self.allows(Need::Write))
+        (!other.read || self.allows(Need::Read))
+            && (!other.write || self.allows(Need::Write))
+            && (!other.openid || self.openid)
+            && (!other.profile || self.profile)
+            && (!other.email || self.email)
+            && (!other.phone || self.phone)
     }
 
     pub fn union(&self, other: &ScopeSet) -> ScopeSet {
         ScopeSet {
             read: self.read || other.read,
             write: self.write || other.write,
+            openid: self.openid || other.openid,
+            profile: self.profile || other.profile,
+            email: self.email || other.email,
+            phone: self.phone || other.phone,
         }
     }
 
-    /// Canonical wire form: `read`, `write` or `read write`.
+    /// Canonical wire form: the identity scopes, then `read`, `write` — e.g. `read write`,
+    /// `openid email read`.
     pub fn to_scope_string(&self) -> String {
-        match (self.read, self.write) {
-            (true, true) => "read write".into(),
-            (true, false) => "read".into(),
-            (false, true) => "write".into(),
-            (false, false) => String::new(),
+        let names = [
+            (self.openid, "openid"),
+            (self.profile, "profile"),
+            (self.email, "email"),
+            (self.phone, "phone"),
+            (self.read, "read"),
+            (self.write, "write"),
+        ];
+        let mut out = String::new();
+        for (on, name) in names {
+            if on {
+                if !out.is_empty() {
+                    out.push(' ');
+                }
+                out.push_str(name);
+            }
         }
+        out
     }
 }
 
@@ -137,6 +197,22 @@ mod tests {
             "read write"
         );
         assert!(ScopeSet::parse("admin").unwrap_err().contains("admin"));
+    }
+
+    #[test]
+    fn identity_scopes_round_trip_and_grant_no_permission() {
+        let s = ScopeSet::parse("read openid email").unwrap();
+        assert!(s.openid && s.email && !s.profile && !s.phone);
+        assert_eq!(s.to_scope_string(), "openid email read");
+        assert_eq!(ScopeSet::parse(&s.to_scope_string()).unwrap(), s);
+        assert_eq!(s.resource(), ScopeSet::READ);
+        let only = ScopeSet::parse_requested("openid").unwrap();
+        assert!(!only.allows(Need::Read) && only.has_identity());
+        // A client registered for read write does not cover openid by its registration.
+        assert!(!ScopeSet::READ_WRITE.covers(&only));
+        assert!(ScopeSet::READ_WRITE.covers(&only.resource()));
+        assert!(s.covers(&ScopeSet::parse("openid").unwrap()));
+        assert!(!s.covers(&ScopeSet::parse("openid profile").unwrap()));
     }
 
     #[test]

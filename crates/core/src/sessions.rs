@@ -12,6 +12,7 @@ use base64::Engine;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
+use crate::clock::Timestamp;
 use crate::error::StoreError;
 use crate::model::{normalize_email, AuditKind, User};
 use crate::oauth::Caller;
@@ -42,6 +43,18 @@ pub struct BrowserSession {
     pub id: String,
     pub user: User,
     pub csrf_token: String,
+    /// When the user signed in (a new session at every sign-in): OIDC `auth_time`.
+    pub created_at: Timestamp,
+}
+
+impl BrowserSession {
+    /// How the user signed in, as an id_token states it.
+    pub fn authn(&self) -> crate::model::Authn {
+        crate::model::Authn {
+            auth_time: self.created_at,
+            amr: crate::oidc::AMR_PASSWORD.into(),
+        }
+    }
 }
 
 /// Why a sign-in failed. The same [`SignInError::Invalid`] for an unknown user and a wrong
@@ -209,6 +222,7 @@ impl Core {
             id: id.to_string(),
             user,
             csrf_token: csrf_token(id),
+            created_at: rec.created_at,
         }))
     }
 

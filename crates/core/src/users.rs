@@ -12,6 +12,8 @@ pub struct UserInput {
     pub last_name: String,
     pub phone: String,
     pub is_admin: bool,
+    /// The address is known to be the user's (OIDC `email_verified`).
+    pub email_verified: bool,
 }
 
 /// A deliberately small email check: one `@`, something on each side, no spaces, bounded.
@@ -77,6 +79,7 @@ impl Core {
                 phone: input.phone,
                 is_admin: input.is_admin,
                 created_at: now,
+                email_verified: input.email_verified,
             })
             .await
             .map_err(|e| match e {

@@ -30,10 +30,7 @@ const SCOPE_WORDS: &[&str] = &[
     "camera_delete",
 ];
 const ALL_SETS: [ScopeSet; 4] = [
-    ScopeSet {
-        read: false,
-        write: false,
-    },
+    ScopeSet::NONE,
     ScopeSet::READ,
     ScopeSet::WRITE,
     ScopeSet::READ_WRITE,
@@ -425,6 +422,7 @@ fn code_client(kind: ClientKind, redirect_uris: Vec<String>) -> Client {
         scopes: ScopeSet::READ_WRITE,
         profile: "angelcam".into(),
         created_at: 0,
+        oidc: Default::default(),
     }
 }
 

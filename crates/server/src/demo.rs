@@ -4,7 +4,8 @@
 use camgate_core::clients::ClientInput;
 use camgate_core::error::ApiError;
 use camgate_core::model::{
-    CameraFields, CameraStatus, ClientKind, GrantType, Snapshot, Stream, VideoCodec,
+    CameraFields, CameraStatus, ClientKind, GrantType, IdTokenAlg, JwtAlg, OidcClient, Snapshot,
+    Stream, SubjectType, VideoCodec,
 };
 use camgate_core::scope::ScopeSet;
 use camgate_core::users::UserInput;
@@ -19,6 +20,15 @@ pub const CAM2_CLIENT_ID: &str = "cam2.demo";
 pub const CAM2_CLIENT_SECRET: &str = "cam2-demo-secret-0123456789";
 /// A public client allowed the device authorization grant (RFC 8628).
 pub const DEVICE_CLIENT_ID: &str = "camgate.device.demo";
+/// A confidential OpenID Connect relying party: RS256 id_tokens, public subject identifiers.
+pub const OIDC_CLIENT_ID: &str = "camgate.oidc.demo";
+pub const OIDC_CLIENT_SECRET: &str = "oidc-demo-secret-0123456789";
+/// Another one with ES256 id_tokens and pairwise subject identifiers.
+pub const OIDC_PAIRWISE_CLIENT_ID: &str = "camgate.oidc.pairwise.demo";
+pub const OIDC_PAIRWISE_CLIENT_SECRET: &str = "oidc-pairwise-secret-0123456789";
+/// Where the demo relying parties return (loopback: nothing needs to listen there).
+pub const OIDC_REDIRECT_URI: &str = "http://127.0.0.1:8976/callback";
+pub const OIDC_POST_LOGOUT_URI: &str = "http://127.0.0.1:8976/logged-out";
 
 /// What the demo created, for the printed instructions.
 pub struct DemoInfo {
@@ -41,6 +51,7 @@ pub async fn seed(core: &Core) -> Result<Option<DemoInfo>, ApiError> {
             last_name: "Jacobs".into(),
             phone: "+1608494652".into(),
             is_admin: true,
+            email_verified: true,
         })
         .await?;
     core.register_client(ClientInput {
@@ -60,6 +71,7 @@ pub async fn seed(core: &Core) -> Result<Option<DemoInfo>, ApiError> {
         profile: Some("angelcam".into()),
         client_id: Some(ANGELCAM_CLIENT_ID.into()),
         client_secret: None,
+        oidc: Default::default(),
     })
     .await?;
     core.register_client(ClientInput {
@@ -76,6 +88,7 @@ pub async fn seed(core: &Core) -> Result<Option<DemoInfo>, ApiError> {
         profile: Some("cameramanager".into()),
         client_id: Some(CM_CLIENT_ID.into()),
         client_secret: Some(CM_CLIENT_SECRET.into()),
+        oidc: Default::default(),
     })
     .await?;
     // Spec 000's authorization-code exchange sends client_id + client_secret without PKCE:
@@ -94,6 +107,7 @@ pub async fn seed(core: &Core) -> Result<Option<DemoInfo>, ApiError> {
             profile: Some("angelcam".into()),
             client_id: None,
             client_secret: None,
+            oidc: Default::default(),
         })
         .await?;
     core.register_client(ClientInput {
@@ -106,6 +120,7 @@ pub async fn seed(core: &Core) -> Result<Option<DemoInfo>, ApiError> {
         profile: Some("cam2".into()),
         client_id: Some(CAM2_CLIENT_ID.into()),
         client_secret: Some(CAM2_CLIENT_SECRET.into()),
+        oidc: Default::default(),
     })
     .await?;
     core.register_client(ClientInput {
@@ -118,8 +133,48 @@ pub async fn seed(core: &Core) -> Result<Option<DemoInfo>, ApiError> {
         profile: Some("angelcam".into()),
         client_id: Some(DEVICE_CLIENT_ID.into()),
         client_secret: None,
+        oidc: Default::default(),
     })
     .await?;
+    for (id, secret, name, subject_type, alg) in [
+        (
+            OIDC_CLIENT_ID,
+            OIDC_CLIENT_SECRET,
+            "OpenID Connect demo app",
+            SubjectType::Public,
+            JwtAlg::Rs256,
+        ),
+        (
+            OIDC_PAIRWISE_CLIENT_ID,
+            OIDC_PAIRWISE_CLIENT_SECRET,
+            "OpenID Connect demo app (pairwise)",
+            SubjectType::Pairwise,
+            JwtAlg::Es256,
+        ),
+    ] {
+        core.register_client(ClientInput {
+            name: name.into(),
+            owner_id: Some(user.id),
+            kind: ClientKind::Confidential,
+            redirect_uris: vec![OIDC_REDIRECT_URI.into()],
+            grants: vec![
+                GrantType::AuthorizationCode,
+                GrantType::RefreshToken,
+                GrantType::ClientCredentials,
+            ],
+            scopes: None,
+            profile: Some("angelcam".into()),
+            client_id: Some(id.into()),
+            client_secret: Some(secret.into()),
+            oidc: OidcClient {
+                post_logout_redirect_uris: vec![OIDC_POST_LOGOUT_URI.into()],
+                subject_type,
+                sector_identifier: None,
+                id_token_alg: IdTokenAlg(alg),
+            },
+        })
+        .await?;
+    }
     let (_, pat) = core
         .create_pat(user.id, "demo", ScopeSet::READ_WRITE, None)
         .await?;
@@ -196,6 +251,9 @@ camgate demo is ready at {base}
   CameraManager:  {CM_CLIENT_ID} / {CM_CLIENT_SECRET} (HTTP Basic)
   CAM2API app:    {CAM2_CLIENT_ID} / {CAM2_CLIENT_SECRET} (client credentials, JWT)
   device app:     client_id {DEVICE_CLIENT_ID} (public, device authorization grant)
+  OpenID Connect: {OIDC_CLIENT_ID} / {OIDC_CLIENT_SECRET} (RS256, public sub)
+                  {OIDC_PAIRWISE_CLIENT_ID} / {OIDC_PAIRWISE_CLIENT_SECRET} (ES256, pairwise sub)
+                  redirect {OIDC_REDIRECT_URI}, discovery {base}/.well-known/openid-configuration
   personal token: {pat}
   dashboard:      {base}/dashboard/ (sign in as the demo user)
 

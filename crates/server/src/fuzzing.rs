@@ -212,6 +212,7 @@ pub fn authorize_clients() -> Vec<Client> {
         scopes,
         profile: "angelcam".into(),
         created_at: 0,
+        oidc: Default::default(),
     };
     let code = || vec![GrantType::AuthorizationCode, GrantType::RefreshToken];
     vec![
@@ -350,6 +351,7 @@ pub fn jwt_keys() -> Vec<CachedKey> {
     let rec = |kid: &str, alg: &str, byte: u8, verify_until: Option<i64>| SigningKeyRecord {
         kid: kid.into(),
         alg: alg.into(),
+        purpose: "access".into(),
         private_key: vec![byte; 32],
         created_at: 0,
         retired_at: verify_until.map(|_| 0),

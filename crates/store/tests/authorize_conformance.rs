@@ -30,6 +30,7 @@ async fn user_and_client(s: &dyn Store) -> (UserId, ClientPk) {
             phone: String::new(),
             is_admin: false,
             created_at: 1000,
+            email_verified: false,
         })
         .await
         .unwrap();
@@ -45,6 +46,7 @@ async fn user_and_client(s: &dyn Store) -> (UserId, ClientPk) {
             scopes: ScopeSet::READ_WRITE,
             profile: "angelcam".into(),
             created_at: 1000,
+            oidc: Default::default(),
         })
         .await
         .unwrap();
@@ -65,6 +67,8 @@ async fn codes_claim_once_and_replays_meet_the_family(db: &Db) {
         code_challenge: Some("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM".into()),
         created_at: 1000,
         expires_at: 1060,
+        authn: None,
+        nonce: None,
     })
     .await
     .unwrap();
@@ -90,6 +94,7 @@ async fn codes_claim_once_and_replays_meet_the_family(db: &Db) {
                 client_pk: cpk,
                 grant_type: GrantType::AuthorizationCode,
                 created_at: 1001,
+                authn: None,
             },
             &NewAccessToken {
                 hash: vec![1u8; 32],
@@ -125,6 +130,8 @@ async fn attach_without_replay_is_clean(db: &Db) {
         code_challenge: None,
         created_at: 1000,
         expires_at: 1060,
+        authn: None,
+        nonce: None,
     })
     .await
     .unwrap();
@@ -135,6 +142,7 @@ async fn attach_without_replay_is_clean(db: &Db) {
                 client_pk: cpk,
                 grant_type: GrantType::AuthorizationCode,
                 created_at: 1001,
+                authn: None,
             },
             &NewAccessToken {
                 hash: vec![2u8; 32],

@@ -200,6 +200,7 @@ fn new_user(email: &str) -> NewUser {
         phone: "+1 555 0100".into(),
         is_admin: false,
         created_at: T0 - 10_000,
+        email_verified: false,
     }
 }
 
@@ -219,6 +220,7 @@ fn new_client(client_id: &str, owner: Option<UserId>) -> NewClient {
         scopes: ScopeSet::READ_WRITE,
         profile: "default".into(),
         created_at: T0 - 9_000,
+        oidc: Default::default(),
     }
 }
 
@@ -235,6 +237,7 @@ fn fam(user: Option<UserId>, client_pk: ClientPk, grant: GrantType) -> NewFamily
         client_pk,
         grant_type: grant,
         created_at: T0 - 1_000,
+        authn: None,
     }
 }
 
@@ -367,6 +370,7 @@ async fn check_users(store: Arc<dyn Store>) {
         phone: "+44 20 7946 0000".into(),
         is_admin: true,
         created_at: T0,
+        email_verified: false,
     };
     let u = store.create_user(&nu).await.unwrap();
     assert!(u.id > 0);
@@ -383,6 +387,7 @@ async fn check_users(store: Arc<dyn Store>) {
             disabled: false,
             created_at: T0,
             password_changed_at: T0,
+            email_verified: false,
         }
     );
     assert_eq!(
@@ -658,6 +663,7 @@ async fn check_clients(store: Arc<dyn Store>) {
             scopes: ScopeSet::READ_WRITE,
             profile: "cam2".into(),
             created_at: T0 + 1,
+            oidc: Default::default(),
         },
         NewClient {
             client_id: "conf-argon".into(),
@@ -670,6 +676,7 @@ async fn check_clients(store: Arc<dyn Store>) {
             scopes: ScopeSet::READ,
             profile: "default".into(),
             created_at: T0 + 2,
+            oidc: Default::default(),
         },
         NewClient {
             client_id: "public-none".into(),
@@ -682,6 +689,7 @@ async fn check_clients(store: Arc<dyn Store>) {
             scopes: ScopeSet::WRITE,
             profile: "cameramanager".into(),
             created_at: T0 + 3,
+            oidc: Default::default(),
         },
     ];
     let mut pks = Vec::new();
@@ -699,6 +707,7 @@ async fn check_clients(store: Arc<dyn Store>) {
             scopes: nc.scopes,
             profile: nc.profile.clone(),
             created_at: nc.created_at,
+            oidc: Default::default(),
         };
         assert_eq!(c, expected, "create_client returns {}", nc.client_id);
         assert_eq!(
@@ -1789,6 +1798,7 @@ fn key(kid: &str, created_at: i64) -> SigningKeyRecord {
         created_at,
         retired_at: None,
         verify_until: None,
+        purpose: "access".into(),
     }
 }
 

@@ -31,6 +31,7 @@ async fn user(s: &dyn Store, email: &str) -> UserId {
         phone: String::new(),
         is_admin: false,
         created_at: 1000,
+        email_verified: false,
     })
     .await
     .unwrap()
@@ -59,6 +60,7 @@ async fn client(
         scopes: ScopeSet::READ_WRITE,
         profile: "angelcam".into(),
         created_at: 1000,
+        oidc: Default::default(),
     })
     .await
     .unwrap()
@@ -80,6 +82,7 @@ async fn family(
             client_pk: client,
             grant_type: GrantType::Password,
             created_at: created,
+            authn: None,
         },
         &NewAccessToken {
             hash: format!("a-{tag}").into_bytes(),
@@ -137,6 +140,7 @@ async fn clients_of_an_owner_are_listed_edited_rotated_and_deleted(db: &Db) {
         grants: vec![GrantType::RefreshToken],
         scopes: ScopeSet::READ,
         profile: "cameramanager".into(),
+        oidc: Default::default(),
     };
     assert!(!s.update_client(conf.pk, bob, &u).await.unwrap());
     assert_eq!(s.client_by_pk(conf.pk).await.unwrap().unwrap().name, "Conf");
@@ -210,6 +214,8 @@ async fn clients_of_an_owner_are_listed_edited_rotated_and_deleted(db: &Db) {
         code_challenge: None,
         created_at: 1000,
         expires_at: 1060,
+        authn: None,
+        nonce: None,
     })
     .await
     .unwrap();
@@ -309,6 +315,8 @@ async fn authorized_apps_and_their_revocation(db: &Db) {
         code_challenge: None,
         created_at: now,
         expires_at: now + 60,
+        authn: None,
+        nonce: None,
     })
     .await
     .unwrap();

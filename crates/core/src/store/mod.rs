@@ -261,6 +261,8 @@ pub trait DirectoryStore: Send + Sync + 'static {
     async fn client_by_pk(&self, pk: ClientPk) -> StoreResult<Option<Client>>;
     /// The clients a user registered, oldest first.
     async fn clients_by_owner(&self, owner: UserId) -> StoreResult<Vec<Client>>;
+    /// Replaces a client's OpenID Connect settings. False if there is no such client.
+    async fn set_client_oidc(&self, pk: ClientPk, oidc: &OidcClient) -> StoreResult<bool>;
     /// Changes the editable settings of a client of `owner`. False if there is no such client.
     async fn update_client(
         &self,
@@ -373,10 +375,14 @@ pub trait AdminStore: Send + Sync + 'static {
     /// Signing keys that still verify at `now`: active ones, and retired ones whose
     /// `verify_until` is later than `now`.
     async fn signing_keys(&self, now: Timestamp) -> StoreResult<Vec<SigningKeyRecord>>;
-    /// Inserts `key` (unretired) only if no key is active. Returns whether it did.
+    /// Inserts `key` (unretired) only if no key of its kind is active: an `access` key if no
+    /// access key is, an `id` key if no id key of its algorithm is. Returns whether it did.
     async fn insert_signing_key_if_none(&self, key: &SigningKeyRecord) -> StoreResult<bool>;
-    /// Atomically: retires every active key (`retired_at = now`, `verify_until`) and inserts
-    /// `key` as the active one.
+    /// The kid of the active id_token key of `alg` (the newest unretired one).
+    async fn active_id_signing_kid(&self, alg: &str) -> StoreResult<Option<String>>;
+    /// Atomically: retires every active key of `key`'s kind (see
+    /// [`AdminStore::insert_signing_key_if_none`]; `retired_at = now`, `verify_until`) and
+    /// inserts `key` as the active one.
     async fn rotate_signing_key(
         &self,
         key: &SigningKeyRecord,

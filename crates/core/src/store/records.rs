@@ -5,8 +5,8 @@
 
 use crate::clock::Timestamp;
 use crate::model::{
-    CameraFields, ClientPk, ClientRef, FamilyId, GrantType, NewAccessToken, NewFamily,
-    NewRefreshToken, User, UserId,
+    Authn, CameraFields, ClientPk, ClientRef, FamilyId, GrantType, NewAccessToken, NewFamily,
+    NewRefreshToken, OidcClient, User, UserId,
 };
 use crate::scope::ScopeSet;
 
@@ -56,6 +56,9 @@ pub struct NewAuthCode {
     pub code_challenge: Option<String>,
     pub created_at: Timestamp,
     pub expires_at: Timestamp,
+    /// OIDC Core §3.1.2.1: echoed in the id_token.
+    pub nonce: Option<String>,
+    pub authn: Option<Authn>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,6 +74,8 @@ pub struct AuthCode {
     pub used_at: Option<Timestamp>,
     pub replayed_at: Option<Timestamp>,
     pub family_id: Option<FamilyId>,
+    pub nonce: Option<String>,
+    pub authn: Option<Authn>,
 }
 
 #[derive(Debug, Clone)]
@@ -97,6 +102,7 @@ pub struct ClientUpdate {
     pub grants: Vec<GrantType>,
     pub scopes: ScopeSet,
     pub profile: String,
+    pub oidc: OidcClient,
 }
 
 /// A third-party application that may act for the user.
@@ -115,11 +121,13 @@ pub struct AuthorizedApp {
 }
 
 /// A signing key as the store holds it. `private_key` is the raw 32-byte Ed25519 seed or P-256
-/// scalar.
+/// scalar, or an RSA key's PKCS#8 v1 DER.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SigningKeyRecord {
     pub kid: String,
     pub alg: String,
+    /// `access` (signs access tokens; one active) or `id` (id_tokens; one active per alg).
+    pub purpose: String,
     pub private_key: Vec<u8>,
     pub created_at: i64,
     /// When it stopped signing (`None`: active).

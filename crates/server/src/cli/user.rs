@@ -25,6 +25,9 @@ pub enum UserCmd {
         phone: String,
         #[arg(long)]
         admin: bool,
+        /// The email address is known to be the user's (OpenID Connect `email_verified`).
+        #[arg(long)]
+        email_verified: bool,
         #[arg(long)]
         json: bool,
     },
@@ -57,6 +60,7 @@ pub async fn run(cmd: UserCmd, cfg: &Config) -> anyhow::Result<()> {
             last_name,
             phone,
             admin,
+            email_verified,
             json,
         } => {
             let (password, generated) = if password_stdin {
@@ -75,6 +79,7 @@ pub async fn run(cmd: UserCmd, cfg: &Config) -> anyhow::Result<()> {
                     last_name,
                     phone,
                     is_admin: admin,
+                    email_verified,
                 })
                 .await
                 .map_err(api_err)?;

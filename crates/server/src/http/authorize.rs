@@ -121,8 +121,11 @@ pub async fn authorize(
         Ok(v) => v,
         Err(e) => return page_error(e, &s, &headers, status),
     };
+    // OIDC Core §3.1.2.1 max_age: an older sign-in counts as none (sign in again; under
+    // prompt=none, login_required).
+    let now = s.core.now();
     let session = match current_session(&s, &headers).await {
-        Ok(sess) => sess,
+        Ok(sess) => sess.filter(|sess| valid.session_fresh(sess.created_at, now)),
         Err(e) => return e.into_response(),
     };
     let caller = Caller { ip };
@@ -151,7 +154,11 @@ pub async fn authorize(
                     "The user has not approved this application for the requested scope.",
                 ),
             ),
-            Ok(false) => match s.core.issue_code(&sess.user, &valid, &caller).await {
+            Ok(false) => match s
+                .core
+                .issue_code(&sess.user, &sess.authn(), &valid, &caller)
+                .await
+            {
                 Ok(r) => to_client(&s, &headers, status, &r),
                 Err(e) => page_error(e, &s, &headers, status),
             },
@@ -197,7 +204,11 @@ async fn proceed(
             return PageError::expired_request().into_response();
         }
     }
-    match s.core.issue_code(&sess.user, &req, caller).await {
+    match s
+        .core
+        .issue_code(&sess.user, &sess.authn(), &req, caller)
+        .await
+    {
         Ok(r) => to_client(s, headers, status, &r),
         Err(e) => page_error(e, s, headers, status),
     }
@@ -344,7 +355,11 @@ pub async fn consent_decision(
     {
         return page_error(e, &s, &headers, status);
     }
-    match s.core.issue_code(&sess.user, &req, &Caller { ip }).await {
+    match s
+        .core
+        .issue_code(&sess.user, &sess.authn(), &req, &Caller { ip })
+        .await
+    {
         Ok(r) => to_client(&s, &headers, status, &r),
         Err(e) => page_error(e, &s, &headers, status),
     }

@@ -125,23 +125,8 @@ pub async fn introspect(
     responses((status = 200, description = "Authorization server metadata.", body = doc::ServerMetadata)),
 )]
 pub async fn metadata(State(state): State<AppState>, headers: HeaderMap) -> Json<Value> {
-    let iss = base_url(&state, &headers);
-    Json(json!({
-        "issuer": iss,
-        "authorization_endpoint": format!("{iss}/oauth/authorize"),
-        "token_endpoint": format!("{iss}/oauth/token"),
-        "revocation_endpoint": format!("{iss}/oauth/revoke"),
-        "introspection_endpoint": format!("{iss}/oauth/introspect"),
-        "device_authorization_endpoint": format!("{iss}/oauth/device_authorization"),
-        "grant_types_supported": ["authorization_code", "password", "refresh_token", "client_credentials", "urn:ietf:params:oauth:grant-type:device_code"],
-        "jwks_uri": format!("{iss}/.well-known/jwks.json"),
-        "response_types_supported": ["code"],
-        "response_modes_supported": ["query"],
-        "code_challenge_methods_supported": ["S256"],
-        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
-        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
-        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
-        "scopes_supported": ["read", "write", "user_access", "camera_access", "camera_manage", "camera_create", "camera_delete"],
-        "authorization_response_iss_parameter_supported": true,
-    }))
+    // One document for RFC 8414 and OpenID Connect Discovery (see `core::oidc`).
+    Json(camgate_core::oidc::server_metadata(&base_url(
+        &state, &headers,
+    )))
 }

@@ -13,6 +13,7 @@ pub mod error;
 pub mod lifecycle;
 pub mod middleware;
 pub mod oauth;
+pub mod oidc;
 pub mod openapi;
 pub mod ops;
 pub mod pages;
@@ -166,6 +167,19 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/.well-known/oauth-authorization-server",
             get(lifecycle::metadata),
+        )
+        // OpenID Connect: discovery, UserInfo, RP-initiated logout.
+        .route(
+            "/.well-known/openid-configuration",
+            get(oidc::openid_configuration),
+        )
+        .route(
+            "/oauth/userinfo",
+            with_405(get(oidc::userinfo).post(oidc::userinfo)),
+        )
+        .route(
+            "/oauth/logout",
+            with_405(get(oidc::end_session).post(oidc::end_session)),
         )
         // CameraManager.
         .route(

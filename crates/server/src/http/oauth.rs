@@ -171,6 +171,9 @@ pub fn token_json(t: TokenResponse) -> Response {
     if let Some(r) = t.refresh_token {
         body["refresh_token"] = json!(r);
     }
+    if let Some(i) = t.id_token {
+        body["id_token"] = json!(i);
+    }
     no_store(Json(body).into_response())
 }
 

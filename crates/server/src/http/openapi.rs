@@ -372,17 +372,22 @@ pub struct Cam2Query {
     pub offset: Option<String>,
 }
 
-/// One public key (RFC 7517 §4, RFC 8037 for `OKP`).
+/// One public key (RFC 7517 §4; RFC 8037 for `OKP`, RFC 7518 §6.3.1 for `RSA`).
 #[derive(ToSchema)]
 pub struct Jwk {
-    /// `OKP` (Ed25519) or `EC` (P-256).
+    /// `OKP` (Ed25519), `EC` (P-256) or `RSA` (id_tokens only).
     pub kty: String,
-    pub crv: String,
-    pub x: String,
+    /// OKP and EC keys.
+    pub crv: Option<String>,
+    /// OKP and EC keys.
+    pub x: Option<String>,
     /// EC keys only.
     pub y: Option<String>,
+    /// RSA keys: modulus and exponent, base64url big-endian.
+    pub n: Option<String>,
+    pub e: Option<String>,
     pub kid: String,
-    /// `EdDSA` or `ES256`.
+    /// `EdDSA` or `ES256` (access tokens and id_tokens), `RS256` (id_tokens).
     pub alg: String,
     #[schema(rename = "use")]
     pub use_: String,
@@ -508,6 +513,9 @@ pub struct TokenResponse {
     pub scope: String,
     /// Absent for client credentials.
     pub refresh_token: Option<String>,
+    /// OpenID Connect (Core §3.1.3.3): with the `openid` scope, at the code exchange and at
+    /// every refresh of such a grant.
+    pub id_token: Option<String>,
 }
 
 /// Revocation (RFC 7009 §2.1) and introspection (RFC 7662 §2.1) parameters; client
@@ -556,6 +564,18 @@ pub struct ServerMetadata {
     pub introspection_endpoint_auth_methods_supported: Vec<String>,
     pub scopes_supported: Vec<String>,
     pub authorization_response_iss_parameter_supported: bool,
+    /// OpenID Connect (Discovery 1.0 §3); the RFC 8414 document carries them too.
+    pub userinfo_endpoint: String,
+    pub end_session_endpoint: String,
+    pub device_authorization_endpoint: String,
+    /// `public`, `pairwise`.
+    pub subject_types_supported: Vec<String>,
+    /// `RS256`, `ES256`, `EdDSA`.
+    pub id_token_signing_alg_values_supported: Vec<String>,
+    pub claims_supported: Vec<String>,
+    pub prompt_values_supported: Vec<String>,
+    /// `false`: `request_uri` is not supported (the default would be `true`).
+    pub request_uri_parameter_supported: bool,
 }
 
 /// Authorization request (RFC 6749 §4.1.1, RFC 7636 §4.3), in the query string of a GET or
@@ -576,6 +596,12 @@ pub struct AuthorizeRequest {
     pub code_challenge_method: Option<String>,
     /// `consent` to ask again, `login` to sign in again, `none` to fail rather than show a page.
     pub prompt: Option<String>,
+    /// OpenID Connect: echoed in the id_token (at most 512 characters).
+    pub nonce: Option<String>,
+    /// OpenID Connect: seconds since sign-in beyond which the user signs in again.
+    pub max_age: Option<i64>,
+    /// OpenID Connect: pre-fills the sign-in form's email field.
+    pub login_hint: Option<String>,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -666,6 +692,9 @@ dashboard under `/dashboard/`), which answer HTML forms with CSRF tokens and coo
         super::lifecycle::revoke,
         super::lifecycle::introspect,
         super::lifecycle::metadata,
+        super::oidc::openid_configuration,
+        super::oidc::userinfo,
+        super::oidc::end_session,
         super::alive,
         super::ready,
         super::ops::metrics_endpoint,
@@ -676,7 +705,7 @@ dashboard under `/dashboard/`), which answer HTML forms with CSRF tokens and coo
         (name = "Angelcam", description = "Angelcam dialect (specs 000, 001); trailing slash required."),
         (name = "CameraManager", description = "Eagle Eye CameraManager dialect (specs 003, 004)."),
         (name = "CAM2API", description = "CAM2API dialect (spec 002); each path also with a `.json` suffix."),
-        (name = "OAuth", description = "OAuth 2.0 authorization server (RFC 6749, 7009, 7662, 8414)."),
+        (name = "OAuth", description = "OAuth 2.0 authorization server (RFC 6749, 7009, 7662, 8414, 8628) and OpenID Provider (OpenID Connect Core 1.0, Discovery 1.0, RP-Initiated Logout 1.0)."),
         (name = "Operations", description = "Health, metrics and this document."),
     )
 )]

@@ -439,8 +439,12 @@ pub async fn login_page(
     let request = parked(&s, q.request_id.as_deref()).await?;
     if let Some(sess) = current_session(&s, &headers).await? {
         match &request {
-            // prompt=login asks for a fresh sign-in even with a session.
-            Some((id, req)) if req.prompt != camgate_core::authorize::Prompt::Login => {
+            // prompt=login asks for a fresh sign-in even with a session, as does a max_age
+            // the session is older than (OIDC Core §3.1.2.1).
+            Some((id, req))
+                if req.prompt != camgate_core::authorize::Prompt::Login
+                    && req.session_fresh(sess.created_at, s.core.now()) =>
+            {
                 return Ok(redirect(StatusCode::SEE_OTHER, &consent_location(id)));
             }
             Some(_) => {}
@@ -450,9 +454,14 @@ pub async fn login_page(
             },
         }
     }
+    // OIDC Core §3.1.2.1 login_hint: only pre-fills the (escaped) email field.
+    let hint = request
+        .as_ref()
+        .and_then(|(_, r)| r.login_hint.clone())
+        .unwrap_or_default();
     Ok(login_form(LoginForm {
         request,
-        email: "",
+        email: &hint,
         error: None,
         status: StatusCode::OK,
         existing_token: cookie(&headers, LOGIN_COOKIE),

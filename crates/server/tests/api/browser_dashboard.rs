@@ -50,6 +50,7 @@ async fn dashboard_in_headless_chromium() {
             last_name: "Developer".into(),
             phone: "+420 555 0100".into(),
             is_admin: true,
+            email_verified: false,
         })
         .await
         .unwrap();

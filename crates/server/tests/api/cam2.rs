@@ -455,7 +455,13 @@ async fn configured_issuer_and_es256() {
         .json()
         .await
         .unwrap();
-    let k = &jwks["keys"][0];
+    // The set also holds the RS256 id_token key; the access token names its own.
+    let k = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["kid"] == h["kid"])
+        .unwrap();
     assert_eq!(k["kty"], "EC");
     assert_eq!(k["crv"], "P-256");
     assert_eq!(k["kid"], h["kid"]);

@@ -1830,6 +1830,7 @@ async fn admin_browser(app: &TestApp) -> Browser<'_> {
             last_name: "Admin".into(),
             phone: String::new(),
             is_admin: true,
+            email_verified: false,
         })
         .await
         .unwrap();

@@ -544,6 +544,7 @@ async fn sweeper_removes_expired_rows_in_batches_and_keeps_live_ones() {
             client_pk: c.pk,
             grant_type: GrantType::Password,
             created_at: now - 200_000,
+            authn: None,
         };
         let a = NewAccessToken {
             hash: format!("a{i}").into_bytes(),

@@ -80,7 +80,7 @@ impl<T: Send + Sync + 'static, Q: Sql> AdminStore for Backend<T, Q> {
     }
 
     async fn signing_keys(&self, now: Timestamp) -> StoreResult<Vec<SigningKeyRecord>> {
-        let sql = "SELECT kid, alg, private_key, created_at, retired_at, verify_until \
+        let sql = "SELECT kid, alg, purpose, private_key, created_at, retired_at, verify_until \
              FROM signing_keys WHERE verify_until IS NULL OR verify_until > $1 \
              ORDER BY created_at, kid";
         let rows: Vec<SigningKeyRow> = self.sql.all(sql, args![now]).await?;
@@ -88,11 +88,29 @@ impl<T: Send + Sync + 'static, Q: Sql> AdminStore for Backend<T, Q> {
     }
 
     async fn insert_signing_key_if_none(&self, key: &SigningKeyRecord) -> StoreResult<bool> {
-        let sql = "INSERT INTO signing_keys (kid, alg, private_key, created_at) \
-             SELECT $1, $2, $3, $4 \
-             WHERE NOT EXISTS (SELECT 1 FROM signing_keys WHERE retired_at IS NULL)";
-        let args = args![&key.kid, &key.alg, &key.private_key, key.created_at];
+        // One active access key (of either algorithm); one active id_token key per algorithm.
+        let sql = "INSERT INTO signing_keys (kid, alg, purpose, private_key, created_at) \
+             SELECT $1, $2, $3, $4, $5 \
+             WHERE NOT EXISTS (SELECT 1 FROM signing_keys WHERE retired_at IS NULL \
+               AND purpose = $6 AND ($7 = 'access' OR alg = $8))";
+        let args = args![
+            &key.kid,
+            &key.alg,
+            &key.purpose,
+            &key.private_key,
+            key.created_at,
+            &key.purpose,
+            &key.purpose,
+            &key.alg
+        ];
         Ok(self.sql.run(sql, args).await? == 1)
+    }
+
+    async fn active_id_signing_kid(&self, alg: &str) -> StoreResult<Option<String>> {
+        let sql = "SELECT kid FROM signing_keys WHERE retired_at IS NULL AND purpose = 'id' \
+             AND alg = $1 ORDER BY created_at DESC, kid DESC LIMIT 1";
+        let kid: Option<(String,)> = self.sql.one(sql, args![alg]).await?;
+        Ok(kid.map(|(k,)| k))
     }
 
     async fn rotate_signing_key(
@@ -102,12 +120,20 @@ impl<T: Send + Sync + 'static, Q: Sql> AdminStore for Backend<T, Q> {
         verify_until: Timestamp,
     ) -> StoreResult<()> {
         let mut tx = self.sql.begin().await?;
+        // The access key retires whatever its algorithm; an id_token key retires its algorithm's.
         let retire = "UPDATE signing_keys SET retired_at = $1, verify_until = $2 \
-             WHERE retired_at IS NULL";
-        tx.run(retire, args![now, verify_until]).await?;
-        let insert = "INSERT INTO signing_keys (kid, alg, private_key, created_at) \
-             VALUES ($1, $2, $3, $4)";
-        let args = args![&key.kid, &key.alg, &key.private_key, key.created_at];
+             WHERE retired_at IS NULL AND purpose = $3 AND ($4 = 'access' OR alg = $5)";
+        let args = args![now, verify_until, &key.purpose, &key.purpose, &key.alg];
+        tx.run(retire, args).await?;
+        let insert = "INSERT INTO signing_keys (kid, alg, purpose, private_key, created_at) \
+             VALUES ($1, $2, $3, $4, $5)";
+        let args = args![
+            &key.kid,
+            &key.alg,
+            &key.purpose,
+            &key.private_key,
+            key.created_at
+        ];
         tx.run(insert, args).await?;
         tx.commit().await
     }

@@ -49,8 +49,8 @@ pub(crate) async fn purge<Q: Sql>(
 impl<T: Send + Sync + 'static, Q: Sql> AuthzStore for Backend<T, Q> {
     async fn create_auth_code(&self, c: &NewAuthCode) -> StoreResult<()> {
         let sql = "INSERT INTO authorization_codes (hash, client_pk, user_id, redirect_uri, \
-             redirect_uri_given, scope, code_challenge, created_at, expires_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+             redirect_uri_given, scope, code_challenge, created_at, expires_at, nonce, auth_time, \
+             amr) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)";
         let args = args![
             &c.hash,
             c.client_pk,
@@ -60,7 +60,10 @@ impl<T: Send + Sync + 'static, Q: Sql> AuthzStore for Backend<T, Q> {
             c.scope.to_scope_string(),
             &c.code_challenge,
             c.created_at,
-            c.expires_at
+            c.expires_at,
+            &c.nonce,
+            c.authn.as_ref().map(|a| a.auth_time),
+            c.authn.as_ref().map(|a| a.amr.clone())
         ];
         self.sql.run(sql, args).await?;
         Ok(())
@@ -69,8 +72,8 @@ impl<T: Send + Sync + 'static, Q: Sql> AuthzStore for Backend<T, Q> {
     async fn auth_code(&self, hash: &[u8]) -> StoreResult<Option<AuthCode>> {
         // Read through the writer: the replay decision must see the latest claim.
         let sql = "SELECT client_pk, user_id, redirect_uri, redirect_uri_given, scope, \
-             code_challenge, created_at, expires_at, used_at, replayed_at, family_id \
-             FROM authorization_codes WHERE hash = $1";
+             code_challenge, created_at, expires_at, used_at, replayed_at, family_id, nonce, \
+             auth_time, amr FROM authorization_codes WHERE hash = $1";
         let row: Option<AuthCodeRow> = self.sql.one_w(sql, args![hash]).await?;
         Ok(row.map(Into::into))
     }

@@ -21,8 +21,8 @@ impl<T: Send + Sync + 'static, Q: Sql> DirectoryStore for Backend<T, Q> {
     async fn create_user(&self, u: &NewUser) -> StoreResult<User> {
         let sql = format!(
             "INSERT INTO users (email, email_norm, password_hash, first_name, last_name, phone, \
-             is_admin, disabled, created_at, password_changed_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, FALSE, $8, $9) RETURNING {USER_COLS}"
+             is_admin, disabled, created_at, password_changed_at, email_verified) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, FALSE, $8, $9, $10) RETURNING {USER_COLS}"
         );
         let args = args![
             &u.email,
@@ -33,7 +33,8 @@ impl<T: Send + Sync + 'static, Q: Sql> DirectoryStore for Backend<T, Q> {
             &u.phone,
             u.is_admin,
             u.created_at,
-            u.created_at
+            u.created_at,
+            u.email_verified
         ];
         let row: Option<UserRow> = self.sql.one_w(&sql, args).await?;
         Ok(returned(row)?.into())
@@ -95,8 +96,8 @@ impl<T: Send + Sync + 'static, Q: Sql> DirectoryStore for Backend<T, Q> {
         };
         let sql = format!(
             "INSERT INTO clients (client_id, secret_sha256, secret_phc, name, owner_id, kind, \
-             redirect_uris, grants, scopes, profile, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING {CLIENT_COLS}"
+             redirect_uris, grants, scopes, profile, created_at, oidc) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING {CLIENT_COLS}"
         );
         let args = args![
             &c.client_id,
@@ -109,7 +110,8 @@ impl<T: Send + Sync + 'static, Q: Sql> DirectoryStore for Backend<T, Q> {
             grants_str(&c.grants),
             c.scopes.to_scope_string(),
             &c.profile,
-            c.created_at
+            c.created_at,
+            json(&c.oidc)?
         ];
         let row: Option<ClientRow> = self.sql.one_w(&sql, args).await?;
         returned(row)?.try_into()
@@ -134,17 +136,23 @@ impl<T: Send + Sync + 'static, Q: Sql> DirectoryStore for Backend<T, Q> {
         u: &ClientUpdate,
     ) -> StoreResult<bool> {
         let sql = "UPDATE clients SET name = $1, redirect_uris = $2, grants = $3, scopes = $4, \
-             profile = $5 WHERE id = $6 AND owner_id = $7";
+             profile = $5, oidc = $6 WHERE id = $7 AND owner_id = $8";
         let args = args![
             &u.name,
             json(&u.redirect_uris)?,
             grants_str(&u.grants),
             u.scopes.to_scope_string(),
             &u.profile,
+            json(&u.oidc)?,
             pk,
             owner
         ];
         Ok(self.sql.run(sql, args).await? == 1)
+    }
+
+    async fn set_client_oidc(&self, pk: ClientPk, oidc: &OidcClient) -> StoreResult<bool> {
+        let sql = "UPDATE clients SET oidc = $1 WHERE id = $2";
+        Ok(self.sql.run(sql, args![json(oidc)?, pk]).await? == 1)
     }
 
     async fn delete_client(&self, pk: ClientPk, owner: UserId) -> StoreResult<bool> {

@@ -25,7 +25,9 @@ macro_rules! user_u_cols {
             $t,
             "created_at AS u_created_at, ",
             $t,
-            "password_changed_at AS u_password_changed_at"
+            "password_changed_at AS u_password_changed_at, ",
+            $t,
+            "email_verified AS u_email_verified"
         )
     };
 }
@@ -34,7 +36,7 @@ macro_rules! user_u_cols {
 pub(crate) const USER_COLS: &str = user_u_cols!("");
 
 pub(crate) const CLIENT_COLS: &str = "id, client_id, secret_sha256, secret_phc, name, owner_id, \
-     kind, redirect_uris, grants, scopes, profile, created_at";
+     kind, redirect_uris, grants, scopes, profile, created_at, oidc";
 
 pub(crate) const CAMERA_COLS: &str = "id, owner_id, name, codec, status, streams, snapshot, city, \
      state, country, lat, lng, source, source_url, camera_type, description, is_video, framerate, \
@@ -72,7 +74,8 @@ pub(crate) const PAT_SQL: &str = concat!(
 /// A refresh token with its family's client and user.
 pub(crate) const REFRESH_TOKEN_SQL: &str =
     "SELECT r.family_id, r.scope, r.created_at, r.expires_at, r.used_at, \
-     (r.revoked_at IS NOT NULL OR f.revoked_at IS NOT NULL) AS revoked, f.client_pk, f.user_id \
+     (r.revoked_at IS NOT NULL OR f.revoked_at IS NOT NULL) AS revoked, f.client_pk, f.user_id, \
+     f.auth_time, f.amr \
      FROM refresh_tokens r JOIN token_families f ON f.id = r.family_id WHERE r.hash = $1";
 
 /// What a resource route needs about the holder of a JWT: its client, its user, and whether
@@ -94,22 +97,22 @@ pub(crate) const USER_BY_EMAIL_SQL: &str = concat!(
 );
 
 pub(crate) const CLIENT_BY_ID_SQL: &str = "SELECT id, client_id, secret_sha256, secret_phc, name, \
-     owner_id, kind, redirect_uris, grants, scopes, profile, created_at FROM clients \
+     owner_id, kind, redirect_uris, grants, scopes, profile, created_at, oidc FROM clients \
      WHERE client_id = $1";
 
 /// A login-throttle counter still in its window.
 pub(crate) const THROTTLE_SQL: &str =
     "SELECT window_start, failures FROM login_throttle WHERE key = $1 AND window_start > $2";
 
-/// The kid of the active signing key (the newest unretired one).
-pub(crate) const ACTIVE_KID_SQL: &str = "SELECT kid FROM signing_keys WHERE retired_at IS NULL \
-     ORDER BY created_at DESC, kid DESC LIMIT 1";
+/// The kid of the active access-token signing key (the newest unretired one).
+pub(crate) const ACTIVE_KID_SQL: &str = "SELECT kid FROM signing_keys \
+     WHERE retired_at IS NULL AND purpose = 'access' ORDER BY created_at DESC, kid DESC LIMIT 1";
 
 // ---- token writes
 
 pub(crate) const INSERT_FAMILY: &str = "INSERT INTO token_families \
-     (user_id, client_pk, grant_type, created_at, expires_at) VALUES ($1, $2, $3, $4, $5) \
-     RETURNING id";
+     (user_id, client_pk, grant_type, created_at, expires_at, auth_time, amr) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id";
 
 pub(crate) const INSERT_ACCESS: &str = "INSERT INTO access_tokens \
      (hash, family_id, scope, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)";

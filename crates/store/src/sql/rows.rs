@@ -56,6 +56,7 @@ pub(crate) struct UserRow {
     pub(crate) u_disabled: bool,
     pub(crate) u_created_at: i64,
     pub(crate) u_password_changed_at: i64,
+    pub(crate) u_email_verified: bool,
 }
 
 impl From<UserRow> for User {
@@ -71,6 +72,7 @@ impl From<UserRow> for User {
             disabled: r.u_disabled,
             created_at: r.u_created_at,
             password_changed_at: r.u_password_changed_at,
+            email_verified: r.u_email_verified,
         }
     }
 }
@@ -107,6 +109,7 @@ pub(crate) struct ClientRow {
     pub(crate) scopes: String,
     pub(crate) profile: String,
     pub(crate) created_at: i64,
+    pub(crate) oidc: String,
 }
 
 impl TryFrom<ClientRow> for Client {
@@ -128,6 +131,7 @@ impl TryFrom<ClientRow> for Client {
             scopes: scope_of(&r.scopes),
             profile: r.profile,
             created_at: r.created_at,
+            oidc: from_json(&r.oidc)?,
         })
     }
 }
@@ -308,6 +312,16 @@ pub(crate) struct RefreshRow {
     pub(crate) revoked: bool,
     pub(crate) client_pk: i64,
     pub(crate) user_id: Option<i64>,
+    pub(crate) auth_time: Option<i64>,
+    pub(crate) amr: Option<String>,
+}
+
+/// The sign-in facts of a family or code row (both columns, or neither).
+pub(crate) fn authn_of(auth_time: Option<i64>, amr: Option<String>) -> Option<Authn> {
+    Some(Authn {
+        auth_time: auth_time?,
+        amr: amr.unwrap_or_default(),
+    })
 }
 
 impl From<RefreshRow> for RefreshTokenInfo {
@@ -321,6 +335,7 @@ impl From<RefreshRow> for RefreshTokenInfo {
             expires_at: r.expires_at,
             used_at: r.used_at,
             revoked: r.revoked,
+            authn: authn_of(r.auth_time, r.amr),
         }
     }
 }
@@ -358,6 +373,9 @@ pub(crate) struct AuthCodeRow {
     pub(crate) used_at: Option<i64>,
     pub(crate) replayed_at: Option<i64>,
     pub(crate) family_id: Option<i64>,
+    pub(crate) nonce: Option<String>,
+    pub(crate) auth_time: Option<i64>,
+    pub(crate) amr: Option<String>,
 }
 
 impl From<AuthCodeRow> for AuthCode {
@@ -374,6 +392,8 @@ impl From<AuthCodeRow> for AuthCode {
             used_at: r.used_at,
             replayed_at: r.replayed_at,
             family_id: r.family_id,
+            nonce: r.nonce,
+            authn: authn_of(r.auth_time, r.amr),
         }
     }
 }
@@ -420,6 +440,7 @@ impl From<SessionRow> for SessionRecord {
 pub(crate) struct SigningKeyRow {
     pub(crate) kid: String,
     pub(crate) alg: String,
+    pub(crate) purpose: String,
     pub(crate) private_key: Vec<u8>,
     pub(crate) created_at: i64,
     pub(crate) retired_at: Option<i64>,
@@ -431,6 +452,7 @@ impl From<SigningKeyRow> for SigningKeyRecord {
         SigningKeyRecord {
             kid: r.kid,
             alg: r.alg,
+            purpose: r.purpose,
             private_key: r.private_key,
             created_at: r.created_at,
             retired_at: r.retired_at,

@@ -97,7 +97,9 @@ impl<Q: Sql> TokenStore for Backend<SqlTokens, Q> {
             family.client_pk,
             family.grant_type.as_str(),
             family.created_at,
-            family_expiry(access, refresh)
+            family_expiry(access, refresh),
+            family.authn.as_ref().map(|a| a.auth_time),
+            family.authn.as_ref().map(|a| a.amr.clone())
         ];
         let (id,): (i64,) = tx
             .one(INSERT_FAMILY, fam)

@@ -146,6 +146,7 @@ mod tests {
                 phone: String::new(),
                 is_admin: false,
                 created_at: 1,
+                email_verified: false,
             })
             .await
             .unwrap();

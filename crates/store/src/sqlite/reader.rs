@@ -90,7 +90,7 @@ impl Reader {
 pub(crate) const AT_CLIENT: usize = 5;
 pub(crate) const AT_USER: usize = 9;
 /// The token's camera binding in ACCESS_TOKEN_SQL, after the user's ten columns.
-pub(crate) const AT_CAMERA: usize = AT_USER + 10;
+pub(crate) const AT_CAMERA: usize = AT_USER + 11;
 pub(crate) const PAT_USER: usize = 9;
 
 /// The user columns `u_id … u_password_changed_at`, in that order, from position `at`.
@@ -106,6 +106,7 @@ pub(crate) fn user_at(r: &Row<'_>, at: usize) -> rusqlite::Result<UserRow> {
         u_disabled: r.get(at + 7)?,
         u_created_at: r.get(at + 8)?,
         u_password_changed_at: r.get(at + 9)?,
+        u_email_verified: r.get(at + 10)?,
     })
 }
 
@@ -148,7 +149,7 @@ mod tests {
     use super::*;
     use crate::sql::queries::*;
 
-    const USER: [&str; 10] = [
+    const USER: [&str; 11] = [
         "u_id",
         "u_email",
         "u_password_hash",
@@ -159,6 +160,7 @@ mod tests {
         "u_disabled",
         "u_created_at",
         "u_password_changed_at",
+        "u_email_verified",
     ];
 
     /// The positions the readers above use are the columns' names in the SQL.
@@ -174,6 +176,7 @@ mod tests {
             include_str!("../../migrations/sqlite/0006_dashboard.sql"),
             include_str!("../../migrations/sqlite/0007_family_live_index.sql"),
             include_str!("../../migrations/sqlite/0008_device_codes.sql"),
+            include_str!("../../migrations/sqlite/0009_openid_connect.sql"),
         ] {
             c.execute_batch(m).unwrap();
         }
@@ -223,5 +226,25 @@ mod tests {
         assert_eq!(names(USER_BY_ID_SQL), USER);
         assert_eq!(names(USER_BY_EMAIL_SQL), USER);
         assert_eq!(names(THROTTLE_SQL), ["window_start", "failures"]);
+        // sqlite/tokens.rs reads these by position too.
+        assert_eq!(
+            names(REFRESH_TOKEN_SQL),
+            [
+                "family_id",
+                "scope",
+                "created_at",
+                "expires_at",
+                "used_at",
+                "revoked",
+                "client_pk",
+                "user_id",
+                "auth_time",
+                "amr"
+            ]
+        );
+        let client = names(CLIENT_BY_ID_SQL);
+        assert_eq!(client.len(), 13);
+        assert_eq!(client[11], "created_at");
+        assert_eq!(client[12], "oidc");
     }
 }

@@ -101,7 +101,9 @@ impl TokenStore for SqliteStore {
                     f.client_pk,
                     f.grant_type.as_str(),
                     f.created_at,
-                    expiry
+                    expiry,
+                    f.authn.as_ref().map(|a| a.auth_time),
+                    f.authn.as_ref().map(|a| a.amr.as_str())
                 ];
                 let id: i64 = c
                     .prepare_cached(INSERT_FAMILY)?
@@ -184,6 +186,8 @@ impl TokenStore for SqliteStore {
                         revoked: r.get(5)?,
                         client_pk: r.get(6)?,
                         user_id: r.get(7)?,
+                        auth_time: r.get(8)?,
+                        amr: r.get(9)?,
                     }
                     .into())
                 })
@@ -346,6 +350,7 @@ impl TokenStore for SqliteStore {
                         scopes: r.get(9)?,
                         profile: r.get(10)?,
                         created_at: r.get(11)?,
+                        oidc: r.get(12)?,
                     })
                 })
                 .optional()

@@ -119,6 +119,7 @@ pub async fn create_user(State(s): State<AppState>, d: Dash, req: Request) -> Re
         last_name: form.last_name.clone(),
         phone: form.phone.clone(),
         is_admin: form.is_admin,
+        email_verified: f.checked("email_verified"),
     };
     match s.core.admin_create_user(d.user(), input).await {
         Ok(_) => Ok(done("/dashboard/admin/users/", "user-created")),

@@ -8,7 +8,9 @@ use axum::extract::{Path, Query, Request, State};
 use axum::http::HeaderMap;
 
 use camgate_core::dashboard::{AppInput, ClientUpdate};
-use camgate_core::model::{Client, ClientKind, GrantType, SecretHash};
+use camgate_core::model::{
+    Client, ClientKind, GrantType, IdTokenAlg, JwtAlg, OidcClient, SecretHash, SubjectType,
+};
 use camgate_core::scope::ScopeSet;
 
 use super::{
@@ -80,6 +82,9 @@ pub struct AppFormData {
     pub write: bool,
     pub profile: String,
     pub profiles: Vec<String>,
+    pub post_logout_redirect_uris: String,
+    pub subject_type: &'static str,
+    pub id_token_alg: String,
 }
 
 fn kind_str(k: ClientKind) -> &'static str {
@@ -111,6 +116,9 @@ impl AppFormData {
             write: c.scopes.write,
             profile: c.profile.clone(),
             profiles: profiles(s),
+            post_logout_redirect_uris: c.oidc.post_logout_redirect_uris.join("\n"),
+            subject_type: c.oidc.subject_type.as_str(),
+            id_token_alg: c.oidc.id_token_alg.0.as_str().into(),
         }
     }
 
@@ -124,6 +132,9 @@ impl AppFormData {
             write: f.all("scopes").contains(&"write"),
             profile: f.get("profile").to_string(),
             profiles: profiles(s),
+            post_logout_redirect_uris: f.get("post_logout_redirect_uris").to_string(),
+            subject_type: parse_oidc(f, None).subject_type.as_str(),
+            id_token_alg: f.get("id_token_alg").to_string(),
         }
     }
 }
@@ -140,6 +151,25 @@ fn parse_scopes(f: &Form) -> ScopeSet {
     ScopeSet {
         read: v.contains(&"read"),
         write: v.contains(&"write"),
+        ..ScopeSet::NONE
+    }
+}
+
+/// The OpenID Connect fields; `keep`: the client's current settings (the sector identifier is
+/// not on the form, so an edit keeps it).
+fn parse_oidc(f: &Form, keep: Option<&OidcClient>) -> OidcClient {
+    OidcClient {
+        post_logout_redirect_uris: f
+            .get("post_logout_redirect_uris")
+            .lines()
+            .map(|l| l.trim().to_string())
+            .filter(|l| !l.is_empty())
+            .collect(),
+        subject_type: SubjectType::parse(f.get("subject_type")).unwrap_or_default(),
+        sector_identifier: keep.and_then(|k| k.sector_identifier.clone()),
+        id_token_alg: JwtAlg::parse_any(f.get("id_token_alg"))
+            .map(IdTokenAlg)
+            .unwrap_or_default(),
     }
 }
 
@@ -211,6 +241,9 @@ pub async fn new_form(State(s): State<AppState>, d: Dash) -> Res {
         write: true,
         profile: camgate_core::profile::DEFAULT_PROFILE.to_string(),
         profiles: profiles(&s),
+        post_logout_redirect_uris: String::new(),
+        subject_type: "public",
+        id_token_alg: "RS256".into(),
     };
     Ok(ok(&AppFormPage {
         nav: d.nav("apps", None),
@@ -259,6 +292,7 @@ pub async fn create(State(s): State<AppState>, headers: HeaderMap, d: Dash, req:
         grants: parse_grants(&f),
         scopes: parse_scopes(&f),
         profile: f.get("profile").to_string(),
+        oidc: parse_oidc(&f, None),
     };
     match s.core.create_app(d.user(), input).await {
         Ok(reg) => Ok(ok(&SecretPage {
@@ -356,6 +390,7 @@ pub async fn update(
         grants: parse_grants(&f),
         scopes: parse_scopes(&f),
         profile: f.get("profile").to_string(),
+        oidc: parse_oidc(&f, Some(&app.client.oidc)),
     };
     match s.core.update_app(d.user().id, &client_id, u).await {
         Ok(c) => Ok(done(

@@ -110,6 +110,7 @@ pub async fn create(State(s): State<AppState>, headers: HeaderMap, d: Dash, req:
     let scope = ScopeSet {
         read: scopes.contains(&"read"),
         write: scopes.contains(&"write"),
+        ..ScopeSet::NONE
     };
     let expiry = f.get("expires_in_days").trim().to_string();
     let form_again = |errors: Errs| {

@@ -218,6 +218,7 @@ impl TestApp {
                 last_name: "User".into(),
                 phone: "+100".into(),
                 is_admin: false,
+                email_verified: false,
             })
             .await
             .unwrap()
@@ -305,6 +306,7 @@ pub fn client_input(name: &str, kind: ClientKind, profile: &str) -> ClientInput 
         profile: Some(profile.into()),
         client_id: None,
         client_secret: None,
+        oidc: Default::default(),
     }
 }
 
