@@ -27,6 +27,8 @@ pub struct ClientInput {
     pub client_secret: Option<String>,
     /// OpenID Connect settings (post-logout redirect URIs, subject type, id_token algorithm).
     pub oidc: OidcClient,
+    /// The password grant works for users with a second factor (legacy devices; audited).
+    pub allow_password_without_mfa: bool,
 }
 
 /// Checks a client's OpenID Connect settings: post-logout redirect URIs by the redirect URI
@@ -69,6 +71,7 @@ pub fn validate_oidc(oidc: &OidcClient, redirect_uris: &[String]) -> Result<(), 
             profile: String::new(),
             created_at: 0,
             oidc: oidc.clone(),
+            allow_password_without_mfa: false,
         };
         if crate::oidc::sector_of(&probe).is_none() {
             return Err(ApiError::invalid(
@@ -246,6 +249,7 @@ impl Core {
                 profile,
                 created_at: self.now(),
                 oidc: input.oidc,
+                allow_password_without_mfa: input.allow_password_without_mfa,
             })
             .await
             .map_err(|e| match e {

@@ -18,6 +18,7 @@ use crate::model::{
 use crate::oauth::Caller;
 use crate::password::HashError;
 use crate::scope::ScopeSet;
+use crate::sessions::BrowserSession;
 pub use crate::store::records::{AuthorizedApp, ClientUpdate};
 use crate::throttle::human_wait;
 use crate::users::UserInput;
@@ -175,6 +176,7 @@ impl Core {
             client_id: None,
             client_secret: None,
             oidc: input.oidc,
+            allow_password_without_mfa: false,
         })
         .await
     }
@@ -476,33 +478,42 @@ impl Core {
 
     // ---- administration
 
-    fn require_admin(admin: &User) -> Result<(), ApiError> {
+    /// The administrator of a session, if it may administer: an enabled administrator and,
+    /// when `require_mfa_for_admins` is set, a sign-in with a second factor.
+    fn require_admin<'a>(&self, session: &'a BrowserSession) -> Result<&'a User, ApiError> {
+        let admin = &session.user;
         // Deny by default; a non-administrator does not learn the pages exist
         // (OWASP ASVS 4.0.3 V4.1.3, V4.1.5).
-        if admin.is_admin && !admin.disabled {
-            Ok(())
-        } else {
-            Err(ApiError::NotFound)
+        if !admin.is_admin || admin.disabled {
+            return Err(ApiError::NotFound);
         }
+        if self.settings.mfa.require_for_admins && !session.multi_factor() {
+            return Err(ApiError::Forbidden(
+                "Administration needs two-factor sign-in: turn it on under Account, then sign \
+                 out and in again."
+                    .into(),
+            ));
+        }
+        Ok(admin)
     }
 
     /// One page of users (by id) and the total count; administrators only.
     pub async fn admin_users(
         &self,
-        admin: &User,
+        session: &BrowserSession,
         offset: i64,
     ) -> Result<(i64, Vec<User>), ApiError> {
-        Self::require_admin(admin)?;
+        self.require_admin(session)?;
         Ok(self.store.list_users(USERS_PAGE, offset.max(0)).await?)
     }
 
     /// Creates a user; administrators only.
     pub async fn admin_create_user(
         &self,
-        admin: &User,
+        session: &BrowserSession,
         input: UserInput,
     ) -> Result<User, ApiError> {
-        Self::require_admin(admin)?;
+        let admin = self.require_admin(session)?;
         crate::users::validate_email(&input.email)?;
         validate_new_password("password", &input.password)?;
         let u = self.create_user(input).await?;
@@ -518,8 +529,8 @@ impl Core {
     }
 
     /// The user an administrator is looking at.
-    pub async fn admin_user(&self, admin: &User, id: UserId) -> Result<User, ApiError> {
-        Self::require_admin(admin)?;
+    pub async fn admin_user(&self, session: &BrowserSession, id: UserId) -> Result<User, ApiError> {
+        self.require_admin(session)?;
         self.store.user_by_id(id).await?.ok_or(ApiError::NotFound)
     }
 
@@ -528,11 +539,11 @@ impl Core {
     /// (every lookup checks the flag); their sessions are also deleted.
     pub async fn admin_set_disabled(
         &self,
-        admin: &User,
+        session: &BrowserSession,
         id: UserId,
         disabled: bool,
     ) -> Result<(), ApiError> {
-        Self::require_admin(admin)?;
+        let admin = self.require_admin(session)?;
         if admin.id == id {
             return Err(ApiError::Forbidden(
                 "You cannot disable your own account.".into(),

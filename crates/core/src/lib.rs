@@ -15,6 +15,7 @@ pub mod error;
 pub mod jwt;
 pub mod lifecycle;
 pub mod metrics;
+pub mod mfa;
 pub mod model;
 pub mod oauth;
 pub mod oidc;
@@ -57,6 +58,11 @@ pub struct Settings {
     pub client_secret_overlap_secs: i64,
     /// OpenID Connect tunables.
     pub oidc: oidc::OidcSettings,
+    /// Two-factor sign-in tunables.
+    pub mfa: mfa::MfaSettings,
+    /// The key that seals data the server must read back (TOTP keys), from the configuration
+    /// (kept outside the database). `None`: a key in the database's settings table.
+    pub data_key: Option<[u8; 32]>,
 }
 
 impl Default for Settings {
@@ -69,6 +75,8 @@ impl Default for Settings {
             jwt_alg: jwt::JwtAlg::default(),
             client_secret_overlap_secs: 0,
             oidc: oidc::OidcSettings::default(),
+            mfa: mfa::MfaSettings::default(),
+            data_key: None,
         }
     }
 }
@@ -87,10 +95,13 @@ pub struct Core {
     keys: jwt::KeyRing,
     /// Server-wide key of the OpenID Connect subject identifiers (see [`oidc`]); never rotated.
     subject_key: Vec<u8>,
+    /// The key sealing TOTP keys and pending sign-ins (see [`mfa`]).
+    data_key: Vec<u8>,
 }
 
 const ROTATION_KEY_SETTING: &str = "refresh_rotation_key";
 const SUBJECT_KEY_SETTING: &str = "oidc_subject_key";
+const DATA_KEY_SETTING: &str = "data_key";
 
 impl Core {
     pub async fn new(
@@ -106,6 +117,14 @@ impl Core {
         let subject_key = store
             .setting_get_or_insert(SUBJECT_KEY_SETTING, &secret::random_key())
             .await?;
+        let data_key = match settings.data_key {
+            Some(k) => k.to_vec(),
+            None => {
+                store
+                    .setting_get_or_insert(DATA_KEY_SETTING, &secret::random_key())
+                    .await?
+            }
+        };
         let core = Self {
             store,
             clock,
@@ -115,6 +134,7 @@ impl Core {
             rotation_key,
             keys: jwt::KeyRing::default(),
             subject_key,
+            data_key,
         };
         core.init_signing_keys().await?;
         Ok(core)

@@ -115,6 +115,8 @@ pub struct Client {
     pub profile: String,
     pub created_at: Timestamp,
     pub oidc: OidcClient,
+    /// The password grant works for users with a second factor (legacy devices; audited).
+    pub allow_password_without_mfa: bool,
 }
 
 /// Signature algorithms camgate signs JWTs with (RFC 7518 §3.1 names). Access tokens use
@@ -241,6 +243,7 @@ pub struct NewClient {
     pub profile: String,
     pub created_at: Timestamp,
     pub oidc: OidcClient,
+    pub allow_password_without_mfa: bool,
 }
 
 /// One login (one grant): the root of a chain of refresh and access tokens.
@@ -493,6 +496,13 @@ pub enum AuditKind {
     // the device authorization grant
     DeviceApproved,
     DeviceDenied,
+    // two-factor sign-in
+    MfaEnabled,
+    MfaDisabled,
+    MfaFailed,
+    MfaRecoveryCodeUsed,
+    /// A password grant for a user with a second factor, allowed by the client's exception.
+    PasswordWithoutMfa,
 }
 
 impl AuditKind {
@@ -518,6 +528,11 @@ impl AuditKind {
             Self::SessionsEnded => "sessions_ended",
             Self::DeviceApproved => "device_approved",
             Self::DeviceDenied => "device_denied",
+            Self::MfaEnabled => "mfa_enabled",
+            Self::MfaDisabled => "mfa_disabled",
+            Self::MfaFailed => "mfa_failed",
+            Self::MfaRecoveryCodeUsed => "mfa_recovery_code_used",
+            Self::PasswordWithoutMfa => "password_without_mfa",
         }
     }
 }

@@ -313,6 +313,25 @@ impl Core {
                 return Err(OAuthError::invalid_grant("Invalid credentials given."));
             }
         };
+        // A password alone does not sign in a user who has a second factor: the password grant
+        // cannot ask for it. Only a client registered for legacy devices may (audited).
+        if self.has_second_factor(user.id).await? {
+            if !client.allow_password_without_mfa {
+                return Err(OAuthError::invalid_grant(
+                    "This account uses two-factor sign-in, which the password grant cannot ask \
+                     for. Sign in through the browser with the authorization code flow \
+                     (/oauth/authorize).",
+                ));
+            }
+            self.audit(
+                AuditKind::PasswordWithoutMfa,
+                Some(user.id),
+                Some(&client.client_id),
+                caller.ip.as_deref(),
+                "password grant without the second factor (client exception)",
+            )
+            .await;
+        }
         // The login's audit row is written in the token family's transaction.
         let login = self.audit_event(
             AuditKind::LoginOk,
@@ -523,11 +542,7 @@ impl Core {
                     created_at: now,
                     expires_at: now + profile.access_ttl_secs,
                 };
-                if !self
-                    .store
-                    .add_access_token(rt.family_id, hash, &na)
-                    .await?
-                {
+                if !self.store.add_access_token(rt.family_id, hash, &na).await? {
                     return Err(invalid());
                 }
                 self.audit(

@@ -34,6 +34,18 @@ use crate::Core;
 pub const MAX_NONCE_LEN: usize = 512;
 /// The `amr` of a password sign-in (RFC 8176 §2).
 pub const AMR_PASSWORD: &str = "pwd";
+/// `acr` (Core §2) of a sign-in with a password alone, and with a second factor too.
+pub const ACR_PASSWORD: &str = "urn:camgate:acr:pwd";
+pub const ACR_MFA: &str = "urn:camgate:acr:mfa";
+
+/// The `acr` of a sign-in with these `amr` values.
+pub fn acr_of(amr: &[String]) -> &'static str {
+    if amr.iter().any(|a| a != AMR_PASSWORD) {
+        ACR_MFA
+    } else {
+        ACR_PASSWORD
+    }
+}
 
 /// Tunables of the OpenID Provider.
 #[derive(Debug, Clone)]
@@ -127,6 +139,9 @@ pub struct IdClaims {
     pub nonce: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub amr: Vec<String>,
+    /// Core §2: the authentication context class the sign-in satisfied.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acr: Option<String>,
     /// Core §2: the party the token was issued to; with one audience it equals `aud`.
     pub azp: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -186,7 +201,8 @@ pub fn server_metadata(iss: &str) -> Value {
         "subject_types_supported": ["public", "pairwise"],
         "id_token_signing_alg_values_supported": ["RS256", "ES256", "EdDSA"],
         "userinfo_signing_alg_values_supported": ["none"],
-        "claims_supported": ["iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "amr", "azp", "at_hash", "name", "given_name", "family_name", "email", "email_verified", "phone_number"],
+        "acr_values_supported": [ACR_PASSWORD, ACR_MFA],
+        "claims_supported": ["iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "amr", "acr", "azp", "at_hash", "name", "given_name", "family_name", "email", "email_verified", "phone_number"],
         "claim_types_supported": ["normal"],
         "prompt_values_supported": ["none", "login", "consent", "select_account"],
         "display_values_supported": ["page"],
@@ -231,6 +247,12 @@ impl Core {
         let alg = client.oidc.id_token_alg.0;
         let key = self.id_token_key(alg).await?;
         let now = self.now();
+        let amr: Vec<String> = authn
+            .amr
+            .split(' ')
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect();
         let claims = IdClaims {
             iss,
             sub: self.subject_for(client, user),
@@ -239,12 +261,8 @@ impl Core {
             iat: now,
             auth_time: authn.auth_time,
             nonce: nonce.map(str::to_string),
-            amr: authn
-                .amr
-                .split(' ')
-                .filter(|s| !s.is_empty())
-                .map(str::to_string)
-                .collect(),
+            acr: Some(acr_of(&amr).to_string()),
+            amr,
             azp: client.client_id.clone(),
             at_hash: Some(at_hash(alg, access_token)),
         };

@@ -45,6 +45,8 @@ pub struct BrowserSession {
     pub csrf_token: String,
     /// When the user signed in (a new session at every sign-in): OIDC `auth_time`.
     pub created_at: Timestamp,
+    /// The factors of that sign-in (RFC 8176 names, space-separated).
+    pub amr: String,
 }
 
 impl BrowserSession {
@@ -52,8 +54,15 @@ impl BrowserSession {
     pub fn authn(&self) -> crate::model::Authn {
         crate::model::Authn {
             auth_time: self.created_at,
-            amr: crate::oidc::AMR_PASSWORD.into(),
+            amr: self.amr.clone(),
         }
+    }
+
+    /// Whether the sign-in used a second factor.
+    pub fn multi_factor(&self) -> bool {
+        self.amr
+            .split(' ')
+            .any(|f| f != crate::oidc::AMR_PASSWORD && !f.is_empty())
     }
 }
 
@@ -174,6 +183,7 @@ impl Core {
         &self,
         user: &User,
         previous: Option<&str>,
+        amr: &str,
     ) -> Result<String, StoreError> {
         if let Some(old) = previous {
             self.store.delete_session(&secret::digest(old)).await?;
@@ -186,6 +196,7 @@ impl Core {
                 user_id: user.id,
                 created_at: now,
                 expires_at: now + self.settings.authz.session.absolute_timeout_secs,
+                amr: amr.to_string(),
             })
             .await?;
         Ok(id)
@@ -223,6 +234,9 @@ impl Core {
             user,
             csrf_token: csrf_token(id),
             created_at: rec.created_at,
+            amr: rec
+                .amr
+                .unwrap_or_else(|| crate::oidc::AMR_PASSWORD.to_string()),
         }))
     }
 

@@ -423,6 +423,7 @@ fn code_client(kind: ClientKind, redirect_uris: Vec<String>) -> Client {
         profile: "angelcam".into(),
         created_at: 0,
         oidc: Default::default(),
+        allow_password_without_mfa: false,
     }
 }
 

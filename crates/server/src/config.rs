@@ -73,6 +73,18 @@ pub struct FileConfig {
     /// Reverse proxies (addresses or CIDR ranges) whose X-Forwarded-For / X-Forwarded-Proto
     /// are believed (default: loopback only).
     pub trusted_proxies: Option<Vec<String>>,
+    /// A file holding 32 random bytes, base64 (`head -c 32 /dev/urandom | base64`): the key
+    /// that seals TOTP keys at rest. Kept outside the database, so a copy of the database
+    /// alone does not reveal them. Default: a key kept in the database (with a warning).
+    pub data_key_file: Option<std::path::PathBuf>,
+    /// Administrators must sign in with a second factor to use the admin pages (default false).
+    pub require_mfa_for_admins: Option<bool>,
+    /// Wrong second-factor codes allowed per account per window (default 10).
+    pub mfa_max_failures: Option<i64>,
+    /// The second-factor failure window in seconds (default 3600).
+    pub mfa_failure_window_secs: Option<i64>,
+    /// Lifetime of OpenID Connect id_tokens, 60..=86400 seconds (default 3600).
+    pub id_token_ttl_secs: Option<i64>,
 }
 
 impl FileConfig {
@@ -111,6 +123,27 @@ pub struct Config {
     pub limits: crate::limits::Limits,
     /// Proxies whose forwarding headers are believed.
     pub trusted_proxies: Vec<crate::http::ops::ProxyNet>,
+    /// The key sealing TOTP keys (from `data_key_file`).
+    pub data_key: Option<[u8; 32]>,
+    pub mfa: camgate_core::mfa::MfaSettings,
+    pub oidc: camgate_core::oidc::OidcSettings,
+}
+
+/// Reads `data_key_file`: 32 bytes, base64 (standard alphabet, padding optional).
+fn read_data_key(path: &std::path::Path) -> anyhow::Result<[u8; 32]> {
+    use base64::Engine;
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        anyhow::anyhow!("config: cannot read data_key_file {}: {e}", path.display())
+    })?;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(text.trim())
+        .or_else(|_| base64::engine::general_purpose::STANDARD_NO_PAD.decode(text.trim()))
+        .map_err(|_| anyhow::anyhow!("config: data_key_file must hold base64 (32 bytes)"))?;
+    bytes.try_into().map_err(|_| {
+        anyhow::anyhow!(
+            "config: data_key_file must hold exactly 32 bytes (head -c 32 /dev/urandom | base64)"
+        )
+    })
 }
 
 fn cores() -> usize {
@@ -172,7 +205,35 @@ impl Config {
                 })
             })
             .collect::<anyhow::Result<Vec<_>>>()?;
+        let data_key = file
+            .data_key_file
+            .as_deref()
+            .map(read_data_key)
+            .transpose()?;
+        let mfa = camgate_core::mfa::MfaSettings {
+            require_for_admins: file.require_mfa_for_admins.unwrap_or(false),
+            max_failures: match file.mfa_max_failures {
+                None => 10,
+                Some(n) if (1..=1000).contains(&n) => n,
+                Some(_) => anyhow::bail!("config: mfa_max_failures must be 1..=1000"),
+            },
+            window_secs: match file.mfa_failure_window_secs {
+                None => 3600,
+                Some(n) if (60..=86_400).contains(&n) => n,
+                Some(_) => anyhow::bail!("config: mfa_failure_window_secs must be 60..=86400"),
+            },
+        };
+        let oidc = camgate_core::oidc::OidcSettings {
+            id_token_ttl_secs: match file.id_token_ttl_secs {
+                None => 3600,
+                Some(n) if (60..=86_400).contains(&n) => n,
+                Some(_) => anyhow::bail!("config: id_token_ttl_secs must be 60..=86400"),
+            },
+        };
         Ok(Self {
+            data_key,
+            mfa,
+            oidc,
             jwt_alg,
             bind: bind.or(file.bind).unwrap_or_else(|| DEFAULT_BIND.into()),
             database_url: database_url

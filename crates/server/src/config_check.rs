@@ -127,6 +127,20 @@ pub fn report(c: &Config) -> String {
                 .collect::<Vec<_>>()
         ),
     );
+    match &c.data_key {
+        Some(_) => line("# data_key_file", "set (TOTP keys sealed with it)".into()),
+        None => line(
+            "# data_key_file",
+            "unset (TOTP keys sealed with a key kept in the database)".into(),
+        ),
+    }
+    line(
+        "require_mfa_for_admins",
+        c.mfa.require_for_admins.to_string(),
+    );
+    line("mfa_max_failures", c.mfa.max_failures.to_string());
+    line("mfa_failure_window_secs", c.mfa.window_secs.to_string());
+    line("id_token_ttl_secs", c.oidc.id_token_ttl_secs.to_string());
     line(
         "# profiles",
         c.profiles.names().collect::<Vec<_>>().join(", "),

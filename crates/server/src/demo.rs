@@ -72,6 +72,7 @@ pub async fn seed(core: &Core) -> Result<Option<DemoInfo>, ApiError> {
         client_id: Some(ANGELCAM_CLIENT_ID.into()),
         client_secret: None,
         oidc: Default::default(),
+        allow_password_without_mfa: false,
     })
     .await?;
     core.register_client(ClientInput {
@@ -89,6 +90,7 @@ pub async fn seed(core: &Core) -> Result<Option<DemoInfo>, ApiError> {
         client_id: Some(CM_CLIENT_ID.into()),
         client_secret: Some(CM_CLIENT_SECRET.into()),
         oidc: Default::default(),
+        allow_password_without_mfa: false,
     })
     .await?;
     // Spec 000's authorization-code exchange sends client_id + client_secret without PKCE:
@@ -108,6 +110,7 @@ pub async fn seed(core: &Core) -> Result<Option<DemoInfo>, ApiError> {
             client_id: None,
             client_secret: None,
             oidc: Default::default(),
+            allow_password_without_mfa: false,
         })
         .await?;
     core.register_client(ClientInput {
@@ -121,6 +124,7 @@ pub async fn seed(core: &Core) -> Result<Option<DemoInfo>, ApiError> {
         client_id: Some(CAM2_CLIENT_ID.into()),
         client_secret: Some(CAM2_CLIENT_SECRET.into()),
         oidc: Default::default(),
+        allow_password_without_mfa: false,
     })
     .await?;
     core.register_client(ClientInput {
@@ -134,6 +138,7 @@ pub async fn seed(core: &Core) -> Result<Option<DemoInfo>, ApiError> {
         client_id: Some(DEVICE_CLIENT_ID.into()),
         client_secret: None,
         oidc: Default::default(),
+        allow_password_without_mfa: false,
     })
     .await?;
     for (id, secret, name, subject_type, alg) in [
@@ -172,6 +177,7 @@ pub async fn seed(core: &Core) -> Result<Option<DemoInfo>, ApiError> {
                 sector_identifier: None,
                 id_token_alg: IdTokenAlg(alg),
             },
+            allow_password_without_mfa: false,
         })
         .await?;
     }

@@ -213,6 +213,7 @@ pub fn authorize_clients() -> Vec<Client> {
         profile: "angelcam".into(),
         created_at: 0,
         oidc: Default::default(),
+        allow_password_without_mfa: false,
     };
     let code = || vec![GrantType::AuthorizationCode, GrantType::RefreshToken];
     vec![

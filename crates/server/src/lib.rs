@@ -54,6 +54,9 @@ pub async fn build_core(
         issuer: cfg.issuer.clone(),
         jwt_alg: cfg.jwt_alg,
         client_secret_overlap_secs: cfg.client_secret_overlap_secs,
+        mfa: cfg.mfa.clone(),
+        oidc: cfg.oidc.clone(),
+        data_key: cfg.data_key,
         ..Settings::default()
     };
     let core = Core::new(store, clock, hasher, cfg.profiles.clone(), settings)

@@ -47,6 +47,7 @@ async fn user_and_client(s: &dyn Store) -> (UserId, ClientPk) {
             profile: "angelcam".into(),
             created_at: 1000,
             oidc: Default::default(),
+            allow_password_without_mfa: false,
         })
         .await
         .unwrap();
@@ -195,6 +196,7 @@ async fn consents_parked_requests_and_sessions(db: &Db) {
         user_id: uid,
         created_at: 1000,
         expires_at: 9000,
+        amr: "pwd".into(),
     })
     .await
     .unwrap();
@@ -213,6 +215,7 @@ async fn consents_parked_requests_and_sessions(db: &Db) {
         user_id: uid,
         created_at: 1000,
         expires_at: 9000,
+        amr: "pwd".into(),
     })
     .await
     .unwrap();

@@ -221,6 +221,7 @@ fn new_client(client_id: &str, owner: Option<UserId>) -> NewClient {
         profile: "default".into(),
         created_at: T0 - 9_000,
         oidc: Default::default(),
+        allow_password_without_mfa: false,
     }
 }
 
@@ -664,6 +665,7 @@ async fn check_clients(store: Arc<dyn Store>) {
             profile: "cam2".into(),
             created_at: T0 + 1,
             oidc: Default::default(),
+            allow_password_without_mfa: false,
         },
         NewClient {
             client_id: "conf-argon".into(),
@@ -677,6 +679,7 @@ async fn check_clients(store: Arc<dyn Store>) {
             profile: "default".into(),
             created_at: T0 + 2,
             oidc: Default::default(),
+            allow_password_without_mfa: false,
         },
         NewClient {
             client_id: "public-none".into(),
@@ -690,6 +693,7 @@ async fn check_clients(store: Arc<dyn Store>) {
             profile: "cameramanager".into(),
             created_at: T0 + 3,
             oidc: Default::default(),
+            allow_password_without_mfa: false,
         },
     ];
     let mut pks = Vec::new();
@@ -708,6 +712,7 @@ async fn check_clients(store: Arc<dyn Store>) {
             profile: nc.profile.clone(),
             created_at: nc.created_at,
             oidc: Default::default(),
+            allow_password_without_mfa: false,
         };
         assert_eq!(c, expected, "create_client returns {}", nc.client_id);
         assert_eq!(

@@ -61,6 +61,7 @@ async fn client(
         profile: "angelcam".into(),
         created_at: 1000,
         oidc: Default::default(),
+        allow_password_without_mfa: false,
     })
     .await
     .unwrap()
@@ -361,6 +362,7 @@ async fn sessions_of_a_user_and_the_user_list(db: &Db) {
             user_id: u,
             created_at: 1000,
             expires_at: 9000,
+            amr: "pwd".into(),
         })
         .await
         .unwrap();

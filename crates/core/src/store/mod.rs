@@ -406,9 +406,51 @@ pub trait AdminStore: Send + Sync + 'static {
 
 /// The whole port: every role. Implemented for any type that implements each role, so callers
 /// that need several roles take `S: Store` (or `dyn Store`) and call any method.
-pub trait Store: TokenStore + AuthzStore + DirectoryStore + CameraStore + AdminStore {}
+/// Second factors: TOTP authenticators and recovery codes.
+#[async_trait]
+pub trait MfaStore: Send + Sync + 'static {
+    async fn totp(&self, user: UserId) -> StoreResult<Option<TotpRecord>>;
+    /// Stores a not yet confirmed authenticator, replacing an unconfirmed one; false (nothing
+    /// changed) if the user has a confirmed one.
+    async fn put_pending_totp(
+        &self,
+        user: UserId,
+        secret_enc: &[u8],
+        now: Timestamp,
+    ) -> StoreResult<bool>;
+    /// Atomically: confirms the pending authenticator (its first code was for `step`) and
+    /// replaces the user's recovery codes. False if there was no pending one.
+    async fn confirm_totp(
+        &self,
+        user: UserId,
+        step: i64,
+        now: Timestamp,
+        recovery_hashes: &[Vec<u8>],
+    ) -> StoreResult<bool>;
+    /// Accepts time step `step` if it is later than every step accepted before (one
+    /// conditional UPDATE: of two concurrent uses of one code, one wins).
+    async fn accept_totp_step(&self, user: UserId, step: i64) -> StoreResult<bool>;
+    /// Uses up an unused recovery code; false if there is none with this digest.
+    async fn use_recovery_code(
+        &self,
+        user: UserId,
+        hash: &[u8],
+        now: Timestamp,
+    ) -> StoreResult<bool>;
+    async fn recovery_codes_left(&self, user: UserId) -> StoreResult<i64>;
+    /// Removes the authenticator and the recovery codes; false if there were none.
+    async fn delete_second_factors(&self, user: UserId) -> StoreResult<bool>;
+}
 
-impl<T> Store for T where T: TokenStore + AuthzStore + DirectoryStore + CameraStore + AdminStore {}
+pub trait Store:
+    TokenStore + AuthzStore + DirectoryStore + CameraStore + AdminStore + MfaStore
+{
+}
+
+impl<T> Store for T where
+    T: TokenStore + AuthzStore + DirectoryStore + CameraStore + AdminStore + MfaStore
+{
+}
 
 /// Writes audit events one by one, logging (never returning) failures.
 pub async fn write_audits<S: TokenStore + ?Sized>(store: &S, audits: &[AuditEvent]) {

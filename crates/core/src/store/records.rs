@@ -84,6 +84,20 @@ pub struct NewSession {
     pub user_id: UserId,
     pub created_at: Timestamp,
     pub expires_at: Timestamp,
+    /// RFC 8176 names of the factors the sign-in used, space-separated (`pwd`, `pwd otp`).
+    pub amr: String,
+}
+
+/// A user's TOTP authenticator as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TotpRecord {
+    /// The key, sealed (see `core::mfa`).
+    pub secret_enc: Vec<u8>,
+    pub created_at: Timestamp,
+    /// `None` while enrolling.
+    pub confirmed_at: Option<Timestamp>,
+    /// The highest time step accepted so far.
+    pub last_step: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,6 +106,8 @@ pub struct SessionRecord {
     pub created_at: Timestamp,
     pub last_seen_at: Timestamp,
     pub expires_at: Timestamp,
+    /// `None`: a session from before sessions recorded it (a password sign-in).
+    pub amr: Option<String>,
 }
 
 /// The editable settings of an application (its kind and id never change).

@@ -34,6 +34,10 @@ pub enum ClientCmd {
         client_secret_stdin: bool,
         #[command(flatten)]
         oidc: OidcArgs,
+        /// Let the password grant sign in users who have a second factor, without it (legacy
+        /// devices that cannot show a browser; every such grant is audited).
+        #[arg(long)]
+        allow_password_without_mfa: bool,
         #[arg(long)]
         json: bool,
     },
@@ -102,6 +106,7 @@ pub async fn run(cmd: ClientCmd, cfg: &Config) -> anyhow::Result<()> {
             client_id,
             client_secret_stdin,
             oidc,
+            allow_password_without_mfa,
             json,
         } => {
             // Bad flags fail before the database is opened.
@@ -138,6 +143,7 @@ pub async fn run(cmd: ClientCmd, cfg: &Config) -> anyhow::Result<()> {
                     client_id,
                     client_secret,
                     oidc,
+                    allow_password_without_mfa,
                 })
                 .await
                 .map_err(api_err)?;

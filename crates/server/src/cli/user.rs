@@ -1,5 +1,6 @@
 //! `camgate user …`: create users, disable and re-enable them, set their passwords.
 
+use anyhow::anyhow;
 use clap::Subcommand;
 use serde_json::json;
 
@@ -47,6 +48,34 @@ pub enum UserCmd {
         email: String,
         #[arg(long)]
         json: bool,
+    },
+    /// A user's TOTP authenticator.
+    #[command(subcommand)]
+    Totp(TotpCmd),
+    /// A user's second factors.
+    #[command(subcommand)]
+    Mfa(MfaCmd),
+}
+
+#[derive(Subcommand)]
+pub enum TotpCmd {
+    /// Turn on two-factor sign-in with a new TOTP key, confirmed at once (for automation).
+    /// Prints the key, the otpauth:// URI and ten recovery codes, once.
+    Enable {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum MfaCmd {
+    /// Remove every second factor of a user (lost device); they sign in with the password
+    /// alone until they set one up again.
+    Reset {
+        /// The user's email address.
+        email: String,
     },
 }
 
@@ -117,6 +146,37 @@ pub async fn run(cmd: UserCmd, cfg: &Config) -> anyhow::Result<()> {
                 );
             } else {
                 println!("password changed for {email}; their tokens were revoked");
+            }
+        }
+        UserCmd::Totp(TotpCmd::Enable { email, json }) => {
+            let user = core
+                .user_by_email(&email)
+                .await
+                .map_err(api_err)?
+                .ok_or_else(|| anyhow!("no user with email {email}"))?;
+            let (e, codes) = core.enable_totp_now(&user).await.map_err(api_err)?;
+            if json {
+                println!(
+                    "{}",
+                    json!({"secret": e.secret_base32, "otpauth_uri": e.otpauth_uri, "recovery_codes": codes})
+                );
+            } else {
+                println!("two-factor sign-in is on for {email} (shown once):");
+                println!("  key:            {}", e.secret_base32);
+                println!("  otpauth URI:    {}", e.otpauth_uri);
+                println!("  recovery codes: {}", codes.join(" "));
+            }
+        }
+        UserCmd::Mfa(MfaCmd::Reset { email }) => {
+            let user = core
+                .user_by_email(&email)
+                .await
+                .map_err(api_err)?
+                .ok_or_else(|| anyhow!("no user with email {email}"))?;
+            if core.reset_second_factors(&user).await.map_err(api_err)? {
+                println!("second factors removed for {email}");
+            } else {
+                println!("{email} had no second factor");
             }
         }
     }

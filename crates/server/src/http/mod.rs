@@ -11,6 +11,7 @@ pub mod device;
 pub mod edge;
 pub mod error;
 pub mod lifecycle;
+pub mod mfa;
 pub mod middleware;
 pub mod oauth;
 pub mod oidc;
@@ -149,6 +150,10 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/logout",
             with_405(get(pages::logout_page).post(pages::logout_submit)),
+        )
+        .route(
+            "/login/mfa",
+            with_405(get(mfa::mfa_page).post(mfa::mfa_submit)),
         )
         // The device authorization grant (RFC 8628 §3.1, §3.3).
         .route(

@@ -549,8 +549,17 @@ pub async fn login_submit(
         Err(SignInError::Unavailable { .. }) => return Err(PageError::unavailable()),
         Err(SignInError::Internal) => return Err(PageError::internal()),
     };
+    // A second factor: ask for it before any session exists.
+    if s.core.has_second_factor(user.id).await? {
+        let token = cookie_token.unwrap_or_default();
+        let rid = request.as_ref().map(|(id, _)| *id);
+        return super::mfa::ask_second_factor(&s, &user, &token, rid, next);
+    }
     let previous = cookie(&headers, SESSION_COOKIE);
-    let id = s.core.start_session(&user, previous.as_deref()).await?;
+    let id = s
+        .core
+        .start_session(&user, previous.as_deref(), camgate_core::oidc::AMR_PASSWORD)
+        .await?;
     let location = match &request {
         Some((rid, _)) => consent_location(rid),
         // Without a parked request: where the dashboard sent us, else the dashboard.

@@ -123,15 +123,22 @@ impl<T: Send + Sync + 'static, Q: Sql> AuthzStore for Backend<T, Q> {
 
     async fn create_session(&self, s: &NewSession) -> StoreResult<()> {
         let sql = "INSERT INTO browser_sessions (hash, user_id, created_at, last_seen_at, \
-             expires_at) VALUES ($1, $2, $3, $4, $5)";
-        let args = args![&s.hash, s.user_id, s.created_at, s.created_at, s.expires_at];
+             expires_at, amr) VALUES ($1, $2, $3, $4, $5, $6)";
+        let args = args![
+            &s.hash,
+            s.user_id,
+            s.created_at,
+            s.created_at,
+            s.expires_at,
+            &s.amr
+        ];
         self.sql.run(sql, args).await?;
         Ok(())
     }
 
     async fn session(&self, hash: &[u8]) -> StoreResult<Option<SessionRecord>> {
-        let sql = "SELECT user_id, created_at, last_seen_at, expires_at FROM browser_sessions \
-             WHERE hash = $1";
+        let sql = "SELECT user_id, created_at, last_seen_at, expires_at, amr \
+             FROM browser_sessions WHERE hash = $1";
         let row: Option<SessionRow> = self.sql.one_w(sql, args![hash]).await?;
         Ok(row.map(Into::into))
     }

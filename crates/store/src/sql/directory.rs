@@ -96,8 +96,9 @@ impl<T: Send + Sync + 'static, Q: Sql> DirectoryStore for Backend<T, Q> {
         };
         let sql = format!(
             "INSERT INTO clients (client_id, secret_sha256, secret_phc, name, owner_id, kind, \
-             redirect_uris, grants, scopes, profile, created_at, oidc) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING {CLIENT_COLS}"
+             redirect_uris, grants, scopes, profile, created_at, oidc, allow_password_without_mfa) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
+             RETURNING {CLIENT_COLS}"
         );
         let args = args![
             &c.client_id,
@@ -111,7 +112,8 @@ impl<T: Send + Sync + 'static, Q: Sql> DirectoryStore for Backend<T, Q> {
             c.scopes.to_scope_string(),
             &c.profile,
             c.created_at,
-            json(&c.oidc)?
+            json(&c.oidc)?,
+            c.allow_password_without_mfa
         ];
         let row: Option<ClientRow> = self.sql.one_w(&sql, args).await?;
         returned(row)?.try_into()

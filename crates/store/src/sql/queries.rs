@@ -36,7 +36,7 @@ macro_rules! user_u_cols {
 pub(crate) const USER_COLS: &str = user_u_cols!("");
 
 pub(crate) const CLIENT_COLS: &str = "id, client_id, secret_sha256, secret_phc, name, owner_id, \
-     kind, redirect_uris, grants, scopes, profile, created_at, oidc";
+     kind, redirect_uris, grants, scopes, profile, created_at, oidc, allow_password_without_mfa";
 
 pub(crate) const CAMERA_COLS: &str = "id, owner_id, name, codec, status, streams, snapshot, city, \
      state, country, lat, lng, source, source_url, camera_type, description, is_video, framerate, \
@@ -97,8 +97,8 @@ pub(crate) const USER_BY_EMAIL_SQL: &str = concat!(
 );
 
 pub(crate) const CLIENT_BY_ID_SQL: &str = "SELECT id, client_id, secret_sha256, secret_phc, name, \
-     owner_id, kind, redirect_uris, grants, scopes, profile, created_at, oidc FROM clients \
-     WHERE client_id = $1";
+     owner_id, kind, redirect_uris, grants, scopes, profile, created_at, oidc, \
+     allow_password_without_mfa FROM clients WHERE client_id = $1";
 
 /// A login-throttle counter still in its window.
 pub(crate) const THROTTLE_SQL: &str =

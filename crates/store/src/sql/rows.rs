@@ -110,6 +110,7 @@ pub(crate) struct ClientRow {
     pub(crate) profile: String,
     pub(crate) created_at: i64,
     pub(crate) oidc: String,
+    pub(crate) allow_password_without_mfa: bool,
 }
 
 impl TryFrom<ClientRow> for Client {
@@ -132,6 +133,7 @@ impl TryFrom<ClientRow> for Client {
             profile: r.profile,
             created_at: r.created_at,
             oidc: from_json(&r.oidc)?,
+            allow_password_without_mfa: r.allow_password_without_mfa,
         })
     }
 }
@@ -423,6 +425,7 @@ pub(crate) struct SessionRow {
     pub(crate) created_at: i64,
     pub(crate) last_seen_at: i64,
     pub(crate) expires_at: i64,
+    pub(crate) amr: Option<String>,
 }
 
 impl From<SessionRow> for SessionRecord {
@@ -432,6 +435,7 @@ impl From<SessionRow> for SessionRecord {
             created_at: r.created_at,
             last_seen_at: r.last_seen_at,
             expires_at: r.expires_at,
+            amr: r.amr,
         }
     }
 }

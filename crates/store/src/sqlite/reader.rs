@@ -177,6 +177,7 @@ mod tests {
             include_str!("../../migrations/sqlite/0007_family_live_index.sql"),
             include_str!("../../migrations/sqlite/0008_device_codes.sql"),
             include_str!("../../migrations/sqlite/0009_openid_connect.sql"),
+            include_str!("../../migrations/sqlite/0010_two_factor.sql"),
         ] {
             c.execute_batch(m).unwrap();
         }
@@ -243,8 +244,9 @@ mod tests {
             ]
         );
         let client = names(CLIENT_BY_ID_SQL);
-        assert_eq!(client.len(), 13);
+        assert_eq!(client.len(), 14);
         assert_eq!(client[11], "created_at");
         assert_eq!(client[12], "oidc");
+        assert_eq!(client[13], "allow_password_without_mfa");
     }
 }

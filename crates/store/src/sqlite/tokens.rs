@@ -351,6 +351,7 @@ impl TokenStore for SqliteStore {
                         profile: r.get(10)?,
                         created_at: r.get(11)?,
                         oidc: r.get(12)?,
+                        allow_password_without_mfa: r.get(13)?,
                     })
                 })
                 .optional()

@@ -90,7 +90,10 @@ pub async fn change_password(
     }
     // Every session ended with the change; this browser gets a fresh one (a new id: OWASP
     // Session Management Cheat Sheet, "renew the session ID after any privilege change").
-    let id = s.core.start_session(d.user(), Some(&d.0.id)).await?;
+    let id = s
+        .core
+        .start_session(d.user(), Some(&d.0.id), &d.0.amr)
+        .await?;
     let mut r = done("/dashboard/account/", "password-changed");
     set_cookie(
         &mut r,

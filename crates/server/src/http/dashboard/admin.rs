@@ -60,7 +60,7 @@ async fn users_page(
     form: NewUserForm,
     errors: Errs,
 ) -> Result<UsersPage, DashError> {
-    let (count, users) = s.core.admin_users(d.user(), offset).await?;
+    let (count, users) = s.core.admin_users(&d.0, offset).await?;
     let now = s.core.now();
     let n = users.len() as i64;
     let me = d.user().id;
@@ -121,7 +121,7 @@ pub async fn create_user(State(s): State<AppState>, d: Dash, req: Request) -> Re
         is_admin: form.is_admin,
         email_verified: f.checked("email_verified"),
     };
-    match s.core.admin_create_user(d.user(), input).await {
+    match s.core.admin_create_user(&d.0, input).await {
         Ok(_) => Ok(done("/dashboard/admin/users/", "user-created")),
         Err(e) => {
             let errors = Errs::from_api(e, FIELDS)?;
@@ -136,7 +136,7 @@ fn parse_id(id: &str) -> Result<i64, DashError> {
 }
 
 async fn toggle_confirm(s: &AppState, d: &Dash, id: &str, disable: bool) -> Res {
-    let u = s.core.admin_user(d.user(), parse_id(id)?).await?;
+    let u = s.core.admin_user(&d.0, parse_id(id)?).await?;
     let c = if disable {
         Confirm {
             title: format!("Disable {}?", u.email),
@@ -185,7 +185,7 @@ pub async fn disable(
 ) -> Res {
     read_form(&s, &d, req).await?;
     s.core
-        .admin_set_disabled(d.user(), parse_id(&id)?, true)
+        .admin_set_disabled(&d.0, parse_id(&id)?, true)
         .await?;
     Ok(done("/dashboard/admin/users/", "user-disabled"))
 }
@@ -198,7 +198,7 @@ pub async fn enable(
 ) -> Res {
     read_form(&s, &d, req).await?;
     s.core
-        .admin_set_disabled(d.user(), parse_id(&id)?, false)
+        .admin_set_disabled(&d.0, parse_id(&id)?, false)
         .await?;
     Ok(done("/dashboard/admin/users/", "user-enabled"))
 }

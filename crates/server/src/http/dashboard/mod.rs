@@ -25,6 +25,7 @@ mod apps;
 mod authorized;
 mod cameras;
 mod tokens;
+mod two_factor;
 
 use askama::Template;
 use axum::extract::{FromRequestParts, Request, State};
@@ -115,6 +116,19 @@ pub fn routes() -> Router<AppState> {
         )
         // Account.
         .route("/dashboard/account/", get(account::page))
+        .route("/dashboard/account/two-factor/", get(two_factor::page))
+        .route(
+            "/dashboard/account/two-factor/setup",
+            post(two_factor::setup),
+        )
+        .route(
+            "/dashboard/account/two-factor/confirm",
+            post(two_factor::confirm),
+        )
+        .route(
+            "/dashboard/account/two-factor/disable",
+            post(two_factor::disable),
+        )
         .route(
             "/dashboard/account/password",
             post(account::change_password),
@@ -430,6 +444,10 @@ pub fn notice(key: Option<&str>) -> Option<&'static str> {
         "user-created" => "User created.",
         "user-disabled" => "User disabled. Their tokens and sessions no longer work.",
         "user-enabled" => "User enabled.",
+        "two-factor-setup" => {
+            "Scan the code with your authenticator app, then enter the code it shows."
+        }
+        "two-factor-off" => "Two-factor sign-in is off.",
         _ => return None,
     })
 }

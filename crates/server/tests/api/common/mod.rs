@@ -307,6 +307,7 @@ pub fn client_input(name: &str, kind: ClientKind, profile: &str) -> ClientInput 
         client_id: None,
         client_secret: None,
         oidc: Default::default(),
+        allow_password_without_mfa: false,
     }
 }
 
