@@ -19,6 +19,7 @@ pub mod mfa;
 pub mod model;
 pub mod oauth;
 pub mod oidc;
+pub mod passkeys;
 pub mod password;
 pub mod pats;
 pub mod principal;

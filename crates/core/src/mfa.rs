@@ -212,6 +212,11 @@ impl Core {
 
     /// Whether the user has a confirmed second factor (then sign-ins ask for it).
     pub async fn has_second_factor(&self, user: UserId) -> Result<bool, StoreError> {
+        Ok(self.has_totp(user).await? || !self.store.passkeys_of(user).await?.is_empty())
+    }
+
+    /// Whether the user has a confirmed TOTP authenticator.
+    pub async fn has_totp(&self, user: UserId) -> Result<bool, StoreError> {
         Ok(self
             .store
             .totp(user)

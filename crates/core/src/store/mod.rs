@@ -442,13 +442,42 @@ pub trait MfaStore: Send + Sync + 'static {
     async fn delete_second_factors(&self, user: UserId) -> StoreResult<bool>;
 }
 
+/// Passkeys (WebAuthn credentials) and ceremonies in progress.
+#[async_trait]
+pub trait PasskeyStore: Send + Sync + 'static {
+    /// Registers a credential; `Conflict` if its id is registered already (to anyone).
+    async fn add_passkey(
+        &self,
+        user: UserId,
+        cred_id: &[u8],
+        name: &str,
+        passkey: &str,
+        now: Timestamp,
+    ) -> StoreResult<PasskeyRecord>;
+    async fn passkeys_of(&self, user: UserId) -> StoreResult<Vec<PasskeyRecord>>;
+    async fn passkey_by_cred(&self, cred_id: &[u8]) -> StoreResult<Option<PasskeyRecord>>;
+    /// Stores the credential's new state (counter, flags) after a use.
+    async fn passkey_used(&self, id: i64, passkey: &str, now: Timestamp) -> StoreResult<bool>;
+    async fn rename_passkey(&self, user: UserId, id: i64, name: &str) -> StoreResult<bool>;
+    async fn delete_passkey(&self, user: UserId, id: i64) -> StoreResult<bool>;
+    async fn put_ceremony(&self, hash: &[u8], c: &Ceremony) -> StoreResult<()>;
+    /// Removes and returns a ceremony (single use).
+    async fn take_ceremony(&self, hash: &[u8]) -> StoreResult<Option<Ceremony>>;
+}
+
 pub trait Store:
-    TokenStore + AuthzStore + DirectoryStore + CameraStore + AdminStore + MfaStore
+    TokenStore + AuthzStore + DirectoryStore + CameraStore + AdminStore + MfaStore + PasskeyStore
 {
 }
 
 impl<T> Store for T where
-    T: TokenStore + AuthzStore + DirectoryStore + CameraStore + AdminStore + MfaStore
+    T: TokenStore
+        + AuthzStore
+        + DirectoryStore
+        + CameraStore
+        + AdminStore
+        + MfaStore
+        + PasskeyStore
 {
 }
 

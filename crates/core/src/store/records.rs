@@ -88,6 +88,31 @@ pub struct NewSession {
     pub amr: String,
 }
 
+/// A registered passkey.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PasskeyRecord {
+    pub id: i64,
+    pub user_id: UserId,
+    pub cred_id: Vec<u8>,
+    pub name: String,
+    /// webauthn-rs's `Passkey`, JSON (public material only).
+    pub passkey: String,
+    pub created_at: Timestamp,
+    pub last_used_at: Option<Timestamp>,
+}
+
+/// A WebAuthn ceremony between its two requests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ceremony {
+    /// The user it is for (`None`: a sign-in with a discoverable passkey, user unknown yet).
+    pub user_id: Option<UserId>,
+    /// `register`, `authenticate` (second factor) or `discover` (passkey alone).
+    pub kind: String,
+    /// webauthn-rs's ceremony state, JSON.
+    pub state: String,
+    pub expires_at: Timestamp,
+}
+
 /// A user's TOTP authenticator as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TotpRecord {

@@ -5,8 +5,13 @@
 
 use askama::Template;
 use axum::extract::{Request, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
+
+use camgate_core::error::ApiError;
+use camgate_core::passkeys::CeremonyStart;
 
 use camgate_core::mfa::{MfaError, PENDING_TTL_SECS};
 use camgate_core::model::User;
@@ -16,9 +21,8 @@ use camgate_core::throttle::human_wait;
 
 use super::auth::ClientIp;
 use super::pages::{
-    clear_cookie, consent_location, cookie, field, form_pairs, login_location, page_response,
-    redirect, render, safe_next, secure_enough, set_cookie, PageError, LOGIN_COOKIE,
-    SESSION_COOKIE,
+    clear_cookie, consent_location, cookie, field, form_pairs, login_location, redirect, render,
+    safe_next, secure_enough, set_cookie, PageError, LOGIN_COOKIE, SESSION_COOKIE,
 };
 use super::AppState;
 
@@ -29,6 +33,8 @@ pub const MFA_COOKIE: &str = "__Host-camgate_mfa";
 #[template(path = "login_mfa.html")]
 struct MfaPage<'a> {
     email: &'a str,
+    /// Offer "use a passkey" (the user has one).
+    passkey: bool,
     csrf_token: &'a str,
     request_id: Option<&'a str>,
     next: Option<&'a str>,
@@ -40,6 +46,7 @@ struct MfaPage<'a> {
 pub fn ask_second_factor(
     s: &AppState,
     user: &User,
+    passkey: bool,
     csrf_token: &str,
     request_id: Option<&str>,
     next: Option<&str>,
@@ -48,13 +55,23 @@ pub fn ask_second_factor(
         .core
         .seal_pending_sign_in(user)
         .ok_or_else(PageError::internal)?;
-    let mut r = form(user, csrf_token, request_id, next, None, StatusCode::OK);
+    let mut r = form(
+        user,
+        passkey,
+        csrf_token,
+        request_id,
+        next,
+        None,
+        StatusCode::OK,
+    );
     set_cookie(&mut r, MFA_COOKIE, &sealed, PENDING_TTL_SECS, "Lax");
     Ok(r)
 }
 
+#[allow(clippy::too_many_arguments)]
 fn form(
     user: &User,
+    passkey: bool,
     csrf_token: &str,
     request_id: Option<&str>,
     next: Option<&str>,
@@ -63,12 +80,13 @@ fn form(
 ) -> Response {
     let html = render(&MfaPage {
         email: &user.email,
+        passkey,
         csrf_token,
         request_id,
         next: safe_next(next),
         error,
     });
-    page_response(status, html, None)
+    super::pages::script_page_response(status, html)
 }
 
 /// `POST /login/mfa`: checks the form (CSRF double-submit with the login cookie), the pending
@@ -107,6 +125,7 @@ pub async fn mfa_submit(
         return Ok(again());
     };
     let csrf = login_token.unwrap_or_default();
+    let passkey = !s.core.passkeys(user.id).await?.is_empty();
     let code = field(&pairs, "code").unwrap_or("");
     match s
         .core
@@ -138,6 +157,7 @@ pub async fn mfa_submit(
         }
         Err(MfaError::Invalid) => Ok(form(
             &user,
+            passkey,
             &csrf,
             request_id,
             next,
@@ -150,6 +170,7 @@ pub async fn mfa_submit(
         Err(MfaError::Throttled { retry_after }) => {
             let mut r = form(
                 &user,
+                passkey,
                 &csrf,
                 request_id,
                 next,
@@ -170,4 +191,167 @@ pub async fn mfa_submit(
 /// `GET /login/mfa`: nothing to show without the form's context: back to the sign-in page.
 pub async fn mfa_page() -> Response {
     redirect(StatusCode::SEE_OTHER, "/login").into_response()
+}
+
+// ---- passkeys at sign-in ------------------------------------------------------------------
+
+/// A JSON error for the page's script (`{"error": message}`).
+fn json_error(e: ApiError) -> Response {
+    let (status, message) = match &e {
+        ApiError::Invalid { message, .. } => (StatusCode::BAD_REQUEST, message.clone()),
+        ApiError::Forbidden(m) => (StatusCode::FORBIDDEN, m.clone()),
+        ApiError::Conflict(m) => (StatusCode::CONFLICT, m.clone()),
+        ApiError::Unavailable { .. } => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "The service is busy. Please try again in a moment.".to_string(),
+        ),
+        _ => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Something went wrong on our side.".to_string(),
+        ),
+    };
+    (status, Json(json!({"error": message}))).into_response()
+}
+
+fn ceremony_json(c: CeremonyStart) -> Response {
+    let mut r = Json(json!({"ceremony": c.ceremony, "options": c.options})).into_response();
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}
+
+/// The login form's CSRF double-submit check, for the script's POSTs.
+fn login_csrf_ok(headers: &HeaderMap, pairs: &[(String, String)]) -> bool {
+    match (cookie(headers, LOGIN_COOKIE), field(pairs, "csrf_token")) {
+        (Some(c), Some(f)) => secret::ct_eq(c.as_bytes(), f.as_bytes()),
+        _ => false,
+    }
+}
+
+fn expired_form() -> Response {
+    json_error(ApiError::invalid(
+        "csrf_token",
+        "This sign-in form expired. Reload the page and try again.",
+    ))
+}
+
+/// Starts the session of a finished sign-in and tells the script where to go.
+async fn signed_in(
+    s: &AppState,
+    headers: &HeaderMap,
+    pairs: &[(String, String)],
+    user: &User,
+    amr: &str,
+) -> Result<Response, ApiError> {
+    let previous = cookie(headers, SESSION_COOKIE);
+    let id = s.core.start_session(user, previous.as_deref(), amr).await?;
+    let location = match field(pairs, "request_id") {
+        Some(rid) => consent_location(rid),
+        None => safe_next(field(pairs, "next"))
+            .unwrap_or("/dashboard/")
+            .to_string(),
+    };
+    let mut r = Json(json!({"redirect": location})).into_response();
+    set_cookie(
+        &mut r,
+        SESSION_COOKIE,
+        &id,
+        s.core.settings.authz.session.absolute_timeout_secs,
+        "Lax",
+    );
+    clear_cookie(&mut r, LOGIN_COOKIE);
+    clear_cookie(&mut r, MFA_COOKIE);
+    Ok(r)
+}
+
+/// `POST /login/passkey/begin`: options for signing in with a passkey alone.
+pub async fn passkey_begin(State(s): State<AppState>, req: Request) -> Response {
+    let headers = req.headers().clone();
+    let Ok(pairs) = form_pairs(req, s.body_limit).await else {
+        return expired_form();
+    };
+    if !login_csrf_ok(&headers, &pairs) || !secure_enough(&s, &headers) {
+        return expired_form();
+    }
+    match s.core.begin_passkey_sign_in(None).await {
+        Ok(c) => ceremony_json(c),
+        Err(e) => json_error(e),
+    }
+}
+
+/// `POST /login/passkey/finish`: the authenticator's answer; signs the user in.
+pub async fn passkey_finish(State(s): State<AppState>, req: Request) -> Response {
+    let headers = req.headers().clone();
+    let Ok(pairs) = form_pairs(req, s.body_limit).await else {
+        return expired_form();
+    };
+    if !login_csrf_ok(&headers, &pairs) || !secure_enough(&s, &headers) {
+        return expired_form();
+    }
+    let ceremony = field(&pairs, "ceremony").unwrap_or("");
+    let credential = field(&pairs, "credential").unwrap_or("");
+    let result = async {
+        let (user, amr) = s
+            .core
+            .finish_passkey_sign_in(ceremony, credential, None)
+            .await?;
+        signed_in(&s, &headers, &pairs, &user, &amr.join(" ")).await
+    }
+    .await;
+    result.unwrap_or_else(json_error)
+}
+
+/// `POST /login/mfa/passkey/begin`: options for the second factor of the pending sign-in.
+pub async fn mfa_passkey_begin(State(s): State<AppState>, req: Request) -> Response {
+    let headers = req.headers().clone();
+    let Ok(pairs) = form_pairs(req, s.body_limit).await else {
+        return expired_form();
+    };
+    if !login_csrf_ok(&headers, &pairs) {
+        return expired_form();
+    }
+    let user = match pending_user(&s, &headers).await {
+        Ok(Some(u)) => u,
+        Ok(None) => return expired_form(),
+        Err(e) => return json_error(e),
+    };
+    match s.core.begin_passkey_sign_in(Some(&user)).await {
+        Ok(c) => ceremony_json(c),
+        Err(e) => json_error(e),
+    }
+}
+
+/// `POST /login/mfa/passkey/finish`: the second factor by passkey; signs the user in.
+pub async fn mfa_passkey_finish(State(s): State<AppState>, req: Request) -> Response {
+    let headers = req.headers().clone();
+    let Ok(pairs) = form_pairs(req, s.body_limit).await else {
+        return expired_form();
+    };
+    if !login_csrf_ok(&headers, &pairs) || !secure_enough(&s, &headers) {
+        return expired_form();
+    }
+    let result = async {
+        let Some(pending) = pending_user(&s, &headers).await? else {
+            return Ok(expired_form());
+        };
+        let (user, amr) = s
+            .core
+            .finish_passkey_sign_in(
+                field(&pairs, "ceremony").unwrap_or(""),
+                field(&pairs, "credential").unwrap_or(""),
+                Some(pending.id),
+            )
+            .await?;
+        let amr = format!("{} {}", camgate_core::oidc::AMR_PASSWORD, amr.join(" "));
+        signed_in(&s, &headers, &pairs, &user, &amr).await
+    }
+    .await;
+    result.unwrap_or_else(json_error)
+}
+
+async fn pending_user(s: &AppState, headers: &HeaderMap) -> Result<Option<User>, ApiError> {
+    match cookie(headers, MFA_COOKIE) {
+        Some(c) => Ok(s.core.pending_sign_in(&c).await?),
+        None => Ok(None),
+    }
 }

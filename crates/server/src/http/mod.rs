@@ -155,6 +155,17 @@ pub fn router(state: AppState) -> Router {
             "/login/mfa",
             with_405(get(mfa::mfa_page).post(mfa::mfa_submit)),
         )
+        .route("/login/passkey/begin", with_405(post(mfa::passkey_begin)))
+        .route("/login/passkey/finish", with_405(post(mfa::passkey_finish)))
+        .route(
+            "/login/mfa/passkey/begin",
+            with_405(post(mfa::mfa_passkey_begin)),
+        )
+        .route(
+            "/login/mfa/passkey/finish",
+            with_405(post(mfa::mfa_passkey_finish)),
+        )
+        .route("/static/passkeys.js", get(pages::passkeys_script))
         // The device authorization grant (RFC 8628 §3.1, §3.3).
         .route(
             "/oauth/device_authorization",

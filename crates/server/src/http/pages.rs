@@ -97,6 +97,40 @@ pub fn page_csp(form_origin: Option<&str>) -> String {
     )
 }
 
+/// The sign-in pages' policy: as [`page_csp`], plus this server's own script (passkeys) and
+/// its `fetch` calls back here.
+pub fn script_page_csp() -> String {
+    "default-src 'none'; style-src 'self'; img-src 'self' data:; script-src 'self'; \
+     connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+        .to_string()
+}
+
+/// A page with [`script_page_csp`].
+pub fn script_page_response(status: StatusCode, html: String) -> Response {
+    let mut r = page_response(status, html, None);
+    if let Ok(v) = HeaderValue::from_str(&script_page_csp()) {
+        r.headers_mut().insert(header::CONTENT_SECURITY_POLICY, v);
+    }
+    r
+}
+
+/// `GET /static/passkeys.js`.
+pub async fn passkeys_script() -> Response {
+    let mut r = PASSKEYS_JS.into_response();
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/javascript; charset=utf-8"),
+    );
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=3600"),
+    );
+    r
+}
+
+const PASSKEYS_JS: &str = include_str!("../../static/passkeys.js");
+
 /// An HTML page with the page headers.
 pub fn page_response(status: StatusCode, html: String, form_origin: Option<&str>) -> Response {
     let mut r = (status, html).into_response();
@@ -406,6 +440,15 @@ fn login_form(f: LoginForm<'_>) -> Response {
         next: safe_next(f.next),
     });
     let mut r = page_response(f.status, html, origin.as_deref());
+    // The passkey button's script and its calls back here.
+    let csp = page_csp(origin.as_deref()).replacen(
+        "default-src 'none'; ",
+        "default-src 'none'; script-src 'self'; connect-src 'self'; ",
+        1,
+    );
+    if let Ok(v) = HeaderValue::from_str(&csp) {
+        r.headers_mut().insert(header::CONTENT_SECURITY_POLICY, v);
+    }
     set_cookie(&mut r, LOGIN_COOKIE, &token, 3600, "Strict");
     r
 }
@@ -553,7 +596,8 @@ pub async fn login_submit(
     if s.core.has_second_factor(user.id).await? {
         let token = cookie_token.unwrap_or_default();
         let rid = request.as_ref().map(|(id, _)| *id);
-        return super::mfa::ask_second_factor(&s, &user, &token, rid, next);
+        let passkey = !s.core.passkeys(user.id).await?.is_empty();
+        return super::mfa::ask_second_factor(&s, &user, passkey, &token, rid, next);
     }
     let previous = cookie(&headers, SESSION_COOKIE);
     let id = s

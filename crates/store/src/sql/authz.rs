@@ -197,6 +197,7 @@ impl<T: Send + Sync + 'static, Q: Sql> AuthzStore for Backend<T, Q> {
             ("browser_sessions", "hash", "expires_at < $1"),
             ("login_throttle", "key", "window_start < $1"),
             ("device_codes", "hash", "expires_at < $1"),
+            ("webauthn_ceremonies", "hash", "expires_at < $1"),
         ]
         .map(|(t, k, c)| bounded_delete(t, k, c));
         purge(&self.sql, &stmts, cutoff, batch).await

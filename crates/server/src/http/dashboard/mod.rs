@@ -24,6 +24,7 @@ mod admin;
 mod apps;
 mod authorized;
 mod cameras;
+mod passkeys;
 mod tokens;
 mod two_factor;
 
@@ -46,7 +47,8 @@ const SCRIPT: &str = include_str!("../../../static/dashboard.js");
 
 /// The dashboard's CSP: the login pages' policy plus our one script file.
 pub const DASHBOARD_CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; \
-     script-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+     script-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; \
+     base-uri 'none'";
 
 /// Most fields one dashboard form may carry.
 const MAX_FORM_FIELDS: usize = 100;
@@ -117,6 +119,17 @@ pub fn routes() -> Router<AppState> {
         // Account.
         .route("/dashboard/account/", get(account::page))
         .route("/dashboard/account/two-factor/", get(two_factor::page))
+        .route("/dashboard/account/passkeys/", get(passkeys::page))
+        .route("/dashboard/account/passkeys/begin", post(passkeys::begin))
+        .route("/dashboard/account/passkeys/finish", post(passkeys::finish))
+        .route(
+            "/dashboard/account/passkeys/{id}/rename",
+            post(passkeys::rename),
+        )
+        .route(
+            "/dashboard/account/passkeys/{id}/delete",
+            post(passkeys::remove),
+        )
         .route(
             "/dashboard/account/two-factor/setup",
             post(two_factor::setup),
@@ -448,6 +461,9 @@ pub fn notice(key: Option<&str>) -> Option<&'static str> {
             "Scan the code with your authenticator app, then enter the code it shows."
         }
         "two-factor-off" => "Two-factor sign-in is off.",
+        "passkey-added" => "Passkey added.",
+        "passkey-renamed" => "Passkey renamed.",
+        "passkey-removed" => "Passkey removed.",
         _ => return None,
     })
 }

@@ -48,7 +48,7 @@ fn pending(e: TotpEnrolment) -> TwoFactorState {
 
 async fn state(s: &AppState, d: &Dash) -> Result<TwoFactorState, super::DashError> {
     let u = d.user();
-    if s.core.has_second_factor(u.id).await? {
+    if s.core.has_totp(u.id).await? {
         return Ok(TwoFactorState::On {
             recovery_left: s.core.recovery_codes_left(u.id).await?,
         });
