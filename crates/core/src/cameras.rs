@@ -17,6 +17,9 @@ pub const PAGE_MAX: i64 = 100;
 pub struct Page {
     pub limit: i64,
     pub offset: i64,
+    /// Keyset position: the page starts after this camera id (the `next` links carry it, so a
+    /// deep page costs what the first one does). `offset` still numbers the page.
+    pub after: Option<CameraId>,
 }
 
 impl Page {
@@ -48,7 +51,28 @@ impl Page {
                 }
             },
         };
-        Ok(Page { limit, offset })
+        Ok(Page {
+            limit,
+            offset,
+            after: None,
+        })
+    }
+
+    /// Adds the `after` query value (a camera id, from a `next` link).
+    pub fn with_after(mut self, after: Option<&str>) -> Result<Page, ApiError> {
+        self.after = match after {
+            None => None,
+            Some(s) => match s.trim().parse::<i64>() {
+                Ok(n) if n >= 0 => Some(n),
+                _ => {
+                    return Err(ApiError::invalid(
+                        "after",
+                        "`after` must be a camera id (a whole number of at least 0).",
+                    ))
+                }
+            },
+        };
+        Ok(self)
     }
 
     /// Offset of the next page, if there is one.
@@ -317,7 +341,7 @@ impl Core {
     ) -> Result<(i64, Vec<Camera>), ApiError> {
         Ok(self
             .store
-            .list_cameras(owner, page.limit, page.offset)
+            .list_cameras(owner, page.limit, page.offset, page.after)
             .await?)
     }
 
@@ -432,7 +456,8 @@ mod tests {
             Page::parse(None, None, 100).unwrap(),
             Page {
                 limit: 100,
-                offset: 0
+                offset: 0,
+                after: None,
             }
         );
         assert_eq!(Page::parse(Some("500"), None, 100).unwrap().limit, 100);
@@ -446,6 +471,7 @@ mod tests {
         let p = Page {
             limit: 5,
             offset: 5,
+            after: None,
         };
         assert_eq!(p.next(20), Some(10));
         assert_eq!(p.next(10), None);
@@ -453,7 +479,8 @@ mod tests {
         assert_eq!(
             Page {
                 limit: 5,
-                offset: 3
+                offset: 3,
+                after: None,
             }
             .previous(),
             Some(0)
@@ -461,7 +488,8 @@ mod tests {
         assert_eq!(
             Page {
                 limit: 5,
-                offset: 0
+                offset: 0,
+                after: None,
             }
             .previous(),
             None

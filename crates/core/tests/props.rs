@@ -188,7 +188,7 @@ proptest! {
         offset in 0i64..=i64::MAX,
         count in 0i64..=i64::MAX,
     ) {
-        let p = Page { limit, offset };
+        let p = Page { limit, offset, after: None };
         match p.next(count) {
             Some(n) => {
                 prop_assert_eq!(n, offset + limit);
@@ -208,7 +208,7 @@ proptest! {
 
     #[test]
     fn following_next_visits_every_item_once(limit in 1i64..=100, count in 0i64..2000) {
-        let mut p = Page { limit, offset: 0 };
+        let mut p = Page { limit, offset: 0, after: None };
         let mut seen = 0i64;
         let mut pages = 0;
         loop {

@@ -505,7 +505,7 @@ async fn check_delete_user_cascades(store: Arc<dyn Store>) {
     );
     assert_eq!(store.count_users().await.unwrap(), 2);
     assert_eq!(store.camera(u.id, cam.id).await.unwrap(), None);
-    let (n, cams) = store.list_cameras(u.id, 100, 0).await.unwrap();
+    let (n, cams) = store.list_cameras(u.id, 100, 0, None).await.unwrap();
     assert_eq!((n, cams.len()), (0, 0));
     assert!(store.pat_by_hash(&h("u-pat")).await.unwrap().is_none());
     assert!(store.access_token(&h("u-a")).await.unwrap().is_none());
@@ -1268,22 +1268,40 @@ async fn check_cameras(store: Arc<dyn Store>) {
     );
 
     let ids = |cams: &[Camera]| cams.iter().map(|c| c.id).collect::<Vec<_>>();
-    let (n, all) = store.list_cameras(u.id, 100, 0).await.unwrap();
+    let (n, all) = store.list_cameras(u.id, 100, 0, None).await.unwrap();
     assert_eq!(n, 5);
     assert_eq!(ids(&all), u_ids);
     assert!(all.iter().all(|c| c.owner_id == u.id));
     assert_eq!(all[0], cam, "list returns full rows");
-    let (n, page) = store.list_cameras(u.id, 2, 1).await.unwrap();
+    let (n, page) = store.list_cameras(u.id, 2, 1, None).await.unwrap();
     assert_eq!(n, 5, "total count ignores the page");
     assert_eq!(ids(&page), u_ids[1..3].to_vec());
-    let (n, page) = store.list_cameras(u.id, 2, 4).await.unwrap();
+    let (n, page) = store.list_cameras(u.id, 2, 4, None).await.unwrap();
     assert_eq!((n, ids(&page)), (5, vec![u_ids[4]]));
-    let (n, page) = store.list_cameras(u.id, 10, 10).await.unwrap();
+    let (n, page) = store.list_cameras(u.id, 10, 10, None).await.unwrap();
     assert_eq!((n, page.len()), (5, 0));
-    let (n, page) = store.list_cameras(v.id, 100, 0).await.unwrap();
+    let (n, page) = store.list_cameras(v.id, 100, 0, None).await.unwrap();
     assert_eq!((n, ids(&page)), (3, v_ids.clone()));
-    let (n, page) = store.list_cameras(v.id + u.id + 100, 10, 0).await.unwrap();
+    let (n, page) = store
+        .list_cameras(v.id + u.id + 100, 10, 0, None)
+        .await
+        .unwrap();
     assert_eq!((n, page.len()), (0, 0));
+    // Keyset: the page after a camera id is the offset page it continues, whatever the offset
+    // says; after the last one, nothing.
+    let (n, page) = store
+        .list_cameras(u.id, 2, 999, Some(u_ids[0]))
+        .await
+        .unwrap();
+    assert_eq!((n, ids(&page)), (5, u_ids[1..3].to_vec()));
+    let (_, page) = store
+        .list_cameras(u.id, 2, 0, Some(u_ids[4]))
+        .await
+        .unwrap();
+    assert!(page.is_empty());
+    // Another owner's id as the keyset position shows none of theirs.
+    let (_, page) = store.list_cameras(u.id, 10, 0, Some(0)).await.unwrap();
+    assert_eq!(ids(&page), u_ids);
 
     // Update: every field changes; someone else's update is refused.
     let changed = CameraFields {
@@ -1390,9 +1408,9 @@ async fn check_cameras(store: Arc<dyn Store>) {
     assert!(store.delete_camera(u.id, cam.id).await.unwrap());
     assert_eq!(store.camera(u.id, cam.id).await.unwrap(), None);
     assert!(!store.delete_camera(u.id, cam.id).await.unwrap());
-    let (n, page) = store.list_cameras(u.id, 100, 0).await.unwrap();
+    let (n, page) = store.list_cameras(u.id, 100, 0, None).await.unwrap();
     assert_eq!((n, ids(&page)), (4, u_ids[1..].to_vec()));
-    assert_eq!(store.list_cameras(v.id, 100, 0).await.unwrap().0, 3);
+    assert_eq!(store.list_cameras(v.id, 100, 0, None).await.unwrap().0, 3);
 }
 
 async fn check_audit(store: Arc<dyn Store>) {

@@ -304,11 +304,14 @@ pub trait CameraStore: Send + Sync + 'static {
     ) -> StoreResult<Camera>;
     async fn camera(&self, owner: UserId, id: CameraId) -> StoreResult<Option<Camera>>;
     /// One page of the owner's cameras by id, and the owner's total count.
+    /// A page of an owner's cameras in id order — after the camera `after` (keyset) when
+    /// given, else from `offset` — and how many the owner has.
     async fn list_cameras(
         &self,
         owner: UserId,
         limit: i64,
         offset: i64,
+        after: Option<CameraId>,
     ) -> StoreResult<(i64, Vec<Camera>)>;
     /// Writes `c` if the stored row still has `c.version` (then bumps it). False if the camera
     /// is gone or was changed concurrently.

@@ -214,29 +214,102 @@ pub async fn list_cameras(
     headers: HeaderMap,
     Query(q): Query<HashMap<String, String>>,
     auth: A,
-) -> Res<Json<Value>> {
+) -> Res<Response> {
     auth.require(Need::Read)?;
     let owner = owner(&auth)?;
     let page = Page::parse(
         q.get("limit").map(String::as_str),
         q.get("offset").map(String::as_str),
         PAGE_MAX,
-    )?;
+    )?
+    .with_after(q.get("after").map(String::as_str))?;
     let (count, cams) = s.core.list_cameras(owner, page).await?;
     let base = format!("{}/v1/cameras/", base_url(&s, &headers));
-    let link = |off: i64| {
-        if off == 0 {
-            format!("{base}?limit={}", page.limit)
-        } else {
-            format!("{base}?limit={}&offset={off}", page.limit)
+    let link = |off: i64, after: Option<i64>| {
+        let mut l = format!("{base}?limit={}", page.limit);
+        if off > 0 {
+            l.push_str(&format!("&offset={off}"));
         }
+        if let Some(a) = after {
+            l.push_str(&format!("&after={a}"));
+        }
+        l
     };
-    Ok(Json(json!({
-        "count": count,
-        "next": page.next(count).map(link),
-        "previous": page.previous().map(link),
-        "results": cams.iter().map(camera_json).collect::<Vec<_>>(),
-    })))
+    // `next` also names the last camera of this page, so following it is a keyset read;
+    // `previous` stays an offset link.
+    let last = cams.last().map(|c| c.id);
+    let body = CameraList {
+        count,
+        next: page
+            .next(count)
+            .filter(|_| !cams.is_empty())
+            .map(|off| link(off, last)),
+        previous: page.previous().map(|off| link(off, None)),
+        results: cams.iter().map(CameraOut::of).collect(),
+    };
+    let bytes = serde_json::to_vec(&body).map_err(|_| ApiError::Internal)?;
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            axum::http::HeaderValue::from_static("application/json"),
+        )],
+        bytes,
+    )
+        .into_response())
+}
+
+/// The listing as Angelcam shapes it, serialised straight from the cameras (no JSON tree).
+#[derive(serde::Serialize)]
+struct CameraList<'a> {
+    count: i64,
+    next: Option<String>,
+    previous: Option<String>,
+    results: Vec<CameraOut<'a>>,
+}
+
+#[derive(serde::Serialize)]
+struct SnapshotOut<'a> {
+    url: &'a str,
+    created_at: String,
+}
+
+/// One camera as [`camera_json`] shapes it.
+#[derive(serde::Serialize)]
+struct CameraOut<'a> {
+    id: i64,
+    name: &'a str,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    status: &'static str,
+    snapshot: Option<SnapshotOut<'a>>,
+    streams: &'a [camgate_core::model::Stream],
+    description: Option<&'a str>,
+    tags: &'a [String],
+    is_public: bool,
+    created_at: String,
+    updated_at: String,
+}
+
+impl<'a> CameraOut<'a> {
+    fn of(c: &'a Camera) -> Self {
+        let f = &c.fields;
+        CameraOut {
+            id: c.id,
+            name: &f.name,
+            kind: f.codec.as_str(),
+            status: f.status.as_str(),
+            snapshot: f.snapshot.as_ref().map(|s| SnapshotOut {
+                url: &s.url,
+                created_at: iso(s.created_at),
+            }),
+            streams: &f.streams,
+            description: f.description.as_deref(),
+            tags: &f.tags,
+            is_public: f.is_public,
+            created_at: iso(c.created_at),
+            updated_at: iso(c.updated_at),
+        }
+    }
 }
 
 /// `POST /v1/cameras/` → 201 with the camera.

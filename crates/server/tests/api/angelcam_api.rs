@@ -755,14 +755,34 @@ async fn limit_offset_pagination() {
     assert_eq!(sorted_keys(p), ["count", "next", "previous", "results"]);
     assert_eq!(p["count"], 7);
     assert_eq!(result_ids(p), ids[0..3]);
-    assert_eq!(p["next"], format!("{base}?limit=3&offset=3"));
+    // `next` carries the last id of the page too: following it is a keyset read.
+    assert_eq!(
+        p["next"],
+        format!("{base}?limit=3&offset=3&after={}", ids[2])
+    );
     assert_eq!(p["previous"], Value::Null);
     assert_eq!(sorted_keys(&p["results"][0]), CAMERA_KEYS);
+    let keyset = get(
+        &app,
+        &format!("/v1/cameras/?limit=3&offset=3&after={}", ids[2]),
+        &token,
+    )
+    .await
+    .2;
+    assert_eq!(result_ids(&keyset), ids[3..6]);
+    assert_eq!(keyset["count"], 7);
+    // A bad `after` is a 400 naming it.
+    let bad = get(&app, "/v1/cameras/?after=x", &token).await;
+    assert_eq!(bad.0, 400, "{}", bad.2);
+    assert!(bad.2.to_string().contains("after"), "{}", bad.2);
 
     let p = get(&app, "/v1/cameras/?limit=3&offset=3", &token).await.2;
     assert_eq!(p["count"], 7);
     assert_eq!(result_ids(&p), ids[3..6]);
-    assert_eq!(p["next"], format!("{base}?limit=3&offset=6"));
+    assert_eq!(
+        p["next"],
+        format!("{base}?limit=3&offset=6&after={}", ids[5])
+    );
     assert_eq!(p["previous"], format!("{base}?limit=3"));
 
     let p = get(&app, "/v1/cameras/?limit=3&offset=6", &token).await.2;
@@ -805,7 +825,10 @@ async fn limit_offset_pagination() {
     // Spec 000's request.
     let p = get(&app, "/v1/cameras/?limit=5", &token).await.2;
     assert_eq!(result_ids(&p), ids[0..5]);
-    assert_eq!(p["next"], format!("{base}?limit=5&offset=5"));
+    assert_eq!(
+        p["next"],
+        format!("{base}?limit=5&offset=5&after={}", ids[4])
+    );
 }
 
 #[tokio::test]
@@ -822,7 +845,11 @@ async fn default_and_maximum_page_size_is_100() {
         let p = get(&app, path, &token).await.2;
         assert_eq!(p["count"], 101, "{path}");
         assert_eq!(result_ids(&p), ids[0..100], "{path}");
-        assert_eq!(p["next"], format!("{base}?limit=100&offset=100"), "{path}");
+        assert_eq!(
+            p["next"],
+            format!("{base}?limit=100&offset=100&after={}", ids[99]),
+            "{path}"
+        );
         assert_eq!(p["previous"], Value::Null, "{path}");
     }
     let p = get(&app, "/v1/cameras/?offset=100", &token).await.2;

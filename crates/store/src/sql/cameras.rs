@@ -6,7 +6,9 @@ use camgate_core::clock::Timestamp;
 use camgate_core::model::*;
 use camgate_core::store::{CameraQuery, CameraStore, NewCamera, PairedDevice, StoreResult};
 
-use super::queries::CAMERA_COLS;
+use super::queries::{
+    CAMERA_COLS, CAMERA_COUNT_SQL, CAMERA_PAGE_AFTER_SQL, CAMERA_PAGE_OFFSET_SQL,
+};
 use super::rows::{self, CameraRow, PairedRow};
 use super::{args, json, Arg, Exec, Sql};
 use crate::backend::Backend;
@@ -201,8 +203,48 @@ pub(crate) fn camera_search_sql(
     (sql, w.args)
 }
 
+/// Camera listings on each backend's fast path: SQLite's per-thread rusqlite reader (as token
+/// lookups), PostgreSQL's pool with its cached prepared statements.
 #[async_trait]
-impl<T: Send + Sync + 'static, Q: Sql> CameraStore for Backend<T, Q> {
+pub(crate) trait CameraReads<Q: Sql>: Send + Sync + 'static {
+    async fn camera_page(
+        &self,
+        sql: &Q,
+        owner: UserId,
+        limit: i64,
+        offset: i64,
+        after: Option<CameraId>,
+    ) -> StoreResult<(i64, Vec<Camera>)>;
+}
+
+/// PostgreSQL (and any sqlx pool): the shared statements through sqlx.
+#[async_trait]
+impl<Q: Sql> CameraReads<Q> for super::tokens::SqlTokens {
+    async fn camera_page(
+        &self,
+        sql: &Q,
+        owner: UserId,
+        limit: i64,
+        offset: i64,
+        after: Option<CameraId>,
+    ) -> StoreResult<(i64, Vec<Camera>)> {
+        let count: Option<(i64,)> = sql.one(CAMERA_COUNT_SQL, args![owner]).await?;
+        let rows: Vec<CameraRow> = match after {
+            Some(a) => {
+                sql.all(CAMERA_PAGE_AFTER_SQL, args![owner, a, limit])
+                    .await?
+            }
+            None => {
+                sql.all(CAMERA_PAGE_OFFSET_SQL, args![owner, limit, offset])
+                    .await?
+            }
+        };
+        Ok((count.map_or(0, |(n,)| n), rows::try_all(rows)?))
+    }
+}
+
+#[async_trait]
+impl<T: CameraReads<Q>, Q: Sql> CameraStore for Backend<T, Q> {
     async fn create_camera(
         &self,
         owner: UserId,
@@ -229,14 +271,11 @@ impl<T: Send + Sync + 'static, Q: Sql> CameraStore for Backend<T, Q> {
         owner: UserId,
         limit: i64,
         offset: i64,
+        after: Option<CameraId>,
     ) -> StoreResult<(i64, Vec<Camera>)> {
-        let count_sql = "SELECT COUNT(*) FROM cameras WHERE owner_id = $1";
-        let (count,): (i64,) = self.sql.one(count_sql, args![owner]).await?.unwrap_or((0,));
-        let sql = format!(
-            "SELECT {CAMERA_COLS} FROM cameras WHERE owner_id = $1 ORDER BY id LIMIT $2 OFFSET $3"
-        );
-        let rows: Vec<CameraRow> = self.sql.all(&sql, args![owner, limit, offset]).await?;
-        Ok((count, rows::try_all(rows)?))
+        self.tokens
+            .camera_page(&self.sql, owner, limit, offset, after)
+            .await
     }
 
     async fn update_camera(&self, c: &Camera) -> StoreResult<bool> {

@@ -38,10 +38,33 @@ pub(crate) const USER_COLS: &str = user_u_cols!("");
 pub(crate) const CLIENT_COLS: &str = "id, client_id, secret_sha256, secret_phc, name, owner_id, \
      kind, redirect_uris, grants, scopes, profile, created_at, oidc, allow_password_without_mfa";
 
-pub(crate) const CAMERA_COLS: &str = "id, owner_id, name, codec, status, streams, snapshot, city, \
-     state, country, lat, lng, source, source_url, camera_type, description, is_video, framerate, \
-     outdoors, traffic, inactive, resolution_w, resolution_h, tags, is_public, created_at, \
-     updated_at, version";
+/// A camera's columns ([`super::rows::CameraRow`], in this order: SQLite decodes by position).
+macro_rules! camera_cols {
+    () => {
+        "id, owner_id, name, codec, status, streams, snapshot, city, state, country, lat, lng, \
+         source, source_url, camera_type, description, is_video, framerate, outdoors, traffic, \
+         inactive, resolution_w, resolution_h, tags, is_public, created_at, updated_at, version"
+    };
+}
+
+pub(crate) const CAMERA_COLS: &str = camera_cols!();
+
+/// A listing's `count`: the owner's row of the trigger-kept counter (no row: no cameras).
+pub(crate) const CAMERA_COUNT_SQL: &str = "SELECT n FROM camera_counts WHERE owner_id = $1";
+
+/// A page of an owner's cameras by offset (the `cameras_owner (owner_id, id)` index).
+pub(crate) const CAMERA_PAGE_OFFSET_SQL: &str = concat!(
+    "SELECT ",
+    camera_cols!(),
+    " FROM cameras WHERE owner_id = $1 ORDER BY id LIMIT $2 OFFSET $3"
+);
+
+/// A page after a camera id (keyset): as cheap at page 1,000 as at page 1.
+pub(crate) const CAMERA_PAGE_AFTER_SQL: &str = concat!(
+    "SELECT ",
+    camera_cols!(),
+    " FROM cameras WHERE owner_id = $1 AND id > $2 ORDER BY id LIMIT $3"
+);
 
 /// A PAT's columns, prefixed `p_` ([`super::rows::PatRow`]).
 pub(crate) const PAT_COLS: &str = "id AS p_id, user_id AS p_user_id, name AS p_name, \

@@ -16,7 +16,7 @@ use rusqlite::{Connection, OpenFlags, Row};
 use camgate_core::error::StoreError;
 use camgate_core::store::StoreResult;
 
-use crate::sql::rows::{ClientRefRow, OptUser, PatRow, UserRow};
+use crate::sql::rows::{CameraRow, ClientRefRow, OptUser, PatRow, UserRow};
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
@@ -129,6 +129,40 @@ pub(crate) fn client_ref_at(r: &Row<'_>, at: usize) -> rusqlite::Result<ClientRe
     })
 }
 
+/// A camera row (`queries::CAMERA_COLS`, in order), from position 0.
+pub(crate) fn camera_at(r: &Row<'_>) -> rusqlite::Result<CameraRow> {
+    Ok(CameraRow {
+        id: r.get(0)?,
+        owner_id: r.get(1)?,
+        name: r.get(2)?,
+        codec: r.get(3)?,
+        status: r.get(4)?,
+        streams: r.get(5)?,
+        snapshot: r.get(6)?,
+        city: r.get(7)?,
+        state: r.get(8)?,
+        country: r.get(9)?,
+        lat: r.get(10)?,
+        lng: r.get(11)?,
+        source: r.get(12)?,
+        source_url: r.get(13)?,
+        camera_type: r.get(14)?,
+        description: r.get(15)?,
+        is_video: r.get(16)?,
+        framerate: r.get(17)?,
+        outdoors: r.get(18)?,
+        traffic: r.get(19)?,
+        inactive: r.get(20)?,
+        resolution_w: r.get(21)?,
+        resolution_h: r.get(22)?,
+        tags: r.get(23)?,
+        is_public: r.get(24)?,
+        created_at: r.get(25)?,
+        updated_at: r.get(26)?,
+        version: r.get(27)?,
+    })
+}
+
 /// The `p_*` columns, from position 0.
 pub(crate) fn pat_at(r: &Row<'_>) -> rusqlite::Result<PatRow> {
     Ok(PatRow {
@@ -178,6 +212,8 @@ mod tests {
             include_str!("../../migrations/sqlite/0008_device_codes.sql"),
             include_str!("../../migrations/sqlite/0009_openid_connect.sql"),
             include_str!("../../migrations/sqlite/0010_two_factor.sql"),
+            include_str!("../../migrations/sqlite/0011_passkeys.sql"),
+            include_str!("../../migrations/sqlite/0012_camera_counts.sql"),
         ] {
             c.execute_batch(m).unwrap();
         }
@@ -248,5 +284,18 @@ mod tests {
         assert_eq!(client[11], "created_at");
         assert_eq!(client[12], "oidc");
         assert_eq!(client[13], "allow_password_without_mfa");
+        // camera_at reads CAMERA_COLS by position.
+        let cams = names(CAMERA_PAGE_OFFSET_SQL);
+        assert_eq!(cams, names(CAMERA_PAGE_AFTER_SQL));
+        assert_eq!(cams.len(), 28);
+        for (i, n) in [
+            (0, "id"),
+            (1, "owner_id"),
+            (16, "is_video"),
+            (24, "is_public"),
+            (27, "version"),
+        ] {
+            assert_eq!(cams[i], n);
+        }
     }
 }

@@ -11,13 +11,15 @@ use camgate_core::model::*;
 use camgate_core::store::{AddAccess, NewGrant, Rotation, StoreResult, TokenStore, Window};
 
 use super::reader::{
-    client_ref_at, opt_user_at, pat_at, user_at, Reader, AT_CAMERA, AT_CLIENT, AT_USER, PAT_USER,
+    camera_at, client_ref_at, opt_user_at, pat_at, user_at, Reader, AT_CAMERA, AT_CLIENT, AT_USER,
+    PAT_USER,
 };
 use super::writer::{audit, insert_audit, Writer};
 use super::{SqliteStore, TempFile};
 use crate::sql::queries::*;
 use crate::sql::rows::{AccessRow, ClientRow, RefreshRow};
 use crate::sql::tokens::{family_expiry, new_pat};
+use crate::sql::Pools;
 
 pub struct SqliteTokens {
     pub(crate) writer: Writer,
@@ -376,5 +378,42 @@ impl TokenStore for SqliteStore {
                 .query_row([], |r| r.get(0))
                 .optional()
         })
+    }
+}
+
+/// Camera listings on the per-thread reader, like the token lookups.
+#[async_trait]
+impl crate::sql::cameras::CameraReads<Pools<sqlx::Sqlite>> for SqliteTokens {
+    async fn camera_page(
+        &self,
+        _sql: &Pools<sqlx::Sqlite>,
+        owner: UserId,
+        limit: i64,
+        offset: i64,
+        after: Option<CameraId>,
+    ) -> StoreResult<(i64, Vec<Camera>)> {
+        let (count, rows) = self.reader.with(|c| {
+            let count: i64 = c
+                .prepare_cached(CAMERA_COUNT_SQL)?
+                .query_row([owner], |r| r.get(0))
+                .optional()?
+                .unwrap_or(0);
+            let rows = match after {
+                Some(a) => c
+                    .prepare_cached(CAMERA_PAGE_AFTER_SQL)?
+                    .query_map(params![owner, a, limit], camera_at)?
+                    .collect::<rusqlite::Result<Vec<_>>>()?,
+                None => c
+                    .prepare_cached(CAMERA_PAGE_OFFSET_SQL)?
+                    .query_map(params![owner, limit, offset], camera_at)?
+                    .collect::<rusqlite::Result<Vec<_>>>()?,
+            };
+            Ok((count, rows))
+        })?;
+        let cams = rows
+            .into_iter()
+            .map(Camera::try_from)
+            .collect::<StoreResult<Vec<_>>>()?;
+        Ok((count, cams))
     }
 }

@@ -90,6 +90,7 @@ pub async fn list(State(s): State<AppState>, d: Dash, Query(q): Query<NoticeQuer
     let page = Page {
         limit: PAGE,
         offset: q.offset(),
+        after: None,
     };
     let (count, cams) = s.core.list_cameras(d.user().id, page).await?;
     let mut paired: HashMap<i64, PairedDevice> = s

@@ -721,6 +721,7 @@ async fn home(
     let page = camgate_core::cameras::Page {
         limit: 1,
         offset: 0,
+        after: None,
     };
     let (cameras, _) = s.core.list_cameras(uid, page).await?;
     let u = d.user();
