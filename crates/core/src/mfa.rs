@@ -72,7 +72,14 @@ impl From<MfaError> for ApiError {
     fn from(e: MfaError) -> Self {
         match e {
             MfaError::Invalid => ApiError::invalid("code", "That code is not valid."),
-            MfaError::Throttled { retry_after } => ApiError::Unavailable { retry_after },
+            // Beside the field, like the password change's throttle (not "the service is busy").
+            MfaError::Throttled { retry_after } => ApiError::invalid(
+                "code",
+                format!(
+                    "Too many wrong codes. Try again in {}.",
+                    crate::throttle::human_wait(retry_after)
+                ),
+            ),
             MfaError::Store(s) => s.into(),
         }
     }
@@ -307,7 +314,9 @@ impl Core {
             .await?
             .and_then(|t| self.totp_key_of(user.id, &t.secret_enc))
             .ok_or(ApiError::Internal)?;
-        let step = self.now() / TOTP_STEP_SECS;
+        // Confirmed with the previous step's code (within the drift): the current code stays
+        // usable for a sign-in right away.
+        let step = self.now() / TOTP_STEP_SECS - 1;
         let code = totp_code(&key, step).ok_or(ApiError::Internal)?;
         let codes = self.confirm_totp(user, &code).await?;
         Ok((e, codes))
@@ -321,19 +330,35 @@ impl Core {
         code: &str,
         caller: &Caller,
     ) -> Result<(), ApiError> {
-        let ok = self
-            .hasher
-            .verify(Some(user.password_hash.clone()), password.to_string())
-            .await
-            .map_err(|_| ApiError::Unavailable { retry_after: 1 })?;
+        // A password check like the login's: wrong passwords count towards the login throttle
+        // (ASVS 2.2.1), so a stolen session is no unthrottled password oracle.
+        if let Some(wait) = self
+            .login_throttled(&user.email, caller.ip.as_deref())
+            .await?
+        {
+            return Err(ApiError::invalid(
+                "password",
+                format!(
+                    "Too many wrong passwords. Try again in {}.",
+                    crate::throttle::human_wait(wait)
+                ),
+            ));
+        }
+        let ok = password.len() <= 1024
+            && self
+                .hasher
+                .verify(Some(user.password_hash.clone()), password.to_string())
+                .await
+                .map_err(|_| ApiError::Unavailable { retry_after: 1 })?;
         if !ok {
+            self.login_failed(&user.email, caller.ip.as_deref()).await;
             return Err(ApiError::invalid(
                 "password",
                 "The password is not correct.",
             ));
         }
         self.verify_second_factor(user, code, caller).await?;
-        self.store.delete_second_factors(user.id).await?;
+        self.store.delete_totp(user.id).await?;
         self.audit(
             AuditKind::MfaDisabled,
             Some(user.id),

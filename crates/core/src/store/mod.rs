@@ -441,7 +441,11 @@ pub trait MfaStore: Send + Sync + 'static {
         now: Timestamp,
     ) -> StoreResult<bool>;
     async fn recovery_codes_left(&self, user: UserId) -> StoreResult<i64>;
-    /// Removes the authenticator and the recovery codes; false if there were none.
+    /// Removes the TOTP authenticator and its recovery codes (passkeys stay); false if there
+    /// were none.
+    async fn delete_totp(&self, user: UserId) -> StoreResult<bool>;
+    /// Removes every second factor: the authenticator, the recovery codes and the passkeys;
+    /// false if there were none.
     async fn delete_second_factors(&self, user: UserId) -> StoreResult<bool>;
 }
 

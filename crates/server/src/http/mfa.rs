@@ -21,10 +21,26 @@ use camgate_core::throttle::human_wait;
 
 use super::auth::ClientIp;
 use super::pages::{
-    clear_cookie, consent_location, cookie, field, form_pairs, login_location, redirect, render,
-    safe_next, secure_enough, set_cookie, PageError, LOGIN_COOKIE, SESSION_COOKIE,
+    clear_cookie, consent_location, cookie, field, form_pairs, login_location, origin_of, redirect,
+    render, safe_next, secure_enough, set_cookie, PageError, LOGIN_COOKIE, SESSION_COOKIE,
 };
 use super::AppState;
+
+/// Which second factors a user has (what the page offers).
+#[derive(Debug, Clone, Copy)]
+pub struct Factors {
+    pub totp: bool,
+    pub passkey: bool,
+}
+
+impl Factors {
+    pub async fn of(s: &AppState, user: &User) -> Result<Self, camgate_core::error::StoreError> {
+        Ok(Self {
+            totp: s.core.has_totp(user.id).await?,
+            passkey: !s.core.passkeys(user.id).await?.is_empty(),
+        })
+    }
+}
 
 /// The pending sign-in between the password and the second factor.
 pub const MFA_COOKIE: &str = "__Host-camgate_mfa";
@@ -33,6 +49,8 @@ pub const MFA_COOKIE: &str = "__Host-camgate_mfa";
 #[template(path = "login_mfa.html")]
 struct MfaPage<'a> {
     email: &'a str,
+    /// Ask for a code (the user has an authenticator app).
+    totp: bool,
     /// Offer "use a passkey" (the user has one).
     passkey: bool,
     csrf_token: &'a str,
@@ -43,13 +61,16 @@ struct MfaPage<'a> {
 
 /// After a right password for a user with a second factor: the code form, and the pending
 /// sign-in cookie. `csrf_token`: the login form's double-submit value (its cookie stays).
+/// `form_origin`: the client's origin when signing in for an authorization request (see
+/// [`form`]).
 pub fn ask_second_factor(
     s: &AppState,
     user: &User,
-    passkey: bool,
+    factors: Factors,
     csrf_token: &str,
     request_id: Option<&str>,
     next: Option<&str>,
+    form_origin: Option<&str>,
 ) -> Result<Response, PageError> {
     let sealed = s
         .core
@@ -57,12 +78,13 @@ pub fn ask_second_factor(
         .ok_or_else(PageError::internal)?;
     let mut r = form(
         user,
-        passkey,
+        factors,
         csrf_token,
         request_id,
         next,
         None,
         StatusCode::OK,
+        form_origin,
     );
     set_cookie(&mut r, MFA_COOKIE, &sealed, PENDING_TTL_SECS, "Lax");
     Ok(r)
@@ -71,22 +93,44 @@ pub fn ask_second_factor(
 #[allow(clippy::too_many_arguments)]
 fn form(
     user: &User,
-    passkey: bool,
+    factors: Factors,
     csrf_token: &str,
     request_id: Option<&str>,
     next: Option<&str>,
     error: Option<String>,
     status: StatusCode,
+    form_origin: Option<&str>,
 ) -> Response {
     let html = render(&MfaPage {
         email: &user.email,
-        passkey,
+        totp: factors.totp,
+        passkey: factors.passkey,
         csrf_token,
         request_id,
         next: safe_next(next),
         error,
     });
-    super::pages::script_page_response(status, html)
+    let mut r = super::pages::script_page_response(status, html);
+    // As on the login page: the code's POST can end in a redirect to the client (a consent
+    // given before), and CSP Level 3 checks `form-action` on every redirect after a form
+    // submission, so the client's origin is allowed there too.
+    if let Some(o) = form_origin {
+        let csp = super::pages::script_page_csp().replacen(
+            "form-action 'self'",
+            &format!("form-action 'self' {o}"),
+            1,
+        );
+        if let Ok(v) = HeaderValue::from_str(&csp) {
+            r.headers_mut().insert(header::CONTENT_SECURITY_POLICY, v);
+        }
+    }
+    r
+}
+
+/// The origin of the client of the parked authorization request `request_id`, if it is live.
+async fn request_origin(s: &AppState, request_id: Option<&str>) -> Option<String> {
+    let r = s.core.parked_request(request_id?, false).await.ok()??;
+    origin_of(&r.redirect_uri)
 }
 
 /// `POST /login/mfa`: checks the form (CSRF double-submit with the login cookie), the pending
@@ -125,7 +169,7 @@ pub async fn mfa_submit(
         return Ok(again());
     };
     let csrf = login_token.unwrap_or_default();
-    let passkey = !s.core.passkeys(user.id).await?.is_empty();
+    let factors = Factors::of(&s, &user).await?;
     let code = field(&pairs, "code").unwrap_or("");
     match s
         .core
@@ -157,7 +201,7 @@ pub async fn mfa_submit(
         }
         Err(MfaError::Invalid) => Ok(form(
             &user,
-            passkey,
+            factors,
             &csrf,
             request_id,
             next,
@@ -166,11 +210,12 @@ pub async fn mfa_submit(
                     .into(),
             ),
             StatusCode::OK,
+            request_origin(&s, request_id).await.as_deref(),
         )),
         Err(MfaError::Throttled { retry_after }) => {
             let mut r = form(
                 &user,
-                passkey,
+                factors,
                 &csrf,
                 request_id,
                 next,
@@ -179,6 +224,7 @@ pub async fn mfa_submit(
                     human_wait(retry_after)
                 )),
                 StatusCode::TOO_MANY_REQUESTS,
+                request_origin(&s, request_id).await.as_deref(),
             );
             r.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));

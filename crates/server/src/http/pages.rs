@@ -596,8 +596,19 @@ pub async fn login_submit(
     if s.core.has_second_factor(user.id).await? {
         let token = cookie_token.unwrap_or_default();
         let rid = request.as_ref().map(|(id, _)| *id);
-        let passkey = !s.core.passkeys(user.id).await?.is_empty();
-        return super::mfa::ask_second_factor(&s, &user, passkey, &token, rid, next);
+        let factors = super::mfa::Factors::of(&s, &user).await?;
+        let origin = request
+            .as_ref()
+            .and_then(|(_, r)| origin_of(&r.redirect_uri));
+        return super::mfa::ask_second_factor(
+            &s,
+            &user,
+            factors,
+            &token,
+            rid,
+            next,
+            origin.as_deref(),
+        );
     }
     let previous = cookie(&headers, SESSION_COOKIE);
     let id = s

@@ -170,7 +170,14 @@ async fn spec_000_authorization_code_flow() {
     assert!(page.body.contains("Camera Viewer"), "{}", page.body);
     assert!(page.body.contains("<label for=\"email\">"));
     assert!(page.body.contains("<label for=\"password\">"));
-    assert!(!page.body.contains("<script"));
+    // No inline script: only the server's own passkey script, by URL.
+    assert!(
+        page.body
+            .match_indices("<script")
+            .all(|(i, _)| page.body[i..].starts_with("<script src=\"/static/passkeys.js\"")),
+        "{}",
+        page.body
+    );
 
     let r = b.sign_in_at(&login, &f.email, PASSWORD).await;
     assert_eq!(r.status, 303);

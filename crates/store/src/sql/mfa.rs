@@ -98,6 +98,18 @@ impl<T: Send + Sync + 'static, Q: Sql> MfaStore for Backend<T, Q> {
         Ok(n.map_or(0, |(n,)| n))
     }
 
+    async fn delete_totp(&self, user: UserId) -> StoreResult<bool> {
+        let mut tx = self.sql.begin().await?;
+        let a = tx
+            .run("DELETE FROM user_totp WHERE user_id = $1", args![user])
+            .await?;
+        let b = tx
+            .run("DELETE FROM recovery_codes WHERE user_id = $1", args![user])
+            .await?;
+        tx.commit().await?;
+        Ok(a + b > 0)
+    }
+
     async fn delete_second_factors(&self, user: UserId) -> StoreResult<bool> {
         let mut tx = self.sql.begin().await?;
         let a = tx
