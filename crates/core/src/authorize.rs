@@ -99,6 +99,9 @@ pub struct ValidRequest {
     pub max_age: Option<i64>,
     /// OIDC Core §3.1.2.1: pre-fills the sign-in form's email field.
     pub login_hint: Option<String>,
+    /// When the request was parked (0: not parked): a sign-in after it satisfies
+    /// `prompt=login` and `max_age` when the request resumes.
+    pub parked_at: i64,
 }
 
 impl ValidRequest {
@@ -106,6 +109,17 @@ impl ValidRequest {
     /// §3.1.2.1: `max_age=0` is `prompt=login`).
     pub fn session_fresh(&self, auth_time: i64, now: i64) -> bool {
         self.max_age.is_none_or(|m| now - auth_time <= m && m > 0)
+    }
+
+    /// Whether a session may continue this request where it resumes (`/consent`): one that
+    /// began after the request was parked always may; an older one only if neither
+    /// `prompt=login` nor `max_age` asks for a fresh sign-in. Without this check, opening
+    /// `/consent?request_id=…` directly would skip the sign-in they ask for. Timestamps are
+    /// whole seconds, so a sign-in in the very second of the request does not count as after
+    /// it (the safe side of a tie; the user is asked once more).
+    pub fn session_satisfies(&self, auth_time: i64, now: i64) -> bool {
+        (self.parked_at > 0 && auth_time > self.parked_at)
+            || (self.prompt != Prompt::Login && self.session_fresh(auth_time, now))
     }
 }
 
@@ -530,6 +544,7 @@ pub fn validate_authorization_for(
         nonce,
         max_age,
         login_hint,
+        parked_at: 0,
     })
 }
 
@@ -699,6 +714,7 @@ impl Core {
             nonce: p.nonce,
             max_age: p.max_age,
             login_hint: p.login_hint,
+            parked_at: row.created_at,
         }))
     }
 

@@ -245,7 +245,9 @@ impl Core {
                 kind: input.kind,
                 redirect_uris: input.redirect_uris,
                 grants,
-                scopes: input.scopes.unwrap_or(ScopeSet::READ_WRITE),
+                // Registration limits camera permissions; identity scopes go with the code
+                // flow to any client (core::scope).
+                scopes: input.scopes.unwrap_or(ScopeSet::READ_WRITE).resource(),
                 profile,
                 created_at: self.now(),
                 oidc: input.oidc,

@@ -248,10 +248,18 @@ impl Core {
         client: &Client,
         requested: Option<&str>,
     ) -> Result<ScopeSet, OAuthError> {
+        // The identity scopes (OIDC) belong to the authorization-code flow: no other grant
+        // yields them, whatever the client's registration says.
         match requested {
-            None => Ok(client.scopes),
+            None => Ok(client.scopes.resource()),
             Some(s) => {
                 let set = ScopeSet::parse_requested(s)?;
+                if set.has_identity() {
+                    return Err(OAuthError::invalid_scope(
+                        "openid, profile, email and phone are granted only through the \
+                         authorization code flow.",
+                    ));
+                }
                 if client.scopes.covers(&set) {
                     Ok(set)
                 } else {

@@ -284,6 +284,10 @@ pub async fn consent_page(
         Ok(None) => return PageError::expired_request().into_response(),
         Err(e) => return page_error(e, &s, &headers, StatusCode::SEE_OTHER),
     };
+    // prompt=login / max_age (OIDC Core §3.1.2.1) hold here too, not only at /oauth/authorize.
+    if !req.session_satisfies(sess.created_at, s.core.now()) {
+        return redirect(StatusCode::SEE_OTHER, &login_location(&handle));
+    }
     proceed(
         &s,
         &headers,
@@ -329,6 +333,15 @@ pub async fn consent_decision(
         _ => return PageError::bad_request("Choose Approve or Deny.").into_response(),
     };
     let status = StatusCode::SEE_OTHER;
+    // The sign-in the request asks for (prompt=login, max_age) before anything is decided.
+    match s.core.parked_request(handle, false).await {
+        Ok(Some(r)) if !r.session_satisfies(sess.created_at, s.core.now()) => {
+            return redirect(StatusCode::SEE_OTHER, &login_location(handle));
+        }
+        Ok(Some(_)) => {}
+        Ok(None) => return PageError::expired_request().into_response(),
+        Err(e) => return page_error(e, &s, &headers, status),
+    }
     // Single use: taking the parked request deletes it.
     let req = match s.core.parked_request(handle, true).await {
         Ok(Some(r)) => r,

@@ -484,10 +484,7 @@ pub async fn login_page(
         match &request {
             // prompt=login asks for a fresh sign-in even with a session, as does a max_age
             // the session is older than (OIDC Core §3.1.2.1).
-            Some((id, req))
-                if req.prompt != camgate_core::authorize::Prompt::Login
-                    && req.session_fresh(sess.created_at, s.core.now()) =>
-            {
+            Some((id, req)) if req.session_satisfies(sess.created_at, s.core.now()) => {
                 return Ok(redirect(StatusCode::SEE_OTHER, &consent_location(id)));
             }
             Some(_) => {}

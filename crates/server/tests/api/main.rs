@@ -28,6 +28,7 @@ mod lifecycle;
 mod limits;
 mod mfa;
 mod nodes;
+mod oidc;
 mod openapi;
 mod ops;
 mod outage;

@@ -26,6 +26,9 @@ const FIELDS: &[&str] = &[
     "grants",
     "scopes",
     "profile",
+    // The OpenID Connect fields (`validate_oidc`), shown beside their form fields.
+    "post_logout_redirect_uri",
+    "sector_identifier",
 ];
 
 /// One grant checkbox.
