@@ -463,3 +463,67 @@ fn userinfo_claims(sub: &str, user: &User, p: &Principal) -> Value {
     }
     Value::Object(m)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn at_hash_matches_the_openid_connect_core_example() {
+        // OIDC Core 1.0 Appendix A.3/A.4: this access token's at_hash under RS256.
+        assert_eq!(
+            at_hash(JwtAlg::Rs256, "jHkWEdUXMU1BwAsC4vtUsZwnNvTIxEl0z9K3vx5KF0Y"),
+            "77QmUPtjPfzWtF2AnpK9RQ"
+        );
+        // EdDSA: the left half of SHA-512 (32 bytes, 43 base64url characters).
+        assert_eq!(at_hash(JwtAlg::EdDsa, "t").len(), 43);
+        assert_eq!(at_hash(JwtAlg::Es256, "t"), at_hash(JwtAlg::Rs256, "t"));
+    }
+
+    #[test]
+    fn subjects_are_an_hmac_of_the_user_and_sector() {
+        let key = [9u8; 32];
+        // Computed independently of `mac`: HMAC-SHA256 over the documented input.
+        let mut m = HmacSha256::new_from_slice(&key).unwrap();
+        m.update(b"camgate sub v1\0");
+        m.update(b"42");
+        assert_eq!(
+            public_subject(&key, 42),
+            B64.encode(m.finalize().into_bytes())
+        );
+        assert_eq!(public_subject(&key, 42).len(), 43);
+        assert_ne!(public_subject(&key, 42), public_subject(&key, 43));
+        assert_ne!(public_subject(&key, 42), public_subject(&[8u8; 32], 42));
+        let a = pairwise_subject(&key, "a.example", 42);
+        assert_ne!(a, pairwise_subject(&key, "b.example", 42));
+        assert_ne!(a, public_subject(&key, 42));
+        // The separator keeps ("a", "1\0…") and ("a\01", …) apart.
+        assert_ne!(
+            pairwise_subject(&key, "x", 11),
+            pairwise_subject(&key, "x\01", 1)
+        );
+    }
+
+    #[test]
+    fn acr_follows_the_factors() {
+        assert_eq!(acr_of(&["pwd".into()]), ACR_PASSWORD);
+        assert_eq!(acr_of(&["pwd".into(), "otp".into()]), ACR_MFA);
+        assert_eq!(acr_of(&["hwk".into(), "user".into()]), ACR_MFA);
+    }
+
+    #[test]
+    fn logout_state_is_appended_encoded() {
+        assert_eq!(
+            with_state("https://a.example/bye", Some("x y")),
+            "https://a.example/bye?state=x+y"
+        );
+        assert_eq!(
+            with_state("https://a.example/bye?k=1", Some("s")),
+            "https://a.example/bye?k=1&state=s"
+        );
+        assert_eq!(
+            with_state("https://a.example/bye", None),
+            "https://a.example/bye"
+        );
+    }
+}

@@ -95,8 +95,10 @@ impl Dialect for UserinfoDialect {
     operation_id = "oidc_userinfo",
     responses(
         (status = 200, description = "Claims by scope (Core §5.4): `sub`, and `name`, `given_name`, `family_name`, `email`, `email_verified`, `phone_number` when granted and not empty.", body = Object),
-        (status = 401, description = "No token, or an invalid one (`WWW-Authenticate: Bearer error=\"invalid_token\"`).", body = super::openapi::OAuthErrorBody),
-        (status = 403, description = "The token lacks the `openid` scope (`insufficient_scope`).", body = super::openapi::OAuthErrorBody),
+        (status = 400, description = "A token in the query string (`invalid_request`).", body = super::openapi::BearerErrorBody),
+        (status = 401, description = "No token, or an invalid one (`WWW-Authenticate: Bearer error=\"invalid_token\"`).", body = super::openapi::BearerErrorBody),
+        (status = 403, description = "The token lacks the `openid` scope (`insufficient_scope`).", body = super::openapi::BearerErrorBody),
+        (status = 503, description = "The database is unavailable (`temporarily_unavailable`).", body = super::openapi::BearerErrorBody),
     ),
     security(("Bearer" = [])),
 )]

@@ -429,6 +429,26 @@ pub struct OAuthErrorBody {
     pub error_description: String,
 }
 
+/// RFC 6750 §3.1 error codes of a protected resource (UserInfo).
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+pub enum BearerErrorCodeDoc {
+    InvalidRequest,
+    InvalidToken,
+    InsufficientScope,
+    ServerError,
+    TemporarilyUnavailable,
+}
+
+/// A bearer-token error (RFC 6750 §3): `{error, error_description}`, with `WWW-Authenticate`.
+#[derive(ToSchema)]
+#[schema(example = json!({"error": "invalid_token", "error_description": "Authentication credentials were not provided."}))]
+pub struct BearerErrorBody {
+    #[schema(inline)]
+    pub error: BearerErrorCodeDoc,
+    pub error_description: String,
+}
+
 /// Token endpoint parameters (RFC 6749 §4.1.3, §4.3.2, §4.4.2, §6). They may also come in the
 /// query string (specs 003/004). Client credentials come here or in HTTP Basic (§2.3.1). The
 /// example is spec 001's password grant, which works against `serve --demo`.
