@@ -497,10 +497,10 @@ mod tests {
         let a = pairwise_subject(&key, "a.example", 42);
         assert_ne!(a, pairwise_subject(&key, "b.example", 42));
         assert_ne!(a, public_subject(&key, 42));
-        // The separator keeps ("a", "1\0…") and ("a\01", …) apart.
+        // The NUL separator keeps a sector and a user id from running together.
         assert_ne!(
             pairwise_subject(&key, "x", 11),
-            pairwise_subject(&key, "x\01", 1)
+            pairwise_subject(&key, "x\u{0}1", 1)
         );
     }
 
