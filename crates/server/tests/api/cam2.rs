@@ -382,7 +382,14 @@ async fn expired_tampered_and_forged_jwts_are_401() {
         .json()
         .await
         .unwrap();
-    let x = jwks["keys"][0]["x"].as_str().unwrap().to_string();
+    // The key that signed this token (the JWKS also carries the RSA id_token key).
+    let key = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["kid"] == h["kid"])
+        .expect("the signing key is published");
+    let x = key["x"].as_str().unwrap().to_string();
     for secret in [B64.decode(&x).unwrap(), x.as_bytes().to_vec()] {
         use hmac::{Hmac, Mac};
         let mut hs = h.clone();
