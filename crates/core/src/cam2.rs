@@ -372,6 +372,17 @@ impl Core {
         who: &Principal,
         search: Cam2Search,
     ) -> Result<Vec<Camera>, ApiError> {
+        let mut cams = self.cam2_search(who, search).await?;
+        // Cameras shared with the caller are in the results; say so, as every listing does.
+        self.mark_shared(who.owner_id(), &mut cams).await?;
+        Ok(cams)
+    }
+
+    async fn cam2_search(
+        &self,
+        who: &Principal,
+        search: Cam2Search,
+    ) -> Result<Vec<Camera>, ApiError> {
         let mut q = search.query;
         q.owner = who.owner_id();
         let page = search.page;

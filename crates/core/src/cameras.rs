@@ -5,7 +5,7 @@ use crate::model::{
     Camera, CameraFields, CameraId, CameraStatus, Snapshot, Stream, UserId, VideoCodec,
 };
 use crate::principal::Principal;
-use crate::scope::Need;
+use crate::shares::CameraAction;
 use crate::store::{PairedDevice, PendingPairing};
 use crate::Core;
 
@@ -367,11 +367,29 @@ impl Core {
         Err(ApiError::Unavailable { retry_after: 1 })
     }
 
-    /// A camera as `p` may read it: a paired device's token reads its own camera without any
-    /// scope; everyone else needs `read` and sees only cameras they own (`NotFound` else).
+    /// A camera as `p` may read it: its owner, a guest it is shared with, or the paired
+    /// device's own token (`NotFound` for anyone else).
     pub async fn camera_for(&self, p: &Principal, id: CameraId) -> Result<Camera, ApiError> {
-        let owner = self.camera_owner_for(p, id, Need::Read)?;
-        self.camera(owner, id).await
+        self.camera_access(p, id, CameraAction::View).await
+    }
+
+    /// A partial update by `p`: the owner or a `manage` guest (with `write`).
+    pub async fn update_camera_as(
+        &self,
+        p: &Principal,
+        id: CameraId,
+        patch: CameraPatch,
+    ) -> Result<Camera, ApiError> {
+        let cam = self.camera_access(p, id, CameraAction::Edit).await?;
+        let mut out = self.update_camera(cam.owner_id, id, patch).await?;
+        out.shared = cam.shared;
+        Ok(out)
+    }
+
+    /// Deletes a camera: its owner only (a guest gets `Forbidden`).
+    pub async fn delete_camera_as(&self, p: &Principal, id: CameraId) -> Result<(), ApiError> {
+        let cam = self.camera_access(p, id, CameraAction::Delete).await?;
+        self.delete_camera(cam.owner_id, id).await
     }
 
     /// A report from a camera (`POST /v1/cameras/{id}/heartbeat/`): its status (default
@@ -383,7 +401,10 @@ impl Core {
         id: CameraId,
         status: Option<CameraStatus>,
     ) -> Result<Camera, ApiError> {
-        let owner = self.camera_owner_for(p, id, Need::Write)?;
+        let owner = self
+            .camera_access(p, id, CameraAction::Report)
+            .await?
+            .owner_id;
         let status = status.unwrap_or(CameraStatus::Online);
         if !self
             .store
@@ -393,28 +414,6 @@ impl Core {
             return Err(ApiError::NotFound);
         }
         self.camera(owner, id).await
-    }
-
-    /// Whose camera `id` is as far as `p` may act on it with `need`: a token bound to a
-    /// camera acts on that camera alone (its scope is empty), anyone else needs the scope.
-    fn camera_owner_for(
-        &self,
-        p: &Principal,
-        id: CameraId,
-        need: Need,
-    ) -> Result<UserId, ApiError> {
-        match p.camera {
-            Some(bound) if bound == id => p.user().map(|u| u.id),
-            Some(_) => Err(ApiError::Forbidden(
-                "This device token is bound to another camera.".into(),
-            )),
-            None => {
-                p.require(need)?;
-                p.owner_id().ok_or_else(|| {
-                    ApiError::Forbidden("This route needs a token issued to a user.".into())
-                })
-            }
-        }
     }
 
     /// The owner's paired cameras: serial, last report, whether a device token is live.

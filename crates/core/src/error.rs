@@ -42,6 +42,8 @@ pub enum OAuthErrorCode {
     DeviceSlowDown,
     /// RFC 8628 §3.5: the device code expired (400).
     ExpiredToken,
+    /// RFC 8693 §2.2.2: the token cannot be issued for the requested subject or target (400).
+    InvalidTarget,
 }
 
 impl OAuthErrorCode {
@@ -61,6 +63,7 @@ impl OAuthErrorCode {
             Self::SlowDown | Self::DeviceSlowDown => "slow_down",
             Self::AuthorizationPending => "authorization_pending",
             Self::ExpiredToken => "expired_token",
+            Self::InvalidTarget => "invalid_target",
         }
     }
 }

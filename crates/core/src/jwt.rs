@@ -360,6 +360,15 @@ pub struct AccessClaims {
     pub orig_iat: i64,
     /// The grant the token descends from (`client_credentials`, `password`, ...).
     pub gty: String,
+    /// Token exchange: the dealer acting for `sub` (RFC 8693 §4.1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub act: Option<Actor>,
+}
+
+/// The `act` claim (RFC 8693 §4.1): who acts for the subject.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Actor {
+    pub sub: String,
 }
 
 impl AccessClaims {
@@ -368,6 +377,14 @@ impl AccessClaims {
             None
         } else {
             self.sub.parse().ok()
+        }
+    }
+
+    /// The acting dealer of a token-exchange token; an `act` that names no user is an error.
+    fn actor_id(&self) -> Result<Option<UserId>, ()> {
+        match &self.act {
+            None => Ok(None),
+            Some(a) => a.sub.parse().map(Some).map_err(|_| ()),
         }
     }
 
@@ -717,6 +734,35 @@ impl Core {
         orig_iat: Option<i64>,
         profile: &Profile,
     ) -> Result<String, OAuthError> {
+        self.sign_access_token_as(client, user_id, gty, scope, orig_iat, profile.access_ttl_secs, None)
+            .await
+    }
+
+    /// A dealer's JWT for a customer (token exchange): `act` names the dealer; `ttl` is short.
+    pub(crate) async fn sign_act_token(
+        &self,
+        client: &ClientRef,
+        customer: UserId,
+        dealer: UserId,
+        scope: ScopeSet,
+        ttl: i64,
+    ) -> Result<String, OAuthError> {
+        let gty = GrantType::TokenExchange.as_str();
+        self.sign_access_token_as(client, Some(customer), gty, scope, None, ttl, Some(dealer))
+            .await
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn sign_access_token_as(
+        &self,
+        client: &ClientRef,
+        user_id: Option<UserId>,
+        gty: &str,
+        scope: ScopeSet,
+        orig_iat: Option<i64>,
+        ttl: i64,
+        act: Option<UserId>,
+    ) -> Result<String, OAuthError> {
         let iss = self.jwt_issuer().ok_or_else(|| {
             tracing::error!("no issuer known: set `issuer` in the configuration");
             OAuthError::server_error()
@@ -732,13 +778,14 @@ impl Core {
                 Some(u) => u.to_string(),
                 None => client.client_id.clone(),
             },
-            exp: now + profile.access_ttl_secs,
+            exp: now + ttl,
             iat: now,
             jti: B64.encode(jti),
             client_id: client.client_id.clone(),
             scope: scope.to_scope_string(),
             orig_iat: orig_iat.unwrap_or(now),
             gty: gty.to_string(),
+            act: act.map(|d| Actor { sub: d.to_string() }),
         };
         let header = Header {
             alg: key.alg.as_str(),
@@ -785,6 +832,7 @@ impl Core {
             refresh_token: None,
             scope: scope.to_scope_string(),
             id_token: None,
+            issued_token_type: None,
         })
     }
 
@@ -811,8 +859,9 @@ impl Core {
             .await?
             .ok_or_else(invalid)?;
         check_subject(&subject, &claims).map_err(|_| invalid())?;
-        Ok(Principal {
+        let mut p = Principal {
             camera: None,
+            actor: claims.actor_id().map_err(|_| invalid())?,
             user: subject.user,
             client: Some(subject.client),
             scopes: ScopeSet::parse(&claims.scope).unwrap_or_default(),
@@ -820,7 +869,9 @@ impl Core {
                 jti: claims.jti,
                 expires_at: claims.exp,
             },
-        })
+        };
+        self.check_actor(&mut p).await?;
+        Ok(p)
     }
 
     /// How long a jti must stay denied: until the token expires or, if later, until it can
@@ -902,8 +953,19 @@ impl Core {
         if check_subject(&subject, &claims).is_err() {
             return Ok(None);
         }
+        let mut scope = ScopeSet::parse(&claims.scope).unwrap_or_default();
+        let Ok(actor) = claims.actor_id() else {
+            return Ok(None);
+        };
+        if let (Some(dealer), Some(customer)) = (actor, claims.user_id()) {
+            match self.act_level(dealer, customer).await? {
+                Some(level) => scope = crate::dealers::cap_scope(scope, level),
+                None => return Ok(None),
+            }
+        }
         Ok(Some(crate::model::Introspection {
-            scope: ScopeSet::parse(&claims.scope).unwrap_or_default(),
+            act: actor.map(|d| d.to_string()),
+            scope,
             client_id: claims.client_id.clone(),
             username: subject.user.as_ref().map(|u| u.email.clone()),
             sub: Some(claims.sub.clone()),
@@ -935,6 +997,12 @@ impl Core {
             .await?
             .ok_or_else(invalid)?;
         check_subject(&subject, &claims).map_err(|_| invalid())?;
+        // A dealer's token for a customer is short-lived on purpose: exchange again instead.
+        if claims.act.is_some() {
+            return Err(OAuthError::invalid_grant(
+                "A token obtained by token exchange cannot be refreshed.",
+            ));
+        }
         let profile = self
             .profiles
             .get(&subject.client.profile)
@@ -980,6 +1048,7 @@ impl Core {
             refresh_token: None,
             scope: scope.to_scope_string(),
             id_token: None,
+            issued_token_type: None,
         })
     }
 }

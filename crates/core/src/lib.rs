@@ -6,6 +6,7 @@
 pub mod authorize;
 pub mod cam2;
 pub mod cameras;
+pub mod dealers;
 pub mod client_credentials;
 pub mod clients;
 pub mod clock;
@@ -28,6 +29,7 @@ pub mod resource;
 pub mod scope;
 pub mod secret;
 pub mod sessions;
+pub mod shares;
 pub mod store;
 pub mod throttle;
 pub mod users;

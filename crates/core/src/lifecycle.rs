@@ -130,8 +130,18 @@ impl Core {
                         if a.revoked || a.expires_at <= now || !user_ok {
                             return Ok(None);
                         }
+                        // A dealer's token for a customer is live only while the dealer may
+                        // still act, at the level the customer allows now.
+                        let mut scope = a.scope;
+                        if let (Some(actor), Some(u)) = (a.actor_id, a.user.as_ref()) {
+                            match self.act_level(actor, u.id).await? {
+                                Some(level) => scope = crate::dealers::cap_scope(scope, level),
+                                None => return Ok(None),
+                            }
+                        }
                         return Ok(Some(Introspection {
-                            scope: a.scope,
+                            act: a.actor_id.map(|d| d.to_string()),
+                            scope,
                             client_id: a.client.client_id,
                             username: a.user.as_ref().map(|u| u.email.clone()),
                             sub: a.user.as_ref().map(|u| u.id.to_string()),
@@ -161,6 +171,7 @@ impl Core {
                             return Ok(None);
                         };
                         return Ok(Some(Introspection {
+                            act: None,
                             scope: r.scope,
                             client_id: client.client_id,
                             username: user.as_ref().map(|u| u.email.clone()),

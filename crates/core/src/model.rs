@@ -25,6 +25,8 @@ pub struct User {
     /// Whether the email address is known to be the user's (OIDC Core §5.1
     /// `email_verified`). Set by an administrator (`user add --email-verified`).
     pub email_verified: bool,
+    /// A dealer: creates customer accounts and may act for them (token exchange).
+    pub is_dealer: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -70,15 +72,18 @@ pub enum GrantType {
     ClientCredentials,
     /// The device authorization grant (RFC 8628 §3.4).
     DeviceCode,
+    /// OAuth 2.0 Token Exchange (RFC 8693 §2.1): a dealer acting for a customer.
+    TokenExchange,
 }
 
 impl GrantType {
-    pub const ALL: [GrantType; 5] = [
+    pub const ALL: [GrantType; 6] = [
         GrantType::AuthorizationCode,
         GrantType::Password,
         GrantType::RefreshToken,
         GrantType::ClientCredentials,
         GrantType::DeviceCode,
+        GrantType::TokenExchange,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -88,14 +93,17 @@ impl GrantType {
             Self::RefreshToken => "refresh_token",
             Self::ClientCredentials => "client_credentials",
             Self::DeviceCode => "urn:ietf:params:oauth:grant-type:device_code",
+            Self::TokenExchange => "urn:ietf:params:oauth:grant-type:token-exchange",
         }
     }
 
-    /// The grant's name as the token endpoint takes it; the device grant's short name
-    /// `device_code` is accepted too (CLI, configuration).
+    /// The grant's name as the token endpoint takes it; the short names `device_code` and
+    /// `token_exchange` are accepted too (CLI, configuration).
     pub fn parse(s: &str) -> Option<GrantType> {
-        if s == "device_code" {
-            return Some(Self::DeviceCode);
+        match s {
+            "device_code" => return Some(Self::DeviceCode),
+            "token_exchange" => return Some(Self::TokenExchange),
+            _ => {}
         }
         Self::ALL.into_iter().find(|g| g.as_str() == s)
     }
@@ -255,6 +263,8 @@ pub struct NewFamily {
     pub created_at: Timestamp,
     /// A grant with the openid scope: how the user signed in (its refreshes carry id_tokens).
     pub authn: Option<Authn>,
+    /// A token-exchange family: the dealer acting for `user_id` (RFC 8693 §4.1 `act`).
+    pub actor_id: Option<UserId>,
 }
 
 #[derive(Debug, Clone)]
@@ -296,6 +306,8 @@ pub struct AccessTokenInfo {
     pub user: Option<User>,
     /// The camera a paired device's token is bound to (it may act on nothing else).
     pub camera_id: Option<CameraId>,
+    /// A token-exchange token: the dealer acting for the user.
+    pub actor_id: Option<UserId>,
 }
 
 #[derive(Debug, Clone)]
@@ -469,6 +481,115 @@ pub struct Camera {
     pub updated_at: Timestamp,
     /// Bumped by every update; an update only applies to the version it read.
     pub version: i64,
+    /// Set when the camera is seen by a guest: what it was shared with and by whom.
+    pub shared: Option<SharedAs>,
+}
+
+/// What a camera's owner lets a guest do, from least to most (each level includes the ones
+/// before it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum SharePermission {
+    /// Metadata, snapshot and live stream URLs.
+    View,
+    /// View, and recordings.
+    Playback,
+    /// Playback, and editing the camera (not deleting it, not sharing it again).
+    Manage,
+}
+
+impl SharePermission {
+    pub const ALL: [SharePermission; 3] = [Self::View, Self::Playback, Self::Manage];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::View => "view",
+            Self::Playback => "playback",
+            Self::Manage => "manage",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|p| p.as_str() == s)
+    }
+}
+
+/// How a guest sees a camera shared with them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SharedAs {
+    pub permission: SharePermission,
+    /// The owner's display name (first and last name, else the e-mail address).
+    pub owner_name: String,
+}
+
+/// A camera shared with an e-mail address; `user_id` once an account has that address.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Share {
+    pub id: i64,
+    pub camera_id: CameraId,
+    pub email: String,
+    pub user_id: Option<UserId>,
+    pub permission: SharePermission,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+/// How much a dealer may do for a customer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum DealerLevel {
+    /// Read-only: cameras can be read, nothing changed, no account changes.
+    Limited,
+    /// Everything the customer's own token could do.
+    Full,
+}
+
+impl DealerLevel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Limited => "limited",
+            Self::Full => "full",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "limited" => Some(Self::Limited),
+            "full" => Some(Self::Full),
+            _ => None,
+        }
+    }
+}
+
+/// A customer account and the dealer who manages it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DealerLink {
+    pub dealer_id: UserId,
+    pub customer_id: UserId,
+    pub level: DealerLevel,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    /// The customer ended the dealer's access.
+    pub revoked_at: Option<Timestamp>,
+}
+
+impl DealerLink {
+    pub fn status(&self) -> &'static str {
+        if self.revoked_at.is_some() {
+            "revoked"
+        } else {
+            self.level.as_str()
+        }
+    }
+}
+
+/// A display name: first and last name, else the e-mail address.
+pub fn display_name(first: &str, last: &str, email: &str) -> String {
+    let n = format!("{} {}", first.trim(), last.trim());
+    let n = n.trim();
+    if n.is_empty() {
+        email.to_string()
+    } else {
+        n.to_string()
+    }
 }
 
 /// What happened, for the audit table. Never carries a secret.
@@ -503,6 +624,17 @@ pub enum AuditKind {
     MfaRecoveryCodeUsed,
     /// A password grant for a user with a second factor, allowed by the client's exception.
     PasswordWithoutMfa,
+    // sharing and dealers
+    ShareCreated,
+    ShareChanged,
+    ShareEnded,
+    DealerSet,
+    CustomerCreated,
+    DealerAccessChanged,
+    /// A dealer obtained a token for a customer (RFC 8693).
+    TokenExchanged,
+    /// A write made with a token-exchange token: the customer's account, by the dealer.
+    ActedFor,
 }
 
 impl AuditKind {
@@ -533,6 +665,14 @@ impl AuditKind {
             Self::MfaFailed => "mfa_failed",
             Self::MfaRecoveryCodeUsed => "mfa_recovery_code_used",
             Self::PasswordWithoutMfa => "password_without_mfa",
+            Self::ShareCreated => "share_created",
+            Self::ShareChanged => "share_changed",
+            Self::ShareEnded => "share_ended",
+            Self::DealerSet => "dealer_set",
+            Self::CustomerCreated => "customer_created",
+            Self::DealerAccessChanged => "dealer_access_changed",
+            Self::TokenExchanged => "token_exchanged",
+            Self::ActedFor => "acted_for",
         }
     }
 }
@@ -568,4 +708,6 @@ pub struct Introspection {
     pub token_type: &'static str,
     pub exp: Option<i64>,
     pub iat: i64,
+    /// A token-exchange token: the acting dealer's `sub` (RFC 8693 §4.1 `act`).
+    pub act: Option<String>,
 }

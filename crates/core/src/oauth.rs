@@ -110,6 +110,8 @@ pub struct TokenResponse {
     pub scope: String,
     /// OpenID Connect: with the tokens of a grant that has the `openid` scope.
     pub id_token: Option<String>,
+    /// Token exchange (RFC 8693 §2.2.1): the type of the issued token.
+    pub issued_token_type: Option<&'static str>,
 }
 
 /// Context of the caller, for audit and throttling (never a secret).
@@ -192,6 +194,9 @@ impl Core {
             Some(GrantType::AuthorizationCode) => GrantType::AuthorizationCode,
             Some(GrantType::ClientCredentials) => GrantType::ClientCredentials,
             Some(GrantType::DeviceCode) if grant != "device_code" => GrantType::DeviceCode,
+            Some(GrantType::TokenExchange) if grant != "token_exchange" => {
+                GrantType::TokenExchange
+            }
             _ => {
                 let shown: String = grant.chars().take(40).collect();
                 return Err(OAuthError::new(
@@ -237,6 +242,7 @@ impl Core {
                     .await
             }
             GrantType::DeviceCode => self.device_code_grant(&client, &params, caller).await,
+            GrantType::TokenExchange => self.token_exchange(&client, &params, caller).await,
             _ => self.refresh_grant(&client, &params, caller).await,
         }
     }
@@ -432,6 +438,7 @@ impl Core {
             grant_type: grant,
             created_at: now,
             authn,
+            actor_id: None,
         };
         let issued = self.audit_event(
             AuditKind::TokenIssued,
@@ -456,6 +463,7 @@ impl Core {
             refresh_token: refresh,
             scope: scope.to_scope_string(),
             id_token: None,
+            issued_token_type: None,
         })
     }
 
@@ -569,6 +577,7 @@ impl Core {
                     refresh_token: Some(presented.to_string()),
                     scope: scope.to_scope_string(),
                     id_token: None,
+                    issued_token_type: None,
                 })
             }
             RefreshMode::Rotate | RefreshMode::Resign => {
@@ -614,6 +623,7 @@ impl Core {
             refresh_token: Some(refresh.clone()),
             scope: scope.to_scope_string(),
             id_token: None,
+            issued_token_type: None,
         };
         let mut used_at = rt.used_at;
         if used_at.is_none() {

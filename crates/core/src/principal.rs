@@ -35,6 +35,8 @@ pub struct Principal {
     pub credential: CredentialKind,
     /// A paired device's token: bound to this camera, and to nothing else.
     pub camera: Option<crate::model::CameraId>,
+    /// A token-exchange token: the dealer acting for `user` (RFC 8693 §4.1 `act`).
+    pub actor: Option<UserId>,
 }
 
 impl Principal {

@@ -57,8 +57,9 @@ impl Core {
                 if matches!(&info.user, Some(u) if u.disabled) {
                     return Err(invalid_token());
                 }
-                Ok(Principal {
+                let mut p = Principal {
                     camera: info.camera_id,
+                    actor: info.actor_id,
                     user: info.user,
                     client: Some(info.client),
                     scopes: info.scope,
@@ -68,7 +69,9 @@ impl Core {
                         expires_at: info.expires_at,
                         created_at: info.created_at,
                     },
-                })
+                };
+                self.check_actor(&mut p).await?;
+                Ok(p)
             }
             Scheme::PersonalAccessToken => {
                 let hash = secret::digest(token);
@@ -101,6 +104,7 @@ impl Core {
                     scopes: pat.scope,
                     credential: CredentialKind::Pat { id: pat.id },
                     camera: None,
+                    actor: None,
                 })
             }
         }

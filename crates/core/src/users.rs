@@ -47,6 +47,17 @@ pub fn validate_password(pw: &str) -> Result<(), ApiError> {
 
 impl Core {
     pub async fn create_user(&self, input: UserInput) -> Result<User, ApiError> {
+        let new = self.prepare_user(input).await?;
+        self.store.create_user(&new).await.map_err(|e| match e {
+            crate::error::StoreError::Conflict(_) => {
+                ApiError::Conflict("A user with this email already exists.".into())
+            }
+            other => other.into(),
+        })
+    }
+
+    /// Validates a new account and hashes its password.
+    pub(crate) async fn prepare_user(&self, input: UserInput) -> Result<NewUser, ApiError> {
         validate_email(&input.email)?;
         validate_password(&input.password)?;
         for (field, v) in [
@@ -69,25 +80,16 @@ impl Core {
                 crate::password::HashError::Busy => ApiError::Unavailable { retry_after: 1 },
                 crate::password::HashError::Failed => ApiError::Internal,
             })?;
-        let now = self.now();
-        self.store
-            .create_user(&NewUser {
-                email: input.email.trim().to_string(),
-                password_hash: hash,
-                first_name: input.first_name,
-                last_name: input.last_name,
-                phone: input.phone,
-                is_admin: input.is_admin,
-                created_at: now,
-                email_verified: input.email_verified,
-            })
-            .await
-            .map_err(|e| match e {
-                crate::error::StoreError::Conflict(_) => {
-                    ApiError::Conflict("A user with this email already exists.".into())
-                }
-                other => other.into(),
-            })
+        Ok(NewUser {
+            email: input.email.trim().to_string(),
+            password_hash: hash,
+            first_name: input.first_name,
+            last_name: input.last_name,
+            phone: input.phone,
+            is_admin: input.is_admin,
+            created_at: self.now(),
+            email_verified: input.email_verified,
+        })
     }
 
     pub async fn user_by_email(&self, email: &str) -> Result<Option<User>, ApiError> {

@@ -91,6 +91,7 @@ async fn codes_claim_once_and_replays_meet_the_family(db: &Db) {
     let fam = s
         .create_family(
             &NewFamily {
+                actor_id: None,
                 user_id: Some(uid),
                 client_pk: cpk,
                 grant_type: GrantType::AuthorizationCode,
@@ -139,6 +140,7 @@ async fn attach_without_replay_is_clean(db: &Db) {
     let fam = s
         .create_family(
             &NewFamily {
+                actor_id: None,
                 user_id: Some(uid),
                 client_pk: cpk,
                 grant_type: GrantType::AuthorizationCode,

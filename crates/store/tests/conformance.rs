@@ -234,6 +234,7 @@ async fn mk_client(store: &Arc<dyn Store>, client_id: &str, owner: Option<UserId
 
 fn fam(user: Option<UserId>, client_pk: ClientPk, grant: GrantType) -> NewFamily {
     NewFamily {
+        actor_id: None,
         user_id: user,
         client_pk,
         grant_type: grant,
@@ -378,6 +379,7 @@ async fn check_users(store: Arc<dyn Store>) {
     assert_eq!(
         u,
         User {
+            is_dealer: false,
             id: u.id,
             email: "Alice.Smith@Example.COM".into(),
             password_hash: nu.password_hash.clone(),
@@ -1221,6 +1223,7 @@ async fn check_cameras(store: Arc<dyn Store>) {
     assert_eq!(
         cam,
         Camera {
+            shared: None,
             id: cam.id,
             owner_id: u.id,
             fields: f.clone(),
@@ -1345,6 +1348,7 @@ async fn check_cameras(store: Arc<dyn Store>) {
     assert_eq!(store.camera(u.id, cam.id).await.unwrap(), Some(cam.clone()));
     assert!(store.update_camera(&updated).await.unwrap());
     let after = Camera {
+        shared: None,
         id: cam.id,
         owner_id: u.id,
         fields: changed,

@@ -79,6 +79,7 @@ async fn family(
 ) -> FamilyId {
     s.create_family(
         &NewFamily {
+            actor_id: None,
             user_id: Some(user),
             client_pk: client,
             grant_type: GrantType::Password,

@@ -105,6 +105,7 @@ fn refresh(tag: u8, scope: ScopeSet) -> NewRefreshToken {
 
 fn family(uid: UserId, cpk: ClientPk, authn: Option<Authn>) -> NewFamily {
     NewFamily {
+        actor_id: None,
         user_id: Some(uid),
         client_pk: cpk,
         grant_type: GrantType::AuthorizationCode,

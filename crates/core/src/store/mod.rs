@@ -472,8 +472,73 @@ pub trait PasskeyStore: Send + Sync + 'static {
     async fn take_ceremony(&self, hash: &[u8]) -> StoreResult<Option<Ceremony>>;
 }
 
+/// Cameras shared with guests.
+#[async_trait]
+pub trait ShareStore: Send + Sync + 'static {
+    /// Shares a camera of `owner` with an address (normalised). `None` if the camera is not
+    /// the owner's; `Conflict` if that address has a share of it already. The share applies
+    /// at once to an account with that address, else when one is created.
+    async fn create_share(
+        &self,
+        owner: UserId,
+        camera: CameraId,
+        email_norm: &str,
+        permission: SharePermission,
+        now: Timestamp,
+    ) -> StoreResult<Option<Share>>;
+    /// A camera's shares, oldest first.
+    async fn shares(&self, camera: CameraId) -> StoreResult<Vec<Share>>;
+    async fn update_share(
+        &self,
+        camera: CameraId,
+        share: i64,
+        permission: SharePermission,
+        now: Timestamp,
+    ) -> StoreResult<Option<Share>>;
+    async fn delete_share(&self, camera: CameraId, share: i64) -> StoreResult<bool>;
+    /// Camera `id` as `user` sees it: their own (`shared` unset) or shared with them (`shared`
+    /// set); `None` if neither.
+    async fn visible_camera(&self, user: UserId, id: CameraId) -> StoreResult<Option<Camera>>;
+    /// Every camera shared with `user`: camera id and how it is shared.
+    async fn shared_with(&self, user: UserId) -> StoreResult<Vec<(CameraId, SharedAs)>>;
+}
+
+/// Dealers and the customer accounts they manage.
+#[async_trait]
+pub trait DealerStore: Send + Sync + 'static {
+    /// Marks or unmarks a dealer; false if there is no such user.
+    async fn set_dealer(&self, user: UserId, dealer: bool) -> StoreResult<bool>;
+    /// Creates a user and links it to `dealer`, in one transaction (`Conflict`: address taken).
+    async fn create_customer(
+        &self,
+        dealer: UserId,
+        user: &NewUser,
+        level: DealerLevel,
+        now: Timestamp,
+    ) -> StoreResult<User>;
+    /// A dealer's customers with their links, oldest first.
+    async fn customers(&self, dealer: UserId) -> StoreResult<Vec<(User, DealerLink)>>;
+    /// A customer's link and its dealer, if the account is a customer's.
+    async fn dealer_of(&self, customer: UserId) -> StoreResult<Option<(DealerLink, User)>>;
+    /// Lowers (or sets) the level, or revokes the link (`None`); false if there is no live link.
+    async fn set_dealer_access(
+        &self,
+        customer: UserId,
+        level: Option<DealerLevel>,
+        now: Timestamp,
+    ) -> StoreResult<bool>;
+}
+
 pub trait Store:
-    TokenStore + AuthzStore + DirectoryStore + CameraStore + AdminStore + MfaStore + PasskeyStore
+    TokenStore
+    + AuthzStore
+    + DirectoryStore
+    + CameraStore
+    + AdminStore
+    + MfaStore
+    + PasskeyStore
+    + ShareStore
+    + DealerStore
 {
 }
 
@@ -485,6 +550,8 @@ impl<T> Store for T where
         + AdminStore
         + MfaStore
         + PasskeyStore
+        + ShareStore
+        + DealerStore
 {
 }
 

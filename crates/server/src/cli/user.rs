@@ -29,6 +29,20 @@ pub enum UserCmd {
         /// The email address is known to be the user's (OpenID Connect `email_verified`).
         #[arg(long)]
         email_verified: bool,
+        /// A dealer: creates customer accounts and may act for them (token exchange).
+        #[arg(long)]
+        dealer: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Change a user's marks: `camgate user set EMAIL --dealer` (or `--no-dealer`).
+    Set {
+        /// The user's email address.
+        email: String,
+        #[arg(long, conflicts_with = "no_dealer")]
+        dealer: bool,
+        #[arg(long)]
+        no_dealer: bool,
         #[arg(long)]
         json: bool,
     },
@@ -90,6 +104,7 @@ pub async fn run(cmd: UserCmd, cfg: &Config) -> anyhow::Result<()> {
             phone,
             admin,
             email_verified,
+            dealer,
             json,
         } => {
             let (password, generated) = if password_stdin {
@@ -112,17 +127,39 @@ pub async fn run(cmd: UserCmd, cfg: &Config) -> anyhow::Result<()> {
                 })
                 .await
                 .map_err(api_err)?;
+            if dealer {
+                core.set_dealer(u.id, true).await.map_err(api_err)?;
+            }
             let shown = generated.then_some(password);
             if json {
                 println!(
                     "{}",
-                    json!({"id": u.id, "email": u.email, "is_admin": u.is_admin, "password": shown})
+                    json!({"id": u.id, "email": u.email, "is_admin": u.is_admin, "is_dealer": dealer, "password": shown})
                 );
             } else {
                 println!("created user {} (id {})", u.email, u.id);
                 if let Some(p) = shown {
                     println!("generated password (shown once): {p}");
                 }
+            }
+        }
+        UserCmd::Set {
+            email,
+            dealer,
+            no_dealer,
+            json,
+        } => {
+            if !dealer && !no_dealer {
+                return Err(anyhow!("nothing to set: give --dealer or --no-dealer"));
+            }
+            let id = user_id(&core, &email).await?;
+            core.set_dealer(id, dealer).await.map_err(api_err)?;
+            if json {
+                println!("{}", json!({"id": id, "email": email, "is_dealer": dealer}));
+            } else if dealer {
+                println!("{email} is a dealer");
+            } else {
+                println!("{email} is no longer a dealer");
             }
         }
         UserCmd::Disable { email } => {

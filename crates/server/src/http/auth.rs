@@ -71,6 +71,18 @@ impl<D: Dialect> FromRequestParts<AppState> for Auth<D> {
         let (scheme, token) = parse_authorization(value).ok_or_else(bad)?;
         let scheme = Scheme::parse(scheme).ok_or_else(bad)?;
         let principal = state.core.authenticate(scheme, token).await?;
+        // Every write attempted with a dealer's token for a customer is audited with both
+        // identities (before the handler runs: refused attempts are worth a row too).
+        if principal.actor.is_some() && !parts.method.is_safe() {
+            let ip = parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|ConnectInfo(a)| a.ip().to_string());
+            state
+                .core
+                .audit_acted_write(&principal, parts.method.as_str(), parts.uri.path(), ip.as_deref())
+                .await;
+        }
         Ok(Auth(principal, PhantomData))
     }
 }

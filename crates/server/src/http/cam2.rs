@@ -265,7 +265,7 @@ pub async fn refresh(
 /// A camera in CAM2 field names.
 pub fn cam2_json(c: &Camera) -> Value {
     let f = &c.fields;
-    json!({
+    let mut v = json!({
         "camera_id": c.id,
         "city": f.city,
         "state": f.state,
@@ -285,7 +285,14 @@ pub fn cam2_json(c: &Camera) -> Value {
         "resolution_h": f.resolution_h,
         "date_added": iso(c.created_at),
         "last_updated": iso(c.updated_at),
-    })
+    });
+    // Only a camera shared with the caller is marked (the spec's shape stays as it is).
+    if let Some(s) = &c.shared {
+        v["shared"] = json!(true);
+        v["permission"] = json!(s.permission.as_str());
+        v["owner_name"] = json!(s.owner_name);
+    }
+    v
 }
 
 /// `GET /cameras/`: the caller's and the public cameras, filtered, as a plain array.

@@ -109,7 +109,7 @@ pub async fn cameras(
         cams.iter()
             .map(|c| {
                 let f = &c.fields;
-                json!({
+                let mut v = json!({
                     "cameraId": c.id,
                     "name": f.name,
                     "status": f.status.as_str(),
@@ -117,7 +117,13 @@ pub async fn cameras(
                     "streams": f.streams,
                     "snapshotUrl": f.snapshot.as_ref().map(|s| s.url.clone()),
                     "createdAt": iso(c.created_at),
-                })
+                });
+                if let Some(s) = &c.shared {
+                    v["shared"] = json!(true);
+                    v["permission"] = json!(s.permission.as_str());
+                    v["ownerName"] = json!(s.owner_name);
+                }
+                v
             })
             .collect(),
     )))

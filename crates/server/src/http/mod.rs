@@ -20,6 +20,7 @@ pub mod ops;
 pub mod pages;
 pub mod ratelimit;
 pub mod rejections;
+pub mod sharing;
 
 use std::sync::Arc;
 
@@ -227,6 +228,22 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/v1/cameras/{id}/heartbeat/",
             with_405(post(angelcam::camera_heartbeat)),
+        )
+        .route(
+            "/v1/cameras/{id}/shares/",
+            with_405(get(sharing::list_shares).post(sharing::create_share)),
+        )
+        .route(
+            "/v1/cameras/{id}/shares/{share_id}/",
+            with_405(
+                get(sharing::get_share)
+                    .put(sharing::update_share)
+                    .delete(sharing::delete_share),
+            ),
+        )
+        .route(
+            "/v1/dealer/customers/",
+            with_405(get(sharing::list_customers).post(sharing::create_customer)),
         )
         // Operations.
         .route("/health/alive", get(alive))

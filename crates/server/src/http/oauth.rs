@@ -174,6 +174,9 @@ pub fn token_json(t: TokenResponse) -> Response {
     if let Some(i) = t.id_token {
         body["id_token"] = json!(i);
     }
+    if let Some(i) = t.issued_token_type {
+        body["issued_token_type"] = json!(i);
+    }
     no_store(Json(body).into_response())
 }
 

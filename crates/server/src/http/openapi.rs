@@ -110,6 +110,86 @@ pub struct AngelCamera {
     pub created_at: String,
     /// RFC 3339, UTC.
     pub updated_at: String,
+    /// Present (true) only when the camera is someone else's, shared with the caller.
+    pub shared: Option<bool>,
+    /// A shared camera: what the caller may do (`view`, `playback`, `manage`).
+    pub permission: Option<SharePermissionDoc>,
+    /// A shared camera: its owner's display name.
+    pub owner_name: Option<String>,
+}
+
+/// What a guest may do with a shared camera; each includes the ones before it.
+#[derive(ToSchema)]
+#[schema(rename_all = "lowercase")]
+pub enum SharePermissionDoc {
+    /// Metadata, snapshot and live stream URLs.
+    View,
+    /// And recordings.
+    Playback,
+    /// And editing the camera (not deleting or sharing it).
+    Manage,
+}
+
+/// A camera shared with an e-mail address.
+#[derive(ToSchema)]
+#[schema(example = json!({"id": 1, "camera_id": 7, "email": "guest@example.com", "permission": "view", "pending": false, "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z"}))]
+pub struct AngelShare {
+    pub id: i64,
+    pub camera_id: i64,
+    /// The address, normalised (lower case).
+    pub email: String,
+    #[schema(inline)]
+    pub permission: SharePermissionDoc,
+    /// No account has this address yet; the share applies when one is created.
+    pub pending: bool,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// `POST /v1/cameras/{id}/shares/`.
+#[derive(ToSchema)]
+#[schema(example = json!({"email": "guest@example.com", "permission": "view"}))]
+pub struct AngelShareIn {
+    pub email: String,
+    #[schema(inline)]
+    pub permission: SharePermissionDoc,
+}
+
+/// `PUT /v1/cameras/{id}/shares/{share_id}/`.
+#[derive(ToSchema)]
+#[schema(example = json!({"permission": "playback"}))]
+pub struct AngelSharePermissionIn {
+    #[schema(inline)]
+    pub permission: SharePermissionDoc,
+}
+
+/// A dealer's customer account and its link.
+#[derive(ToSchema)]
+pub struct AngelCustomer {
+    pub id: i64,
+    pub email: String,
+    pub first_name: String,
+    pub last_name: String,
+    /// `full` or `limited` (read-only cameras, no account changes).
+    pub level: String,
+    /// `full`, `limited`, or `revoked` (the customer ended the dealer's access).
+    pub status: String,
+    pub disabled: bool,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// `POST /v1/dealer/customers/`.
+#[derive(ToSchema)]
+#[schema(example = json!({"email": "customer@example.com", "password": "a long passphrase", "first_name": "Cus", "last_name": "Tomer", "level": "full"}))]
+pub struct AngelCustomerIn {
+    pub email: String,
+    pub password: String,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub phone: Option<String>,
+    /// `full` (default) or `limited`.
+    pub level: Option<String>,
 }
 
 /// `GET /v1/cameras/`: a limit/offset page (django-rest-framework).
@@ -699,6 +779,13 @@ dashboard under `/dashboard/`), which answer HTML forms with CSRF tokens and coo
         super::angelcam::camera_heartbeat,
         super::angelcam::update_camera,
         super::angelcam::delete_camera,
+        super::sharing::list_shares,
+        super::sharing::create_share,
+        super::sharing::get_share,
+        super::sharing::update_share,
+        super::sharing::delete_share,
+        super::sharing::list_customers,
+        super::sharing::create_customer,
         super::cameramanager::user_self,
         super::cameramanager::logout,
         super::cameramanager::cameras,

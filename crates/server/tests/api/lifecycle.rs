@@ -540,6 +540,7 @@ async fn sweeper_removes_expired_rows_in_batches_and_keeps_live_ones() {
             now + 100_000
         };
         let fam = NewFamily {
+            actor_id: None,
             user_id: Some(user.id),
             client_pk: c.pk,
             grant_type: GrantType::Password,

@@ -7,9 +7,10 @@ use camgate_core::model::*;
 use camgate_core::store::{CameraQuery, CameraStore, NewCamera, PairedDevice, StoreResult};
 
 use super::queries::{
-    CAMERA_COLS, CAMERA_COUNT_SQL, CAMERA_PAGE_AFTER_SQL, CAMERA_PAGE_OFFSET_SQL,
+    CAMERA_COLS, CAMERA_COUNTS_SQL, CAMERA_PAGE_AFTER_SQL, CAMERA_PAGE_OFFSET_SQL,
+    SHARED_PAGE_SQL,
 };
-use super::rows::{self, CameraRow, PairedRow};
+use super::rows::{self, CameraRow, PairedRow, SharedCameraRow};
 use super::{args, json, Arg, Exec, Sql};
 use crate::backend::Backend;
 
@@ -127,7 +128,10 @@ pub(crate) fn camera_search_sql(
     match q.owner {
         Some(o) => {
             let p = w.arg(Arg::from(o));
-            w.clauses.push(format!("(owner_id = {p} OR is_public)"));
+            w.clauses.push(format!(
+                "(owner_id = {p} OR is_public OR id IN \
+                 (SELECT camera_id FROM camera_shares WHERE user_id = {p}))"
+            ));
         }
         None => w.clauses.push("is_public".into()),
     }
@@ -228,7 +232,22 @@ impl<Q: Sql> CameraReads<Q> for super::tokens::SqlTokens {
         offset: i64,
         after: Option<CameraId>,
     ) -> StoreResult<(i64, Vec<Camera>)> {
-        let count: Option<(i64,)> = sql.one(CAMERA_COUNT_SQL, args![owner]).await?;
+        let counts: Option<(i64, i64)> = sql.one(CAMERA_COUNTS_SQL, args![owner]).await?;
+        let (own, shared) = counts.unwrap_or((0, 0));
+        if shared > 0 {
+            let (after, offset) = match after {
+                Some(a) => (a, 0),
+                None => (0, offset),
+            };
+            let rows: Vec<SharedCameraRow> = sql
+                .all(&SHARED_PAGE_SQL, args![owner, after, limit, offset])
+                .await?;
+            let cams = rows
+                .into_iter()
+                .map(Camera::try_from)
+                .collect::<StoreResult<Vec<_>>>()?;
+            return Ok((own + shared, cams));
+        }
         let rows: Vec<CameraRow> = match after {
             Some(a) => {
                 sql.all(CAMERA_PAGE_AFTER_SQL, args![owner, a, limit])
@@ -239,7 +258,7 @@ impl<Q: Sql> CameraReads<Q> for super::tokens::SqlTokens {
                     .await?
             }
         };
-        Ok((count.map_or(0, |(n,)| n), rows::try_all(rows)?))
+        Ok((own, rows::try_all(rows)?))
     }
 }
 

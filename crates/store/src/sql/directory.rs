@@ -12,6 +12,34 @@ use super::rows::{self, grants_str, kind_str, ClientRow, PatRow, PreviousSecretR
 use super::{args, json, Exec, Sql};
 use crate::backend::Backend;
 
+/// A new user (`$1`…`$10` from [`user_args`]), returning its columns.
+pub(crate) static INSERT_USER: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "INSERT INTO users (email, email_norm, password_hash, first_name, last_name, phone, \
+         is_admin, disabled, created_at, password_changed_at, email_verified) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, FALSE, $8, $9, $10) RETURNING {USER_COLS}"
+    )
+});
+
+pub(crate) fn user_args(u: &NewUser) -> Vec<super::Arg> {
+    args![
+        &u.email,
+        normalize_email(&u.email),
+        &u.password_hash,
+        &u.first_name,
+        &u.last_name,
+        &u.phone,
+        u.is_admin,
+        u.created_at,
+        u.created_at,
+        u.email_verified
+    ]
+}
+
+/// Shares that waited for an account with this address now apply to it.
+pub(crate) const CLAIM_SHARES: &str =
+    "UPDATE camera_shares SET user_id = $1 WHERE email_norm = $2 AND user_id IS NULL";
+
 fn returned<T>(row: Option<T>) -> StoreResult<T> {
     row.ok_or_else(|| StoreError::Other("INSERT … RETURNING returned no row".into()))
 }
@@ -19,25 +47,14 @@ fn returned<T>(row: Option<T>) -> StoreResult<T> {
 #[async_trait]
 impl<T: Send + Sync + 'static, Q: Sql> DirectoryStore for Backend<T, Q> {
     async fn create_user(&self, u: &NewUser) -> StoreResult<User> {
-        let sql = format!(
-            "INSERT INTO users (email, email_norm, password_hash, first_name, last_name, phone, \
-             is_admin, disabled, created_at, password_changed_at, email_verified) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, FALSE, $8, $9, $10) RETURNING {USER_COLS}"
-        );
-        let args = args![
-            &u.email,
-            normalize_email(&u.email),
-            &u.password_hash,
-            &u.first_name,
-            &u.last_name,
-            &u.phone,
-            u.is_admin,
-            u.created_at,
-            u.created_at,
-            u.email_verified
-        ];
-        let row: Option<UserRow> = self.sql.one_w(&sql, args).await?;
-        Ok(returned(row)?.into())
+        // The account and the shares waiting for its address, in one transaction.
+        let mut tx = self.sql.begin().await?;
+        let row: Option<UserRow> = tx.one(&INSERT_USER, user_args(u)).await?;
+        let user: User = returned(row)?.into();
+        tx.run(CLAIM_SHARES, args![user.id, normalize_email(&user.email)])
+            .await?;
+        tx.commit().await?;
+        Ok(user)
     }
 
     async fn count_users(&self) -> StoreResult<i64> {

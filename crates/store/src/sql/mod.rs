@@ -16,6 +16,7 @@ pub(crate) mod directory;
 pub(crate) mod mfa;
 pub(crate) mod queries;
 pub(crate) mod rows;
+pub(crate) mod sharing;
 pub(crate) mod tokens;
 
 use async_trait::async_trait;

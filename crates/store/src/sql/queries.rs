@@ -27,7 +27,9 @@ macro_rules! user_u_cols {
             $t,
             "password_changed_at AS u_password_changed_at, ",
             $t,
-            "email_verified AS u_email_verified"
+            "email_verified AS u_email_verified, ",
+            $t,
+            "is_dealer AS u_is_dealer"
         )
     };
 }
@@ -49,8 +51,30 @@ macro_rules! camera_cols {
 
 pub(crate) const CAMERA_COLS: &str = camera_cols!();
 
-/// A listing's `count`: the owner's row of the trigger-kept counter (no row: no cameras).
-pub(crate) const CAMERA_COUNT_SQL: &str = "SELECT n FROM camera_counts WHERE owner_id = $1";
+/// A listing's counts: the caller's own cameras (the trigger-kept counter) and the cameras
+/// shared with them. With no shares the listing takes the owner-only statements below.
+pub(crate) const CAMERA_COUNTS_SQL: &str = "SELECT \
+     COALESCE((SELECT n FROM camera_counts WHERE owner_id = $1), 0) AS own, \
+     (SELECT COUNT(*) FROM camera_shares WHERE user_id = $1) AS shared";
+
+/// A page of a user's own and shared cameras in id order, after camera `$2` (0: from the
+/// start), skipping `$4`: the columns of [`CAMERA_COLS`], then how each is shared (NULL for
+/// the user's own) and the owner's names.
+pub(crate) static SHARED_PAGE_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    let qualified: Vec<String> = CAMERA_COLS
+        .split(", ")
+        .map(|c| format!("c.{}", c.trim()))
+        .collect();
+    format!(
+        "SELECT * FROM (SELECT {CAMERA_COLS}, NULL AS s_permission, NULL AS o_first_name, \
+         NULL AS o_last_name, NULL AS o_email FROM cameras WHERE owner_id = $1 \
+         UNION ALL SELECT {}, s.permission, o.first_name, o.last_name, o.email \
+         FROM camera_shares s JOIN cameras c ON c.id = s.camera_id \
+         JOIN users o ON o.id = c.owner_id WHERE s.user_id = $1) t \
+         WHERE id > $2 ORDER BY id LIMIT $3 OFFSET $4",
+        qualified.join(", ")
+    )
+});
 
 /// A page of an owner's cameras by offset (the `cameras_owner (owner_id, id)` index).
 pub(crate) const CAMERA_PAGE_OFFSET_SQL: &str = concat!(
@@ -78,7 +102,7 @@ pub(crate) const ACCESS_TOKEN_SQL: &str = concat!(
      (a.revoked_at IS NOT NULL OR f.revoked_at IS NOT NULL) AS revoked, \
      c.id AS c_pk, c.client_id AS c_client_id, c.owner_id AS c_owner_id, c.profile AS c_profile, ",
     user_u_cols!("u."),
-    ", f.camera_id AS f_camera_id FROM access_tokens a \
+    ", f.camera_id AS f_camera_id, f.actor_id AS f_actor_id FROM access_tokens a \
      JOIN token_families f ON f.id = a.family_id \
      JOIN clients c ON c.id = f.client_pk \
      LEFT JOIN users u ON u.id = f.user_id \
@@ -134,8 +158,8 @@ pub(crate) const ACTIVE_KID_SQL: &str = "SELECT kid FROM signing_keys \
 // ---- token writes
 
 pub(crate) const INSERT_FAMILY: &str = "INSERT INTO token_families \
-     (user_id, client_pk, grant_type, created_at, expires_at, auth_time, amr) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id";
+     (user_id, client_pk, grant_type, created_at, expires_at, auth_time, amr, actor_id) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id";
 
 pub(crate) const INSERT_ACCESS: &str = "INSERT INTO access_tokens \
      (hash, family_id, scope, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)";

@@ -57,6 +57,7 @@ pub(crate) struct UserRow {
     pub(crate) u_created_at: i64,
     pub(crate) u_password_changed_at: i64,
     pub(crate) u_email_verified: bool,
+    pub(crate) u_is_dealer: bool,
 }
 
 impl From<UserRow> for User {
@@ -73,6 +74,7 @@ impl From<UserRow> for User {
             created_at: r.u_created_at,
             password_changed_at: r.u_password_changed_at,
             email_verified: r.u_email_verified,
+            is_dealer: r.u_is_dealer,
         }
     }
 }
@@ -199,6 +201,7 @@ impl TryFrom<CameraRow> for Camera {
             created_at: r.created_at,
             updated_at: r.updated_at,
             version: r.version,
+            shared: None,
             fields: CameraFields {
                 name: r.name,
                 codec: VideoCodec::parse(&r.codec).unwrap_or(VideoCodec::H264),
@@ -225,6 +228,33 @@ impl TryFrom<CameraRow> for Camera {
                 is_public: r.is_public,
             },
         })
+    }
+}
+
+/// A camera with how it is shared with the reader (`s_permission` NULL: the reader's own).
+#[derive(sqlx::FromRow)]
+pub(crate) struct SharedCameraRow {
+    #[sqlx(flatten)]
+    pub(crate) camera: CameraRow,
+    pub(crate) s_permission: Option<String>,
+    pub(crate) o_first_name: Option<String>,
+    pub(crate) o_last_name: Option<String>,
+    pub(crate) o_email: Option<String>,
+}
+
+impl TryFrom<SharedCameraRow> for Camera {
+    type Error = StoreError;
+    fn try_from(r: SharedCameraRow) -> Result<Self, StoreError> {
+        let mut c = Camera::try_from(r.camera)?;
+        c.shared = r.s_permission.map(|p| SharedAs {
+            permission: SharePermission::parse(&p).unwrap_or(SharePermission::View),
+            owner_name: display_name(
+                r.o_first_name.as_deref().unwrap_or(""),
+                r.o_last_name.as_deref().unwrap_or(""),
+                r.o_email.as_deref().unwrap_or(""),
+            ),
+        });
+        Ok(c)
     }
 }
 
@@ -286,6 +316,7 @@ pub(crate) struct AccessRow {
     #[sqlx(flatten)]
     pub(crate) user: OptUser,
     pub(crate) f_camera_id: Option<i64>,
+    pub(crate) f_actor_id: Option<i64>,
 }
 
 impl From<AccessRow> for AccessTokenInfo {
@@ -299,6 +330,7 @@ impl From<AccessRow> for AccessTokenInfo {
             client: r.client.into(),
             user: r.user.0.map(Into::into),
             camera_id: r.f_camera_id,
+            actor_id: r.f_actor_id,
         }
     }
 }

@@ -99,7 +99,8 @@ impl<Q: Sql> TokenStore for Backend<SqlTokens, Q> {
             family.created_at,
             family_expiry(access, refresh),
             family.authn.as_ref().map(|a| a.auth_time),
-            family.authn.as_ref().map(|a| a.amr.clone())
+            family.authn.as_ref().map(|a| a.amr.clone()),
+            family.actor_id
         ];
         let (id,): (i64,) = tx
             .one(INSERT_FAMILY, fam)

@@ -89,8 +89,9 @@ impl Reader {
 /// compares every column name, which cost more than the query on this hottest path.
 pub(crate) const AT_CLIENT: usize = 5;
 pub(crate) const AT_USER: usize = 9;
-/// The token's camera binding in ACCESS_TOKEN_SQL, after the user's ten columns.
-pub(crate) const AT_CAMERA: usize = AT_USER + 11;
+/// The token's camera binding in ACCESS_TOKEN_SQL, after the user's twelve columns; then the
+/// family's actor (a token-exchange token's dealer).
+pub(crate) const AT_CAMERA: usize = AT_USER + 12;
 pub(crate) const PAT_USER: usize = 9;
 
 /// The user columns `u_id … u_password_changed_at`, in that order, from position `at`.
@@ -107,6 +108,7 @@ pub(crate) fn user_at(r: &Row<'_>, at: usize) -> rusqlite::Result<UserRow> {
         u_created_at: r.get(at + 8)?,
         u_password_changed_at: r.get(at + 9)?,
         u_email_verified: r.get(at + 10)?,
+        u_is_dealer: r.get(at + 11)?,
     })
 }
 
@@ -183,7 +185,7 @@ mod tests {
     use super::*;
     use crate::sql::queries::*;
 
-    const USER: [&str; 11] = [
+    const USER: [&str; 12] = [
         "u_id",
         "u_email",
         "u_password_hash",
@@ -195,6 +197,7 @@ mod tests {
         "u_created_at",
         "u_password_changed_at",
         "u_email_verified",
+        "u_is_dealer",
     ];
 
     /// The positions the readers above use are the columns' names in the SQL.
@@ -214,6 +217,7 @@ mod tests {
             include_str!("../../migrations/sqlite/0010_two_factor.sql"),
             include_str!("../../migrations/sqlite/0011_passkeys.sql"),
             include_str!("../../migrations/sqlite/0012_camera_counts.sql"),
+            include_str!("../../migrations/sqlite/0013_shares_dealers.sql"),
         ] {
             c.execute_batch(m).unwrap();
         }
@@ -243,7 +247,8 @@ mod tests {
         assert_eq!(at[AT_CLIENT], "c_pk");
         assert_eq!(&at[AT_USER..AT_CAMERA], USER);
         assert_eq!(at[AT_CAMERA], "f_camera_id");
-        assert_eq!(at.len(), AT_CAMERA + 1);
+        assert_eq!(at[AT_CAMERA + 1], "f_actor_id");
+        assert_eq!(at.len(), AT_CAMERA + 2);
         let pat = names(PAT_SQL);
         assert_eq!(
             &pat[..PAT_USER],

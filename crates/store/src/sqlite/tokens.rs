@@ -17,7 +17,7 @@ use super::reader::{
 use super::writer::{audit, insert_audit, Writer};
 use super::{SqliteStore, TempFile};
 use crate::sql::queries::*;
-use crate::sql::rows::{AccessRow, ClientRow, RefreshRow};
+use crate::sql::rows::{AccessRow, ClientRow, RefreshRow, SharedCameraRow};
 use crate::sql::tokens::{family_expiry, new_pat};
 use crate::sql::Pools;
 
@@ -105,7 +105,8 @@ impl TokenStore for SqliteStore {
                     f.created_at,
                     expiry,
                     f.authn.as_ref().map(|a| a.auth_time),
-                    f.authn.as_ref().map(|a| a.amr.as_str())
+                    f.authn.as_ref().map(|a| a.amr.as_str()),
+                    f.actor_id
                 ];
                 let id: i64 = c
                     .prepare_cached(INSERT_FAMILY)?
@@ -168,6 +169,7 @@ impl TokenStore for SqliteStore {
                         client: client_ref_at(r, AT_CLIENT)?,
                         user: opt_user_at(r, AT_USER)?,
                         f_camera_id: r.get(AT_CAMERA)?,
+                        f_actor_id: r.get(AT_CAMERA + 1)?,
                     }
                     .into())
                 })
@@ -393,11 +395,28 @@ impl crate::sql::cameras::CameraReads<Pools<sqlx::Sqlite>> for SqliteTokens {
         after: Option<CameraId>,
     ) -> StoreResult<(i64, Vec<Camera>)> {
         let (count, rows) = self.reader.with(|c| {
-            let count: i64 = c
-                .prepare_cached(CAMERA_COUNT_SQL)?
-                .query_row([owner], |r| r.get(0))
-                .optional()?
-                .unwrap_or(0);
+            let (own, shared): (i64, i64) = c
+                .prepare_cached(CAMERA_COUNTS_SQL)?
+                .query_row([owner], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            if shared > 0 {
+                let (after, offset) = match after {
+                    Some(a) => (a, 0),
+                    None => (0, offset),
+                };
+                let rows = c
+                    .prepare_cached(&SHARED_PAGE_SQL)?
+                    .query_map(params![owner, after, limit, offset], |r| {
+                        Ok(SharedCameraRow {
+                            camera: camera_at(r)?,
+                            s_permission: r.get(28)?,
+                            o_first_name: r.get(29)?,
+                            o_last_name: r.get(30)?,
+                            o_email: r.get(31)?,
+                        })
+                    })?
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                return Ok((own + shared, Err(rows)));
+            }
             let rows = match after {
                 Some(a) => c
                     .prepare_cached(CAMERA_PAGE_AFTER_SQL)?
@@ -408,12 +427,19 @@ impl crate::sql::cameras::CameraReads<Pools<sqlx::Sqlite>> for SqliteTokens {
                     .query_map(params![owner, limit, offset], camera_at)?
                     .collect::<rusqlite::Result<Vec<_>>>()?,
             };
-            Ok((count, rows))
+            Ok((own, Ok(rows)))
         })?;
-        let cams = rows
-            .into_iter()
-            .map(Camera::try_from)
-            .collect::<StoreResult<Vec<_>>>()?;
+        // Own cameras only (Ok) or own and shared ones (Err: the rows carry the share).
+        let cams = match rows {
+            Ok(rows) => rows
+                .into_iter()
+                .map(Camera::try_from)
+                .collect::<StoreResult<Vec<_>>>()?,
+            Err(rows) => rows
+                .into_iter()
+                .map(Camera::try_from)
+                .collect::<StoreResult<Vec<_>>>()?,
+        };
         Ok((count, cams))
     }
 }

@@ -64,6 +64,10 @@ fn grant_choices(selected: &[GrantType]) -> Vec<GrantChoice> {
                     "Device code",
                     "A device without a browser shows a code; its user approves it on /device.",
                 ),
+                GrantType::TokenExchange => (
+                    "Token exchange",
+                    "A dealer's token becomes a short-lived token for one of its customers (RFC 8693).",
+                ),
             };
             GrantChoice {
                 value: g.as_str(),
