@@ -304,7 +304,7 @@ impl Core {
             CredentialKind::Access { expires_at, .. } | CredentialKind::Jwt { expires_at, .. } => {
                 expires_at
             }
-            CredentialKind::Pat { .. } => {
+            CredentialKind::Pat { .. } | CredentialKind::Session => {
                 return Err(OAuthError::invalid_request(
                     "The subject_token must be an OAuth access token.",
                 ))

@@ -222,6 +222,8 @@ impl Core {
                         .await;
                 }
             }
+            // A browser session ends at /logout, not through the API.
+            CredentialKind::Session => {}
         }
         Ok(())
     }

@@ -24,6 +24,8 @@ pub enum CredentialKind {
         jti: String,
         expires_at: i64,
     },
+    /// The user's own browser session (the dashboard): the account's full camera rights.
+    Session,
 }
 
 /// An authenticated caller.
@@ -40,6 +42,18 @@ pub struct Principal {
 }
 
 impl Principal {
+    /// The signed-in user of a browser session, acting on their own account.
+    pub fn session(user: User) -> Principal {
+        Principal {
+            user: Some(user),
+            client: None,
+            scopes: ScopeSet::READ_WRITE,
+            credential: CredentialKind::Session,
+            camera: None,
+            actor: None,
+        }
+    }
+
     pub fn require(&self, need: Need) -> Result<(), ApiError> {
         if self.scopes.allows(need) {
             Ok(())

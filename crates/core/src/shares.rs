@@ -142,6 +142,11 @@ impl Core {
         Ok(())
     }
 
+    /// The cameras shared with `user` (the dashboard's "Shared with me").
+    pub async fn shared_cameras(&self, user: UserId) -> Result<Vec<Camera>, ApiError> {
+        Ok(self.store.shared_cameras(user, 500).await?)
+    }
+
     /// `POST /v1/cameras/{id}/shares/`: the owner shares a camera with an address.
     pub async fn create_share(
         &self,

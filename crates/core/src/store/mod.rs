@@ -501,6 +501,8 @@ pub trait ShareStore: Send + Sync + 'static {
     async fn visible_camera(&self, user: UserId, id: CameraId) -> StoreResult<Option<Camera>>;
     /// Every camera shared with `user`: camera id and how it is shared.
     async fn shared_with(&self, user: UserId) -> StoreResult<Vec<(CameraId, SharedAs)>>;
+    /// The cameras shared with `user` (with `shared` set), in id order, at most `limit`.
+    async fn shared_cameras(&self, user: UserId, limit: i64) -> StoreResult<Vec<Camera>>;
 }
 
 /// Dealers and the customer accounts they manage.

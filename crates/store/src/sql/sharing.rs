@@ -167,6 +167,18 @@ impl<T: Send + Sync + 'static, Q: Sql> ShareStore for Backend<T, Q> {
         row.map(Camera::try_from).transpose()
     }
 
+    async fn shared_cameras(&self, user: UserId, limit: i64) -> StoreResult<Vec<Camera>> {
+        let sql = format!(
+            "SELECT {}, s.permission AS s_permission, o.first_name AS o_first_name, \
+             o.last_name AS o_last_name, o.email AS o_email FROM camera_shares s \
+             JOIN cameras c ON c.id = s.camera_id JOIN users o ON o.id = c.owner_id \
+             WHERE s.user_id = $1 ORDER BY c.id LIMIT $2",
+            camera_cols_of("c")
+        );
+        let rows: Vec<SharedCameraRow> = self.sql.all(&sql, args![user, limit]).await?;
+        rows.into_iter().map(Camera::try_from).collect()
+    }
+
     async fn shared_with(&self, user: UserId) -> StoreResult<Vec<(CameraId, SharedAs)>> {
         #[derive(sqlx::FromRow)]
         struct Row {

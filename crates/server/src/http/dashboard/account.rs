@@ -30,11 +30,19 @@ struct AccountPage {
     is_admin: bool,
     since: When,
     errors: Errs,
+    managed_by: Option<super::sharing::ManagedBy>,
 }
 
-fn account_page(s: &AppState, d: &Dash, notice: Option<&'static str>, errors: Errs) -> AccountPage {
+async fn account_page(
+    s: &AppState,
+    d: &Dash,
+    notice: Option<&'static str>,
+    errors: Errs,
+) -> Result<AccountPage, super::DashError> {
     let u = d.user();
-    AccountPage {
+    let managed_by = super::sharing::managed_by(s, u).await?;
+    Ok(AccountPage {
+        managed_by,
         nav: d.nav("account", notice),
         email: u.email.clone(),
         name: format!("{} {}", u.first_name, u.last_name)
@@ -44,11 +52,11 @@ fn account_page(s: &AppState, d: &Dash, notice: Option<&'static str>, errors: Er
         is_admin: u.is_admin,
         since: when(s.core.now(), u.created_at),
         errors,
-    }
+    })
 }
 
 pub async fn page(State(s): State<AppState>, d: Dash, Query(q): Query<NoticeQuery>) -> Res {
-    Ok(ok(&account_page(&s, &d, q.notice(), Errs::none())))
+    Ok(ok(&account_page(&s, &d, q.notice(), Errs::none()).await?))
 }
 
 pub async fn change_password(
@@ -67,14 +75,14 @@ pub async fn change_password(
         let e = Errs::field("current_password", "Enter your current password.");
         return Ok(html(
             StatusCode::BAD_REQUEST,
-            &account_page(&s, &d, None, e),
+            &account_page(&s, &d, None, e).await?,
         ));
     }
     if new != again {
         let e = Errs::field("confirm_password", "The two new passwords do not match.");
         return Ok(html(
             StatusCode::BAD_REQUEST,
-            &account_page(&s, &d, None, e),
+            &account_page(&s, &d, None, e).await?,
         ));
     }
     if let Err(e) = s
@@ -85,7 +93,7 @@ pub async fn change_password(
         let e = Errs::from_api(e, FIELDS)?;
         return Ok(html(
             StatusCode::BAD_REQUEST,
-            &account_page(&s, &d, None, e),
+            &account_page(&s, &d, None, e).await?,
         ));
     }
     // Every session ended with the change; this browser gets a fresh one (a new id: OWASP

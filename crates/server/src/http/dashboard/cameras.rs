@@ -48,6 +48,8 @@ pub struct CameraRow {
     pub updated: When,
     /// A paired device: its serial, its last report, and whether its tokens are live.
     pub paired: Option<PairedRow>,
+    /// Someone else's camera shared with the user: the owner's name and the permission.
+    pub shared: Option<(String, &'static str)>,
 }
 
 pub struct PairedRow {
@@ -120,6 +122,10 @@ pub async fn list(State(s): State<AppState>, d: Dash, Query(q): Query<NoticeQuer
                 last_seen: p.last_seen_at.map(|t| when(now, t)),
                 live: p.live,
             }),
+            shared: c
+                .shared
+                .as_ref()
+                .map(|s| (s.owner_name.clone(), s.permission.as_str())),
             id: c.id,
             codec: c.fields.codec.as_str(),
             status: c.fields.status.as_str(),

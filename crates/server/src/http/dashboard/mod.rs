@@ -25,6 +25,7 @@ mod apps;
 mod authorized;
 mod cameras;
 mod passkeys;
+mod sharing;
 mod tokens;
 mod two_factor;
 
@@ -115,6 +116,28 @@ pub fn routes() -> Router<AppState> {
         .route(
             "/dashboard/cameras/{id}/unpair",
             get(cameras::unpair_confirm).post(cameras::unpair),
+        )
+        .route(
+            "/dashboard/cameras/{id}/shares/",
+            get(sharing::shares).post(sharing::add_share),
+        )
+        .route(
+            "/dashboard/cameras/{id}/shares/{share_id}",
+            post(sharing::change_share),
+        )
+        .route(
+            "/dashboard/cameras/{id}/shares/{share_id}/delete",
+            get(sharing::end_share_confirm).post(sharing::end_share),
+        )
+        .route("/dashboard/shared/", get(sharing::shared_with_me))
+        .route(
+            "/dashboard/customers/",
+            get(sharing::customers).post(sharing::add_customer),
+        )
+        .route("/dashboard/account/dealer/limit", post(sharing::limit_dealer))
+        .route(
+            "/dashboard/account/dealer/revoke",
+            get(sharing::revoke_dealer_confirm).post(sharing::revoke_dealer),
         )
         // Account.
         .route("/dashboard/account/", get(account::page))
@@ -231,6 +254,7 @@ impl Dash {
         Nav {
             email: self.0.user.email.clone(),
             is_admin: self.0.user.is_admin,
+            is_dealer: self.0.user.is_dealer,
             csrf: self.0.csrf_token.clone(),
             section,
             notice,
@@ -242,6 +266,7 @@ impl Dash {
 pub struct Nav {
     pub email: String,
     pub is_admin: bool,
+    pub is_dealer: bool,
     pub csrf: String,
     pub section: &'static str,
     pub notice: Option<&'static str>,
@@ -464,6 +489,12 @@ pub fn notice(key: Option<&str>) -> Option<&'static str> {
         "passkey-added" => "Passkey added.",
         "passkey-renamed" => "Passkey renamed.",
         "passkey-removed" => "Passkey removed.",
+        "share-added" => "Camera shared.",
+        "share-changed" => "Permission changed.",
+        "share-ended" => "Sharing stopped. They no longer see the camera.",
+        "customer-created" => "Customer account created.",
+        "dealer-limited" => "Your dealer's access is now limited to reading.",
+        "dealer-revoked" => "Your dealer's access is revoked.",
         _ => return None,
     })
 }
