@@ -13,6 +13,7 @@ mod authorize;
 mod browser_authorize;
 mod browser_dashboard;
 mod browser_passkeys;
+mod browser_sharing;
 mod cam2;
 mod cli;
 mod client;
