@@ -10,8 +10,7 @@
 
 use crate::error::{ApiError, OAuthError, OAuthErrorCode, StoreError};
 use crate::model::{
-    AuditKind, Client, DealerLevel, DealerLink, GrantType, NewAccessToken, NewFamily, User,
-    UserId,
+    AuditKind, Client, DealerLevel, DealerLink, GrantType, NewAccessToken, NewFamily, User, UserId,
 };
 use crate::oauth::{Caller, Params, TokenResponse};
 use crate::principal::{CredentialKind, Principal};
@@ -70,7 +69,9 @@ impl Core {
     fn dealer_of_principal<'a>(&self, p: &'a Principal) -> Result<&'a User, ApiError> {
         let u = p.user()?;
         if p.actor.is_some() || !u.is_dealer {
-            return Err(ApiError::Forbidden("Only a dealer's own token may do this.".into()));
+            return Err(ApiError::Forbidden(
+                "Only a dealer's own token may do this.".into(),
+            ));
         }
         Ok(u)
     }
@@ -83,11 +84,30 @@ impl Core {
     ) -> Result<(User, DealerLink), ApiError> {
         p.require(Need::Write)?;
         let dealer = self.dealer_of_principal(p)?.id;
+        let (user, link) = self.add_customer(dealer, input).await?;
+        self.audit_act(
+            p,
+            AuditKind::CustomerCreated,
+            format!(
+                "customer {} created by dealer {dealer} ({})",
+                user.id,
+                link.level.as_str()
+            ),
+        )
+        .await;
+        Ok((user, link))
+    }
+
+    /// Creates a customer account of `dealer` (a dealer: checked by the caller).
+    pub async fn add_customer(
+        &self,
+        dealer: UserId,
+        input: CustomerInput,
+    ) -> Result<(User, DealerLink), ApiError> {
         let level = match input.level.as_deref() {
             None => DealerLevel::Full,
-            Some(s) => DealerLevel::parse(s).ok_or_else(|| {
-                ApiError::invalid("level", "`level` must be full or limited.")
-            })?,
+            Some(s) => DealerLevel::parse(s)
+                .ok_or_else(|| ApiError::invalid("level", "`level` must be full or limited."))?,
         };
         let mut u = input.user;
         u.is_admin = false;
@@ -106,12 +126,6 @@ impl Core {
             }
             Err(e) => return Err(e.into()),
         };
-        self.audit_act(
-            p,
-            AuditKind::CustomerCreated,
-            format!("customer {} created by dealer {dealer} ({})", user.id, level.as_str()),
-        )
-        .await;
         let link = self
             .store
             .dealer_of(user.id)
@@ -122,7 +136,10 @@ impl Core {
     }
 
     /// `GET /v1/dealer/customers/`: the dealer's customers with their links.
-    pub async fn dealer_customers(&self, p: &Principal) -> Result<Vec<(User, DealerLink)>, ApiError> {
+    pub async fn dealer_customers(
+        &self,
+        p: &Principal,
+    ) -> Result<Vec<(User, DealerLink)>, ApiError> {
         p.require(Need::Read)?;
         let dealer = self.dealer_of_principal(p)?.id;
         Ok(self.store.customers(dealer).await?)
@@ -137,7 +154,10 @@ impl Core {
     }
 
     /// A customer's dealer and the link (the dashboard's "Managed by").
-    pub async fn managed_by(&self, customer: UserId) -> Result<Option<(DealerLink, User)>, ApiError> {
+    pub async fn managed_by(
+        &self,
+        customer: UserId,
+    ) -> Result<Option<(DealerLink, User)>, ApiError> {
         Ok(self.store.dealer_of(customer).await?)
     }
 
@@ -148,9 +168,16 @@ impl Core {
         customer: UserId,
         level: Option<DealerLevel>,
     ) -> Result<(), ApiError> {
-        let (link, _) = self.store.dealer_of(customer).await?.ok_or(ApiError::NotFound)?;
+        let (link, _) = self
+            .store
+            .dealer_of(customer)
+            .await?
+            .ok_or(ApiError::NotFound)?;
         if link.revoked_at.is_some() {
-            return Err(ApiError::invalid("level", "The dealer's access is already revoked."));
+            return Err(ApiError::invalid(
+                "level",
+                "The dealer's access is already revoked.",
+            ));
         }
         if let Some(l) = level {
             if l > link.level {
@@ -236,7 +263,13 @@ impl Core {
     }
 
     /// A write made with a dealer's token for a customer: audited with both identities.
-    pub async fn audit_acted_write(&self, p: &Principal, method: &str, path: &str, ip: Option<&str>) {
+    pub async fn audit_acted_write(
+        &self,
+        p: &Principal,
+        method: &str,
+        path: &str,
+        ip: Option<&str>,
+    ) {
         let (Some(dealer), Some(u)) = (p.actor, p.user.as_ref()) else {
             return;
         };
@@ -246,7 +279,10 @@ impl Core {
             Some(u.id),
             p.client.as_ref().map(|c| c.client_id.as_str()),
             ip,
-            format!("dealer {dealer} acting for customer {}: {method} {path}", u.id),
+            format!(
+                "dealer {dealer} acting for customer {}: {method} {path}",
+                u.id
+            ),
         )
         .await;
     }
@@ -315,11 +351,8 @@ impl Core {
                 "The subject_token must be a user's access token.",
             ));
         };
-        let not_customer = || {
-            invalid_target(
-                "The requested_subject is not a customer this dealer may act for.",
-            )
-        };
+        let not_customer =
+            || invalid_target("The requested_subject is not a customer this dealer may act for.");
         if !dealer.is_dealer {
             return Err(invalid_target("Only a dealer may act for another account."));
         }

@@ -188,7 +188,7 @@ pub fn server_metadata(iss: &str) -> Value {
         "introspection_endpoint": format!("{iss}/oauth/introspect"),
         "device_authorization_endpoint": format!("{iss}/oauth/device_authorization"),
         "jwks_uri": format!("{iss}/.well-known/jwks.json"),
-        "grant_types_supported": ["authorization_code", "password", "refresh_token", "client_credentials", "urn:ietf:params:oauth:grant-type:device_code"],
+        "grant_types_supported": ["authorization_code", "password", "refresh_token", "client_credentials", "urn:ietf:params:oauth:grant-type:device_code", "urn:ietf:params:oauth:grant-type:token-exchange"],
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
         "code_challenge_methods_supported": ["S256"],

@@ -29,6 +29,11 @@ pub const OIDC_PAIRWISE_CLIENT_SECRET: &str = "oidc-pairwise-secret-0123456789";
 /// Where the demo relying parties return (loopback: nothing needs to listen there).
 pub const OIDC_REDIRECT_URI: &str = "http://127.0.0.1:8976/callback";
 pub const OIDC_POST_LOGOUT_URI: &str = "http://127.0.0.1:8976/logged-out";
+/// A dealer and its customer; a confidential client allowed the token exchange (RFC 8693).
+pub const DEALER_EMAIL: &str = "dealer@example.com";
+pub const CUSTOMER_EMAIL: &str = "customer@example.com";
+pub const DEALER_CLIENT_ID: &str = "camgate.dealer.demo";
+pub const DEALER_CLIENT_SECRET: &str = "dealer-demo-secret-0123456789";
 
 /// What the demo created, for the printed instructions.
 pub struct DemoInfo {
@@ -181,6 +186,52 @@ pub async fn seed(core: &Core) -> Result<Option<DemoInfo>, ApiError> {
         })
         .await?;
     }
+    // A dealer (same password as the demo user) with one customer who has one camera, and a
+    // client that may exchange the dealer's token.
+    let dealer = core
+        .create_user(UserInput {
+            email: DEALER_EMAIL.into(),
+            password: DEMO_PASSWORD.into(),
+            first_name: "Dee".into(),
+            last_name: "Dealer".into(),
+            ..Default::default()
+        })
+        .await?;
+    core.set_dealer(dealer.id, true).await?;
+    let (customer, _) = core
+        .add_customer(
+            dealer.id,
+            camgate_core::dealers::CustomerInput {
+                user: UserInput {
+                    email: CUSTOMER_EMAIL.into(),
+                    password: DEMO_PASSWORD.into(),
+                    first_name: "Cal".into(),
+                    last_name: "Customer".into(),
+                    ..Default::default()
+                },
+                level: Some("full".into()),
+            },
+        )
+        .await?;
+    core.create_camera(
+        customer.id,
+        CameraFields::named("Customer porch".to_string()),
+    )
+    .await?;
+    core.register_client(ClientInput {
+        name: "Dealer portal".into(),
+        owner_id: Some(dealer.id),
+        kind: ClientKind::Confidential,
+        redirect_uris: Vec::new(),
+        grants: vec![GrantType::Password, GrantType::TokenExchange],
+        scopes: None,
+        profile: Some("angelcam".into()),
+        client_id: Some(DEALER_CLIENT_ID.into()),
+        client_secret: Some(DEALER_CLIENT_SECRET.into()),
+        oidc: Default::default(),
+        allow_password_without_mfa: false,
+    })
+    .await?;
     let (_, pat) = core
         .create_pat(user.id, "demo", ScopeSet::READ_WRITE, None)
         .await?;
@@ -260,6 +311,8 @@ camgate demo is ready at {base}
   OpenID Connect: {OIDC_CLIENT_ID} / {OIDC_CLIENT_SECRET} (RS256, public sub)
                   {OIDC_PAIRWISE_CLIENT_ID} / {OIDC_PAIRWISE_CLIENT_SECRET} (ES256, pairwise sub)
                   redirect {OIDC_REDIRECT_URI}, discovery {base}/.well-known/openid-configuration
+  dealer:         {DEALER_EMAIL} / {DEMO_PASSWORD}, customer {CUSTOMER_EMAIL} / {DEMO_PASSWORD}
+  dealer portal:  {DEALER_CLIENT_ID} / {DEALER_CLIENT_SECRET} (password, token exchange)
   personal token: {pat}
   dashboard:      {base}/dashboard/ (sign in as the demo user)
 
@@ -281,6 +334,11 @@ CAM2API (spec 002):
 Device pairing (RFC 8628): ask for codes, open verification_uri_complete in a browser, approve, poll
   curl -X POST {base}/oauth/device_authorization -d client_id={DEVICE_CLIENT_ID}
   curl -X POST {base}/oauth/token -d client_id={DEVICE_CLIENT_ID} -d grant_type=urn:ietf:params:oauth:grant-type:device_code -d device_code=DEVICE_CODE
+
+Dealer acting for a customer (RFC 8693 token exchange; CUSTOMER_ID from GET /v1/dealer/customers/):
+  curl -X POST {base}/oauth/token -u {DEALER_CLIENT_ID}:{DEALER_CLIENT_SECRET} -d grant_type=password -d username=dealer%40example.com -d password=secret
+  curl -H "Authorization: Bearer DEALER_TOKEN" "{base}/v1/dealer/customers/"
+  curl -X POST {base}/oauth/token -u {DEALER_CLIENT_ID}:{DEALER_CLIENT_SECRET} -d grant_type=urn:ietf:params:oauth:grant-type:token-exchange -d subject_token=DEALER_TOKEN -d subject_token_type=urn:ietf:params:oauth:token-type:access_token -d requested_subject=CUSTOMER_ID
 
 CameraManager (spec 003):
   curl -X POST -H "Accept: application/json" -u {CM_CLIENT_ID}:{CM_CLIENT_SECRET} "{base}/oauth/token?grant_type=password&scope=write&username=user%40example.com&password=secret"

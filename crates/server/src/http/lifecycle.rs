@@ -100,7 +100,9 @@ pub async fn introspect(
     let hint = TokenHint::parse(params.get("token_type_hint"));
     let body = match state.core.introspect(token, hint).await? {
         None => json!({"active": false}),
-        Some(i) => json!({
+        Some(i) => {
+            let act = i.act.clone();
+            let mut b = json!({
             "active": true,
             "scope": i.scope.to_scope_string(),
             "client_id": i.client_id,
@@ -111,7 +113,13 @@ pub async fn introspect(
             "sub": i.sub,
             "aud": i.client_id,
             "iss": iss,
-        }),
+            });
+            // A token obtained by token exchange: who acts for the subject (RFC 8693 §4.1).
+            if let Some(dealer) = act {
+                b["act"] = json!({"sub": dealer});
+            }
+            b
+        }
     };
     Ok(no_store(Json(body).into_response()))
 }
