@@ -734,8 +734,16 @@ impl Core {
         orig_iat: Option<i64>,
         profile: &Profile,
     ) -> Result<String, OAuthError> {
-        self.sign_access_token_as(client, user_id, gty, scope, orig_iat, profile.access_ttl_secs, None)
-            .await
+        self.sign_access_token_as(
+            client,
+            user_id,
+            gty,
+            scope,
+            orig_iat,
+            profile.access_ttl_secs,
+            None,
+        )
+        .await
     }
 
     /// A dealer's JWT for a customer (token exchange): `act` names the dealer; `ttl` is short.

@@ -6,11 +6,11 @@
 pub mod authorize;
 pub mod cam2;
 pub mod cameras;
-pub mod dealers;
 pub mod client_credentials;
 pub mod clients;
 pub mod clock;
 pub mod dashboard;
+pub mod dealers;
 pub mod device;
 pub mod error;
 pub mod jwt;

@@ -194,9 +194,7 @@ impl Core {
             Some(GrantType::AuthorizationCode) => GrantType::AuthorizationCode,
             Some(GrantType::ClientCredentials) => GrantType::ClientCredentials,
             Some(GrantType::DeviceCode) if grant != "device_code" => GrantType::DeviceCode,
-            Some(GrantType::TokenExchange) if grant != "token_exchange" => {
-                GrantType::TokenExchange
-            }
+            Some(GrantType::TokenExchange) if grant != "token_exchange" => GrantType::TokenExchange,
             _ => {
                 let shown: String = grant.chars().take(40).collect();
                 return Err(OAuthError::new(

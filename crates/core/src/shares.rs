@@ -7,9 +7,7 @@
 //! effect on the next request on every node.
 
 use crate::error::ApiError;
-use crate::model::{
-    normalize_email, AuditKind, Camera, CameraId, Share, SharePermission, UserId,
-};
+use crate::model::{normalize_email, AuditKind, Camera, CameraId, Share, SharePermission, UserId};
 use crate::principal::Principal;
 use crate::scope::Need;
 use crate::Core;
@@ -73,7 +71,10 @@ fn parse_email(s: &str) -> Result<String, ApiError> {
     if ok {
         Ok(e)
     } else {
-        Err(ApiError::invalid("email", "`email` must be an e-mail address."))
+        Err(ApiError::invalid(
+            "email",
+            "`email` must be an e-mail address.",
+        ))
     }
 }
 
@@ -106,9 +107,9 @@ impl Core {
                 .ok_or(ApiError::NotFound);
         }
         p.require(action.need())?;
-        let me = p
-            .owner_id()
-            .ok_or_else(|| ApiError::Forbidden("This route needs a token issued to a user.".into()))?;
+        let me = p.owner_id().ok_or_else(|| {
+            ApiError::Forbidden("This route needs a token issued to a user.".into())
+        })?;
         let cam = self
             .store
             .visible_camera(me, id)
@@ -125,7 +126,11 @@ impl Core {
     }
 
     /// Marks which of `cams` are shared with `user` (the CAM2 search returns them unmarked).
-    pub async fn mark_shared(&self, user: Option<UserId>, cams: &mut [Camera]) -> Result<(), ApiError> {
+    pub async fn mark_shared(
+        &self,
+        user: Option<UserId>,
+        cams: &mut [Camera],
+    ) -> Result<(), ApiError> {
         let Some(user) = user else { return Ok(()) };
         if cams.iter().all(|c| c.owner_id == user) {
             return Ok(());
@@ -159,8 +164,14 @@ impl Core {
         let owner = self.only_owner(&cam)?;
         let email = parse_email(email)?;
         let permission = parse_permission(permission)?;
-        if p.user.as_ref().is_some_and(|u| normalize_email(&u.email) == email) {
-            return Err(ApiError::invalid("email", "A camera cannot be shared with its owner."));
+        if p.user
+            .as_ref()
+            .is_some_and(|u| normalize_email(&u.email) == email)
+        {
+            return Err(ApiError::invalid(
+                "email",
+                "A camera cannot be shared with its owner.",
+            ));
         }
         if self.store.shares(camera).await?.len() >= MAX_SHARES_PER_CAMERA {
             return Err(ApiError::invalid(
@@ -168,33 +179,41 @@ impl Core {
                 format!("A camera can be shared with at most {MAX_SHARES_PER_CAMERA} addresses."),
             ));
         }
-        let share = match self
-            .store
-            .create_share(owner, camera, &email, permission, self.now())
-            .await
-        {
-            Ok(Some(s)) => s,
-            Ok(None) => return Err(ApiError::NotFound),
-            Err(crate::error::StoreError::Conflict(_)) => {
-                return Err(ApiError::invalid(
+        let share =
+            match self
+                .store
+                .create_share(owner, camera, &email, permission, self.now())
+                .await
+            {
+                Ok(Some(s)) => s,
+                Ok(None) => return Err(ApiError::NotFound),
+                Err(crate::error::StoreError::Conflict(_)) => return Err(ApiError::invalid(
                     "email",
                     "This camera is already shared with that address; change that share instead.",
-                ))
-            }
-            Err(e) => return Err(e.into()),
-        };
-        self.audit_act(p, AuditKind::ShareCreated, format!(
-            "camera {camera} shared ({}), share {}",
-            permission.as_str(),
-            share.id
-        ))
+                )),
+                Err(e) => return Err(e.into()),
+            };
+        self.audit_act(
+            p,
+            AuditKind::ShareCreated,
+            format!(
+                "camera {camera} shared ({}), share {}",
+                permission.as_str(),
+                share.id
+            ),
+        )
         .await;
         Ok(share)
     }
 
     /// The shares of a camera: its owner, or a `manage` guest.
-    pub async fn camera_shares(&self, p: &Principal, camera: CameraId) -> Result<Vec<Share>, ApiError> {
-        self.camera_access(p, camera, CameraAction::ListShares).await?;
+    pub async fn camera_shares(
+        &self,
+        p: &Principal,
+        camera: CameraId,
+    ) -> Result<Vec<Share>, ApiError> {
+        self.camera_access(p, camera, CameraAction::ListShares)
+            .await?;
         Ok(self.store.shares(camera).await?)
     }
 
@@ -213,22 +232,32 @@ impl Core {
             .update_share(camera, share, permission, self.now())
             .await?
             .ok_or(ApiError::NotFound)?;
-        self.audit_act(p, AuditKind::ShareChanged, format!(
-            "camera {camera} share {share} now {}",
-            permission.as_str()
-        ))
+        self.audit_act(
+            p,
+            AuditKind::ShareChanged,
+            format!("camera {camera} share {share} now {}", permission.as_str()),
+        )
         .await;
         Ok(s)
     }
 
-    pub async fn delete_share(&self, p: &Principal, camera: CameraId, share: i64) -> Result<(), ApiError> {
+    pub async fn delete_share(
+        &self,
+        p: &Principal,
+        camera: CameraId,
+        share: i64,
+    ) -> Result<(), ApiError> {
         let cam = self.camera_access(p, camera, CameraAction::Share).await?;
         self.only_owner(&cam)?;
         if !self.store.delete_share(camera, share).await? {
             return Err(ApiError::NotFound);
         }
-        self.audit_act(p, AuditKind::ShareEnded, format!("camera {camera} share {share} ended"))
-            .await;
+        self.audit_act(
+            p,
+            AuditKind::ShareEnded,
+            format!("camera {camera} share {share} ended"),
+        )
+        .await;
         Ok(())
     }
 
@@ -237,7 +266,9 @@ impl Core {
     fn only_owner(&self, cam: &Camera) -> Result<UserId, ApiError> {
         match cam.shared {
             None => Ok(cam.owner_id),
-            Some(_) => Err(ApiError::Forbidden("Only the camera's owner may do this.".into())),
+            Some(_) => Err(ApiError::Forbidden(
+                "Only the camera's owner may do this.".into(),
+            )),
         }
     }
 }

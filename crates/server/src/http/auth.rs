@@ -80,7 +80,12 @@ impl<D: Dialect> FromRequestParts<AppState> for Auth<D> {
                 .map(|ConnectInfo(a)| a.ip().to_string());
             state
                 .core
-                .audit_acted_write(&principal, parts.method.as_str(), parts.uri.path(), ip.as_deref())
+                .audit_acted_write(
+                    &principal,
+                    parts.method.as_str(),
+                    parts.uri.path(),
+                    ip.as_deref(),
+                )
                 .await;
         }
         Ok(Auth(principal, PhantomData))

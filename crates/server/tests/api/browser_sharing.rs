@@ -105,7 +105,10 @@ async fn sharing_and_dealer_pages_in_headless_chromium() {
         // ---- change the permission to manage.
         let share_id = app
             .core
-            .camera_shares(&camgate_core::principal::Principal::session(owner.clone()), cam.id)
+            .camera_shares(
+                &camgate_core::principal::Principal::session(owner.clone()),
+                cam.id,
+            )
             .await
             .unwrap()[0]
             .id;
@@ -119,7 +122,12 @@ async fn sharing_and_dealer_pages_in_headless_chromium() {
             .select_by_value("manage")
             .await
             .unwrap();
-        row.find(Locator::Css("button")).await.unwrap().click().await.unwrap();
+        row.find(Locator::Css("button"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
         wait_for_text(c, "Permission changed.").await;
         let one: Value = app
             .get_bearer(&format!("/v1/cameras/{}/", cam.id), &guest_token)
@@ -133,7 +141,10 @@ async fn sharing_and_dealer_pages_in_headless_chromium() {
         // ---- the guest's "Shared with me".
         sign_in(c, &app, "guest@example.com", "/dashboard/shared/").await;
         let text = wait_for_text(c, "Porch").await;
-        assert!(text.contains("Test User") && text.contains("manage"), "{text}");
+        assert!(
+            text.contains("Test User") && text.contains("manage"),
+            "{text}"
+        );
         save_screenshot(c, "sharing-02-shared-with-me.png").await;
         // Not a dealer: no Customers page.
         assert!(c.find(Locator::Id("nav-customers")).await.is_err());
@@ -164,7 +175,10 @@ async fn sharing_and_dealer_pages_in_headless_chromium() {
         type_into(c, "first_name", "Cara").await;
         click(c, "create-customer").await;
         let text = wait_for_text(c, "Customer account created.").await;
-        assert!(text.contains("customer@example.com") && text.contains("full"), "{text}");
+        assert!(
+            text.contains("customer@example.com") && text.contains("full"),
+            "{text}"
+        );
         save_screenshot(c, "sharing-03-customers.png").await;
         let customer = app
             .core
@@ -180,7 +194,10 @@ async fn sharing_and_dealer_pages_in_headless_chromium() {
         // ---- the customer limits, then revokes the dealer.
         sign_in(c, &app, "customer@example.com", "/dashboard/account/").await;
         let text = wait_for_text(c, "Managed by").await;
-        assert!(text.contains("dealer@example.com") || text.contains("Test User"), "{text}");
+        assert!(
+            text.contains("dealer@example.com") || text.contains("Test User"),
+            "{text}"
+        );
         click(c, "limit-dealer").await;
         wait_for_text(c, "limited to reading").await;
         let (link, _) = app.core.managed_by(customer.id).await.unwrap().unwrap();

@@ -7,8 +7,7 @@ use camgate_core::model::*;
 use camgate_core::store::{CameraQuery, CameraStore, NewCamera, PairedDevice, StoreResult};
 
 use super::queries::{
-    CAMERA_COLS, CAMERA_COUNTS_SQL, CAMERA_PAGE_AFTER_SQL, CAMERA_PAGE_OFFSET_SQL,
-    SHARED_PAGE_SQL,
+    CAMERA_COLS, CAMERA_COUNTS_SQL, CAMERA_PAGE_AFTER_SQL, CAMERA_PAGE_OFFSET_SQL, SHARED_PAGE_SQL,
 };
 use super::rows::{self, CameraRow, PairedRow, SharedCameraRow};
 use super::{args, json, Arg, Exec, Sql};

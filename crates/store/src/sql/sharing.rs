@@ -38,8 +38,7 @@ impl From<ShareRow> for Share {
     }
 }
 
-const SHARE_COLS: &str =
-    "id, camera_id, email_norm, user_id, permission, created_at, updated_at";
+const SHARE_COLS: &str = "id, camera_id, email_norm, user_id, permission, created_at, updated_at";
 
 /// A link's columns beside a user's (`l_` prefixed).
 #[derive(sqlx::FromRow)]
@@ -224,7 +223,10 @@ impl<T: Send + Sync + 'static, Q: Sql> DealerStore for Backend<T, Q> {
     ) -> StoreResult<User> {
         let mut tx = self.sql.begin().await?;
         let row: Option<UserRow> = tx
-            .one(&super::directory::INSERT_USER, super::directory::user_args(u))
+            .one(
+                &super::directory::INSERT_USER,
+                super::directory::user_args(u),
+            )
             .await?;
         let user: User = row
             .ok_or_else(|| StoreError::Other("no user row".into()))?

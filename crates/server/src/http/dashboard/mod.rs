@@ -134,7 +134,10 @@ pub fn routes() -> Router<AppState> {
             "/dashboard/customers/",
             get(sharing::customers).post(sharing::add_customer),
         )
-        .route("/dashboard/account/dealer/limit", post(sharing::limit_dealer))
+        .route(
+            "/dashboard/account/dealer/limit",
+            post(sharing::limit_dealer),
+        )
         .route(
             "/dashboard/account/dealer/revoke",
             get(sharing::revoke_dealer_confirm).post(sharing::revoke_dealer),

@@ -122,7 +122,10 @@ pub async fn add_share(
     let f = read_form(&s, &d, req).await?;
     let camera = parse_id(&id)?;
     s.core.camera(d.user().id, camera).await?;
-    let (email, permission) = (f.get("email").trim().to_string(), f.get("permission").to_string());
+    let (email, permission) = (
+        f.get("email").trim().to_string(),
+        f.get("permission").to_string(),
+    );
     match s
         .core
         .create_share(&principal(&d), camera, &email, &permission)
@@ -245,7 +248,10 @@ pub async fn shared_with_me(State(s): State<AppState>, d: Dash) -> Res {
             SharedRow {
                 id: c.id,
                 status: c.fields.status.as_str(),
-                owner: sh.as_ref().map(|x| x.owner_name.clone()).unwrap_or_default(),
+                owner: sh
+                    .as_ref()
+                    .map(|x| x.owner_name.clone())
+                    .unwrap_or_default(),
                 permission: sh
                     .map(|x| x.permission)
                     .unwrap_or(SharePermission::View)
