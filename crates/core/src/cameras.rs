@@ -324,7 +324,14 @@ impl Core {
     ) -> Result<Camera, ApiError> {
         f.name = f.name.trim().to_string();
         validate(&f)?;
-        Ok(self.store.create_camera(owner, &f, self.now()).await?)
+        let cam = self.store.create_camera(owner, &f, self.now()).await?;
+        self.notify(
+            &[owner],
+            "camera.added",
+            serde_json::json!({"camera_id": cam.id, "name": cam.fields.name}),
+        )
+        .await;
+        Ok(cam)
     }
 
     pub async fn camera(&self, owner: UserId, id: CameraId) -> Result<Camera, ApiError> {
@@ -389,7 +396,23 @@ impl Core {
     /// Deletes a camera: its owner only (a guest gets `Forbidden`).
     pub async fn delete_camera_as(&self, p: &Principal, id: CameraId) -> Result<(), ApiError> {
         let cam = self.camera_access(p, id, CameraAction::Delete).await?;
-        self.delete_camera(cam.owner_id, id).await
+        // Its guests are told too: read them before the shares go with the camera.
+        let mut told: Vec<UserId> = vec![cam.owner_id];
+        told.extend(
+            self.store
+                .shares(id)
+                .await?
+                .into_iter()
+                .filter_map(|s| s.user_id),
+        );
+        self.delete_camera(cam.owner_id, id).await?;
+        self.notify(
+            &told,
+            "camera.removed",
+            serde_json::json!({"camera_id": id, "name": cam.fields.name}),
+        )
+        .await;
+        Ok(())
     }
 
     /// A report from a camera (`POST /v1/cameras/{id}/heartbeat/`): its status (default
@@ -401,10 +424,8 @@ impl Core {
         id: CameraId,
         status: Option<CameraStatus>,
     ) -> Result<Camera, ApiError> {
-        let owner = self
-            .camera_access(p, id, CameraAction::Report)
-            .await?
-            .owner_id;
+        let before = self.camera_access(p, id, CameraAction::Report).await?;
+        let owner = before.owner_id;
         let status = status.unwrap_or(CameraStatus::Online);
         if !self
             .store
@@ -413,7 +434,11 @@ impl Core {
         {
             return Err(ApiError::NotFound);
         }
-        self.camera(owner, id).await
+        let cam = self.camera(owner, id).await?;
+        // Heartbeats are `status` events too (stored with their webhook outbox rows).
+        self.heartbeat_event(&cam, before.fields.status, status)
+            .await?;
+        Ok(cam)
     }
 
     /// The owner's paired cameras: serial, last report, whether a device token is live.

@@ -158,6 +158,9 @@ pub enum ApiError {
     Conflict(String),
     #[error("Service temporarily unavailable.")]
     Unavailable { retry_after: u64 },
+    /// A per-camera or per-client rate limit (429 with `Retry-After`).
+    #[error("Too many requests; try again in {retry_after} seconds.")]
+    TooManyRequests { retry_after: u64 },
     #[error("Internal server error.")]
     Internal,
 }

@@ -13,6 +13,7 @@ pub mod dashboard;
 pub mod dealers;
 pub mod device;
 pub mod error;
+pub mod events;
 pub mod jwt;
 pub mod lifecycle;
 pub mod metrics;
@@ -100,6 +101,8 @@ pub struct Core {
     subject_key: Vec<u8>,
     /// The key sealing TOTP keys and pending sign-ins (see [`mfa`]).
     data_key: Vec<u8>,
+    /// Posts per camera and minute on this node (see [`events`]).
+    post_limiter: events::PostLimiter,
 }
 
 const ROTATION_KEY_SETTING: &str = "refresh_rotation_key";
@@ -138,6 +141,7 @@ impl Core {
             keys: jwt::KeyRing::default(),
             subject_key,
             data_key,
+            post_limiter: Default::default(),
         };
         core.init_signing_keys().await?;
         Ok(core)

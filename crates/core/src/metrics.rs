@@ -102,6 +102,16 @@ pub fn observe(name: &'static str, help: &'static str, l: &[(&'static str, &str)
     })
 }
 
+/// An event was stored (with its webhook outbox rows).
+pub fn event_recorded(kind: &str) {
+    counter_add(
+        "camgate_events_total",
+        "Camera events stored, by type.",
+        &[("type", kind)],
+        1,
+    );
+}
+
 /// A token (pair) was issued: a new family or a refresh.
 pub fn token_issued(grant: &str, profile: &str) {
     counter_add(

@@ -581,6 +581,59 @@ impl DealerLink {
     }
 }
 
+/// A recorded segment of a camera's video, stored by the operator's media storage at `url`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Recording {
+    pub id: i64,
+    pub camera_id: CameraId,
+    pub start: Timestamp,
+    pub end: Timestamp,
+    pub url: String,
+    pub format: String,
+    pub size_bytes: i64,
+    pub created_at: Timestamp,
+}
+
+/// A segment as a camera reports it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewRecording {
+    pub start: Timestamp,
+    pub end: Timestamp,
+    pub url: String,
+    pub format: String,
+    pub size_bytes: i64,
+}
+
+/// Something that happened to a camera.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    pub id: i64,
+    /// The id webhook deliveries carry (`evt_…`): stable across retries, for idempotency.
+    pub public_id: String,
+    pub camera_id: Option<CameraId>,
+    pub owner_id: UserId,
+    /// `motion`, `status`, `tamper` or `custom`.
+    pub kind: String,
+    /// When it happened (the reporter's clock).
+    pub at: Timestamp,
+    /// A JSON object, as text.
+    pub data: String,
+    /// When camgate stored it.
+    pub created_at: Timestamp,
+}
+
+/// A webhook notice to queue with an event (or alone): its type and the delivery body.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Notice {
+    /// `camera.event`, `camera.added`, `camera.removed`, `camera.shared`, `app.authorized`,
+    /// `app.revoked`.
+    pub kind: &'static str,
+    /// The delivery's idempotency id (the event's `public_id` for `camera.event`).
+    pub id: String,
+    /// The JSON body every subscriber receives.
+    pub payload: String,
+}
+
 /// A display name: first and last name, else the e-mail address.
 pub fn display_name(first: &str, last: &str, email: &str) -> String {
     let n = format!("{} {}", first.trim(), last.trim());

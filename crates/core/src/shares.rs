@@ -193,6 +193,19 @@ impl Core {
                 )),
                 Err(e) => return Err(e.into()),
             };
+        let mut told = vec![owner];
+        told.extend(share.user_id);
+        self.notify(
+            &told,
+            "camera.shared",
+            serde_json::json!({
+                "camera_id": camera,
+                "share_id": share.id,
+                "email": share.email,
+                "permission": share.permission.as_str(),
+            }),
+        )
+        .await;
         self.audit_act(
             p,
             AuditKind::ShareCreated,

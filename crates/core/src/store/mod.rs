@@ -505,6 +505,79 @@ pub trait ShareStore: Send + Sync + 'static {
     async fn shared_cameras(&self, user: UserId, limit: i64) -> StoreResult<Vec<Camera>>;
 }
 
+/// Which events a listing wants.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EventQuery {
+    pub camera: Option<CameraId>,
+    pub kind: Option<String>,
+    /// `at >= since`.
+    pub since: Option<Timestamp>,
+    /// `at < until`.
+    pub until: Option<Timestamp>,
+    /// Keyset: events with a smaller id (the listing is newest first).
+    pub before: Option<i64>,
+    pub limit: i64,
+}
+
+/// Events, and the webhook outbox rows written with them.
+#[async_trait]
+pub trait EventStore: Send + Sync + 'static {
+    /// Stores an event and, in the same transaction, one pending delivery of `notice` for every
+    /// enabled webhook subscribed to its kind whose owner may see the camera (its owner and
+    /// the users it is shared with).
+    #[allow(clippy::too_many_arguments)]
+    async fn record_event(
+        &self,
+        camera: CameraId,
+        owner: UserId,
+        public_id: &str,
+        kind: &str,
+        at: Timestamp,
+        data: &str,
+        notice: &Notice,
+        now: Timestamp,
+    ) -> StoreResult<Event>;
+    /// Queues `notice` for the subscribed webhooks of `users` (no event row); the number queued.
+    async fn enqueue_notice(
+        &self,
+        users: &[UserId],
+        notice: &Notice,
+        now: Timestamp,
+    ) -> StoreResult<u64>;
+    /// Events `user` may see (own cameras and cameras shared with them), newest first.
+    async fn events(&self, user: UserId, q: &EventQuery) -> StoreResult<Vec<Event>>;
+    /// Events `user` may see with an id above `after`, oldest first (the event stream).
+    async fn events_after(&self, user: UserId, after: i64, limit: i64) -> StoreResult<Vec<Event>>;
+    /// The highest event id (the stream's starting point without `Last-Event-ID`).
+    async fn last_event_id(&self) -> StoreResult<i64>;
+    /// Drops events, recordings and finished deliveries created before `cutoff`, at most
+    /// `batch` rows per table; the number deleted.
+    async fn purge_media(&self, cutoff: Timestamp, batch: i64) -> StoreResult<u64>;
+}
+
+/// Recordings of cameras.
+#[async_trait]
+pub trait RecordingStore: Send + Sync + 'static {
+    async fn add_recording(
+        &self,
+        camera: CameraId,
+        r: &NewRecording,
+        now: Timestamp,
+    ) -> StoreResult<Recording>;
+    /// Segments of `camera` overlapping `[start, end)`, ordered by (start, id), after the
+    /// keyset position `after`, at most `limit`. Segments are at most `max_len` seconds long
+    /// (the bound that keeps the scan on the index).
+    async fn recordings(
+        &self,
+        camera: CameraId,
+        start: Timestamp,
+        end: Timestamp,
+        after: Option<(Timestamp, i64)>,
+        limit: i64,
+        max_len: i64,
+    ) -> StoreResult<Vec<Recording>>;
+}
+
 /// Dealers and the customer accounts they manage.
 #[async_trait]
 pub trait DealerStore: Send + Sync + 'static {
@@ -541,6 +614,8 @@ pub trait Store:
     + PasskeyStore
     + ShareStore
     + DealerStore
+    + EventStore
+    + RecordingStore
 {
 }
 
@@ -554,6 +629,8 @@ impl<T> Store for T where
         + PasskeyStore
         + ShareStore
         + DealerStore
+        + EventStore
+        + RecordingStore
 {
 }
 

@@ -140,6 +140,12 @@ pub fn api_error_response(surface: Surface, e: ApiError) -> Response {
                 .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
             r
         }
+        ApiError::TooManyRequests { retry_after } => {
+            let mut r = surface.error(StatusCode::TOO_MANY_REQUESTS, "throttled", &detail);
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
+            r
+        }
         ApiError::Internal => surface.error(
             StatusCode::INTERNAL_SERVER_ERROR,
             "server_error",

@@ -13,6 +13,7 @@ pub(crate) mod admin;
 pub(crate) mod authz;
 pub(crate) mod cameras;
 pub(crate) mod directory;
+pub(crate) mod events;
 pub(crate) mod mfa;
 pub(crate) mod queries;
 pub(crate) mod rows;

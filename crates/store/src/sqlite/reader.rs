@@ -218,6 +218,7 @@ mod tests {
             include_str!("../../migrations/sqlite/0011_passkeys.sql"),
             include_str!("../../migrations/sqlite/0012_camera_counts.sql"),
             include_str!("../../migrations/sqlite/0013_shares_dealers.sql"),
+            include_str!("../../migrations/sqlite/0014_media_events_webhooks.sql"),
         ] {
             c.execute_batch(m).unwrap();
         }

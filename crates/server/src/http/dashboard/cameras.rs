@@ -429,7 +429,8 @@ pub async fn delete(
     req: Request,
 ) -> Res {
     read_form(&s, &d, req).await?;
-    s.core.delete_camera(d.user().id, parse_id(&id)?).await?;
+    let me = camgate_core::principal::Principal::session(d.user().clone());
+    s.core.delete_camera_as(&me, parse_id(&id)?).await?;
     Ok(done("/dashboard/cameras/", "camera-deleted"))
 }
 

@@ -603,6 +603,11 @@ impl From<ApiError> for DashError {
                 Self::new(StatusCode::FORBIDDEN, "Not allowed", "You may not do this.")
             }
             ApiError::Unavailable { .. } => Self::from(PageError::unavailable()),
+            ApiError::TooManyRequests { .. } => Self::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "Slow down",
+                "Too many requests; try again in a minute.",
+            ),
             ApiError::Internal => Self::from(PageError::internal()),
         }
     }
