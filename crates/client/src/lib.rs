@@ -44,6 +44,7 @@
 //! ```
 
 mod error;
+pub mod media;
 mod store;
 
 use std::sync::Arc;

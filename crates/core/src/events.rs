@@ -123,7 +123,12 @@ fn url_ok(field: &str, u: &str) -> Result<(), ApiError> {
     let ok = u.len() <= 2000
         && !u.contains('\0')
         && url::Url::parse(u)
-            .map(|p| matches!(p.scheme(), "http" | "https" | "rtsp" | "rtmp" | "rtsps" | "s3"))
+            .map(|p| {
+                matches!(
+                    p.scheme(),
+                    "http" | "https" | "rtsp" | "rtmp" | "rtsps" | "s3"
+                )
+            })
             .unwrap_or(false);
     if ok {
         Ok(())
@@ -269,9 +274,9 @@ impl Core {
                 "A device token may not read the event list.".into(),
             ));
         }
-        let me = p
-            .owner_id()
-            .ok_or_else(|| ApiError::Forbidden("This route needs a token issued to a user.".into()))?;
+        let me = p.owner_id().ok_or_else(|| {
+            ApiError::Forbidden("This route needs a token issued to a user.".into())
+        })?;
         if let Some(k) = &q.kind {
             if !EVENT_KINDS.contains(&k.as_str()) {
                 return Err(ApiError::invalid(
@@ -291,9 +296,9 @@ impl Core {
         after: i64,
         limit: i64,
     ) -> Result<Vec<Event>, ApiError> {
-        let me = p
-            .owner_id()
-            .ok_or_else(|| ApiError::Forbidden("This route needs a token issued to a user.".into()))?;
+        let me = p.owner_id().ok_or_else(|| {
+            ApiError::Forbidden("This route needs a token issued to a user.".into())
+        })?;
         Ok(self.store.events_after(me, after, limit).await?)
     }
 
@@ -312,16 +317,25 @@ impl Core {
         self.camera_access(p, camera, CameraAction::Report).await?;
         url_ok("url", &r.url)?;
         if r.format.is_empty() || r.format.len() > 32 || r.format.contains('\0') {
-            return Err(ApiError::invalid("format", "`format` must be 1-32 characters."));
+            return Err(ApiError::invalid(
+                "format",
+                "`format` must be 1-32 characters.",
+            ));
         }
         if r.end <= r.start {
             return Err(ApiError::invalid("end", "`end` must be after `start`."));
         }
         if r.end - r.start > MAX_SEGMENT_SECS {
-            return Err(ApiError::invalid("end", "A segment is at most 24 hours long."));
+            return Err(ApiError::invalid(
+                "end",
+                "A segment is at most 24 hours long.",
+            ));
         }
         if r.size_bytes < 0 {
-            return Err(ApiError::invalid("size_bytes", "`size_bytes` must be at least 0."));
+            return Err(ApiError::invalid(
+                "size_bytes",
+                "`size_bytes` must be at least 0.",
+            ));
         }
         self.check_post_rate(camera)?;
         Ok(self.store.add_recording(camera, &r, self.now()).await?)
@@ -337,7 +351,8 @@ impl Core {
         after: Option<(Timestamp, i64)>,
         limit: i64,
     ) -> Result<Vec<Recording>, ApiError> {
-        self.camera_access(p, camera, CameraAction::Playback).await?;
+        self.camera_access(p, camera, CameraAction::Playback)
+            .await?;
         if end <= start {
             return Err(ApiError::invalid("end", "`end` must be after `start`."));
         }

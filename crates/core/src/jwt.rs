@@ -656,7 +656,7 @@ impl Core {
     }
 
     /// A key by kid: from the cache, else (a rotation elsewhere) from the store, rate-limited.
-    async fn key_for(&self, kid: &str) -> Result<Option<Arc<CachedKey>>, StoreError> {
+    pub(crate) async fn key_for(&self, kid: &str) -> Result<Option<Arc<CachedKey>>, StoreError> {
         if let Some(k) = self.keys.get(kid) {
             return Ok(Some(k));
         }
@@ -705,6 +705,11 @@ impl Core {
             .collect();
         keys.sort_by(|a, b| a.kid.cmp(&b.kid));
         Ok(json!({"keys": keys.iter().map(|k| k.jwk()).collect::<Vec<_>>()}))
+    }
+
+    /// The active access-token signing key (media tokens are signed with it too).
+    pub(crate) async fn active_access_key(&self) -> Result<Arc<CachedKey>, OAuthError> {
+        self.active_key().await
     }
 
     async fn active_key(&self) -> Result<Arc<CachedKey>, OAuthError> {

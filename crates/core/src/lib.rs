@@ -16,6 +16,7 @@ pub mod error;
 pub mod events;
 pub mod jwt;
 pub mod lifecycle;
+pub mod media;
 pub mod metrics;
 pub mod mfa;
 pub mod model;
@@ -67,6 +68,11 @@ pub struct Settings {
     /// The key that seals data the server must read back (TOTP keys), from the configuration
     /// (kept outside the database). `None`: a key in the database's settings table.
     pub data_key: Option<[u8; 32]>,
+    /// Lifetime of the tokens in signed media URLs (see [`media`]).
+    pub media_url_ttl_secs: i64,
+    /// Events and recordings older than this are dropped by the sweeper and `camgate db
+    /// purge` (0: kept forever).
+    pub media_retention_secs: i64,
 }
 
 impl Default for Settings {
@@ -81,6 +87,8 @@ impl Default for Settings {
             oidc: oidc::OidcSettings::default(),
             mfa: mfa::MfaSettings::default(),
             data_key: None,
+            media_url_ttl_secs: 300,
+            media_retention_secs: 30 * 24 * 3600,
         }
     }
 }
@@ -103,6 +111,8 @@ pub struct Core {
     data_key: Vec<u8>,
     /// Posts per camera and minute on this node (see [`events`]).
     post_limiter: events::PostLimiter,
+    /// Media tokens already signed (see [`media`]).
+    media_cache: media::MediaCache,
 }
 
 const ROTATION_KEY_SETTING: &str = "refresh_rotation_key";
@@ -142,6 +152,7 @@ impl Core {
             subject_key,
             data_key,
             post_limiter: Default::default(),
+            media_cache: Default::default(),
         };
         core.init_signing_keys().await?;
         Ok(core)

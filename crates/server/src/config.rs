@@ -85,6 +85,11 @@ pub struct FileConfig {
     pub mfa_failure_window_secs: Option<i64>,
     /// Lifetime of OpenID Connect id_tokens, 60..=86400 seconds (default 3600).
     pub id_token_ttl_secs: Option<i64>,
+    /// Lifetime of the tokens in signed media URLs, 10..=3600 seconds (default 300).
+    pub media_url_ttl_secs: Option<i64>,
+    /// Events and recordings older than this many seconds are dropped by the sweeper and
+    /// `camgate db purge` (default 30 days; 0 keeps them forever).
+    pub media_retention_secs: Option<i64>,
 }
 
 impl FileConfig {
@@ -127,6 +132,8 @@ pub struct Config {
     pub data_key: Option<[u8; 32]>,
     pub mfa: camgate_core::mfa::MfaSettings,
     pub oidc: camgate_core::oidc::OidcSettings,
+    pub media_url_ttl_secs: i64,
+    pub media_retention_secs: i64,
 }
 
 /// Reads `data_key_file`: 32 bytes, base64 (standard alphabet, padding optional).
@@ -230,10 +237,22 @@ impl Config {
                 Some(_) => anyhow::bail!("config: id_token_ttl_secs must be 60..=86400"),
             },
         };
+        let media_url_ttl_secs = match file.media_url_ttl_secs {
+            None => 300,
+            Some(n) if (10..=3600).contains(&n) => n,
+            Some(_) => anyhow::bail!("config: media_url_ttl_secs must be 10..=3600"),
+        };
+        let media_retention_secs = match file.media_retention_secs {
+            None => 30 * 86_400,
+            Some(n) if n >= 0 => n,
+            Some(_) => anyhow::bail!("config: media_retention_secs must be 0 or more"),
+        };
         Ok(Self {
             data_key,
             mfa,
             oidc,
+            media_url_ttl_secs,
+            media_retention_secs,
             jwt_alg,
             bind: bind.or(file.bind).unwrap_or_else(|| DEFAULT_BIND.into()),
             database_url: database_url

@@ -141,6 +141,8 @@ pub fn report(c: &Config) -> String {
     line("mfa_max_failures", c.mfa.max_failures.to_string());
     line("mfa_failure_window_secs", c.mfa.window_secs.to_string());
     line("id_token_ttl_secs", c.oidc.id_token_ttl_secs.to_string());
+    line("media_url_ttl_secs", c.media_url_ttl_secs.to_string());
+    line("media_retention_secs", c.media_retention_secs.to_string());
     line(
         "# profiles",
         c.profiles.names().collect::<Vec<_>>().join(", "),

@@ -57,6 +57,8 @@ pub async fn build_core(
         mfa: cfg.mfa.clone(),
         oidc: cfg.oidc.clone(),
         data_key: cfg.data_key,
+        media_url_ttl_secs: cfg.media_url_ttl_secs,
+        media_retention_secs: cfg.media_retention_secs,
         ..Settings::default()
     };
     let core = Core::new(store, clock, hasher, cfg.profiles.clone(), settings)
@@ -109,6 +111,23 @@ pub async fn sweep_once(
     batch: i64,
 ) -> anyhow::Result<SweepReport> {
     let mut report = SweepReport::default();
+    // Events, recordings and finished webhook deliveries past their retention.
+    let keep = core.settings.media_retention_secs;
+    if keep > 0 {
+        loop {
+            let n = core
+                .store
+                .purge_media(core.now() - keep, batch)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            report.deleted += n;
+            record_sweep(n);
+            if n < batch as u64 {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+    }
     // JWT denylist entries past their time and signing keys that no longer verify.
     loop {
         let n = core

@@ -12,6 +12,7 @@ pub mod config;
 pub mod db;
 pub mod keys;
 pub mod login;
+mod media;
 pub mod pat;
 pub mod serve;
 pub mod user;
@@ -115,6 +116,11 @@ pub enum ServerCmd {
         #[command(subcommand)]
         cmd: keys::KeysCmd,
     },
+    /// Signed media URLs.
+    Media {
+        #[command(subcommand)]
+        cmd: media::MediaCmd,
+    },
 }
 
 /// Runs a server command with the resolved configuration.
@@ -128,6 +134,7 @@ pub async fn dispatch(cmd: ServerCmd, cfg: &Config) -> anyhow::Result<()> {
         ServerCmd::Pat { cmd } => pat::run(cmd, cfg).await,
         ServerCmd::Audit { cmd } => audit::run(cmd, cfg).await,
         ServerCmd::Camera { cmd } => camera::run(cmd, cfg).await,
+        ServerCmd::Media { cmd } => media::run(cmd, cfg).await,
         ServerCmd::Keys { cmd } => keys::run(cmd, cfg).await,
     }
 }

@@ -147,6 +147,12 @@ pub fn camera_json(c: &Camera) -> Value {
     v
 }
 
+/// A camera as the caller may see it, its media URLs signed for them.
+pub async fn signed_camera_json(s: &AppState, auth: &A, mut cam: Camera) -> Res<Value> {
+    s.core.sign_camera(auth, &mut cam).await?;
+    Ok(camera_json(&cam))
+}
+
 fn owner(auth: &A) -> Res<i64> {
     auth.owner_id()
         .ok_or_else(|| ApiError::Forbidden("This token is not tied to a user.".into()).into())
@@ -231,7 +237,10 @@ pub async fn list_cameras(
         PAGE_MAX,
     )?
     .with_after(q.get("after").map(String::as_str))?;
-    let (count, cams) = s.core.list_cameras(owner, page).await?;
+    let (count, mut cams) = s.core.list_cameras(owner, page).await?;
+    for c in cams.iter_mut() {
+        s.core.sign_camera(&auth, c).await?;
+    }
     let base = format!("{}/v1/cameras/", base_url(&s, &headers));
     let link = |off: i64, after: Option<i64>| {
         let mut l = format!("{base}?limit={}", page.limit);
@@ -368,7 +377,11 @@ pub async fn create_camera(
     }
     body.into_patch(s.core.now()).apply(&mut fields)?;
     let cam = s.core.create_camera(owner, fields).await?;
-    Ok((StatusCode::CREATED, Json(camera_json(&cam))).into_response())
+    Ok((
+        StatusCode::CREATED,
+        Json(signed_camera_json(&s, &auth, cam).await?),
+    )
+        .into_response())
 }
 
 /// `GET /v1/cameras/{id}/`.
@@ -394,7 +407,8 @@ pub async fn get_camera(
     Path(id): Path<String>,
 ) -> Res<Json<Value>> {
     let id = id.parse::<i64>().map_err(|_| ApiError::NotFound)?;
-    Ok(Json(camera_json(&s.core.camera_for(&auth, id).await?)))
+    let cam = s.core.camera_for(&auth, id).await?;
+    Ok(Json(signed_camera_json(&s, &auth, cam).await?))
 }
 
 /// The body of a heartbeat: all optional.
@@ -443,9 +457,8 @@ pub async fn camera_heartbeat(
         .as_deref()
         .map(camgate_core::cameras::parse_status)
         .transpose()?;
-    Ok(Json(camera_json(
-        &s.core.camera_heartbeat(&auth, id, status).await?,
-    )))
+    let cam = s.core.camera_heartbeat(&auth, id, status).await?;
+    Ok(Json(signed_camera_json(&s, &auth, cam).await?))
 }
 
 /// `PUT /v1/cameras/{id}/`: a partial update (only the fields given change).
@@ -479,7 +492,7 @@ pub async fn update_camera(
         .core
         .update_camera_as(&auth, id, body.into_patch(s.core.now()))
         .await?;
-    Ok(Json(camera_json(&cam)))
+    Ok(Json(signed_camera_json(&s, &auth, cam).await?))
 }
 
 /// `DELETE /v1/cameras/{id}/`.

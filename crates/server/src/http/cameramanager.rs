@@ -104,7 +104,10 @@ pub async fn cameras(
         q.get("offset").map(String::as_str),
         1000,
     )?;
-    let (_, cams) = s.core.list_cameras(owner, page).await?;
+    let (_, mut cams) = s.core.list_cameras(owner, page).await?;
+    for c in cams.iter_mut() {
+        s.core.sign_camera(&auth, c).await?;
+    }
     Ok(Json(Value::Array(
         cams.iter()
             .map(|c| {

@@ -10,6 +10,7 @@ pub mod dashboard;
 pub mod device;
 pub mod edge;
 pub mod error;
+pub mod events;
 pub mod lifecycle;
 pub mod mfa;
 pub mod middleware;
@@ -241,6 +242,20 @@ pub fn router(state: AppState) -> Router {
                     .delete(sharing::delete_share),
             ),
         )
+        .route(
+            "/v1/cameras/{id}/events/",
+            with_405(post(events::post_event)),
+        )
+        .route(
+            "/v1/cameras/{id}/recordings/",
+            with_405(get(events::list_recordings).post(events::add_recording)),
+        )
+        .route(
+            "/v1/cameras/{id}/snapshot/",
+            with_405(post(events::update_snapshot)),
+        )
+        .route("/v1/events/", with_405(get(events::list_events)))
+        .route("/v1/events/stream", with_405(get(events::event_stream)))
         .route(
             "/v1/dealer/customers/",
             with_405(get(sharing::list_customers).post(sharing::create_customer)),

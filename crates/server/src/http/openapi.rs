@@ -130,6 +130,117 @@ pub enum SharePermissionDoc {
     Manage,
 }
 
+/// `POST /v1/cameras/{id}/events/`.
+#[derive(ToSchema)]
+#[schema(example = json!({"type": "motion", "at": "2026-12-05T10:00:00Z", "data": {"zone": "door"}}))]
+pub struct EventIn {
+    /// `motion`, `status`, `tamper` or `custom`.
+    #[schema(rename = "type")]
+    pub kind: String,
+    /// RFC 3339 or Unix seconds; default: now.
+    pub at: Option<String>,
+    /// A JSON object, at most 4096 bytes.
+    #[schema(value_type = Option<Object>)]
+    pub data: Option<serde_json::Value>,
+}
+
+/// An event.
+#[derive(ToSchema)]
+pub struct EventOut {
+    /// The position in the event stream (`Last-Event-ID`, `before`).
+    pub id: i64,
+    /// The idempotency id webhook deliveries of this event carry.
+    pub event_id: String,
+    pub camera_id: Option<i64>,
+    #[schema(rename = "type")]
+    pub kind: String,
+    pub at: String,
+    #[schema(value_type = Object)]
+    pub data: serde_json::Value,
+    pub created_at: String,
+}
+
+/// `GET /v1/events/`.
+#[derive(ToSchema)]
+pub struct EventPage {
+    /// The next (older) page, `null` on the last.
+    pub next: Option<String>,
+    pub results: Vec<EventOut>,
+}
+
+/// Filters of `GET /v1/events/`.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct EventQueryDoc {
+    /// One camera's events.
+    pub camera: Option<i64>,
+    /// `motion`, `status`, `tamper` or `custom`.
+    #[param(rename = "type")]
+    pub kind: Option<String>,
+    /// `at` at or after this time (RFC 3339 or Unix seconds).
+    pub since: Option<String>,
+    /// `at` before this time.
+    pub until: Option<String>,
+    /// Events older than this id (keyset; from `next`).
+    pub before: Option<i64>,
+    /// 1-100 (default 100).
+    pub limit: Option<i64>,
+}
+
+/// `POST /v1/cameras/{id}/recordings/`.
+#[derive(ToSchema)]
+#[schema(example = json!({"start": "2026-12-05T10:00:00Z", "end": "2026-12-05T10:05:00Z", "url": "https://media.example.com/rec/1.mp4", "format": "mp4", "size_bytes": 1048576}))]
+pub struct RecordingIn {
+    pub start: String,
+    /// After `start`, at most 24 h later.
+    pub end: String,
+    pub url: String,
+    pub format: String,
+    pub size_bytes: Option<i64>,
+}
+
+/// A recorded segment; `url` is signed for the caller.
+#[derive(ToSchema)]
+pub struct RecordingOut {
+    pub id: i64,
+    pub camera_id: i64,
+    pub start: String,
+    pub end: String,
+    pub url: String,
+    pub format: String,
+    pub size_bytes: i64,
+}
+
+/// `GET /v1/cameras/{id}/recordings/`.
+#[derive(ToSchema)]
+pub struct RecordingPage {
+    pub next: Option<String>,
+    pub results: Vec<RecordingOut>,
+}
+
+/// The timeline window.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct RecordingQueryDoc {
+    /// RFC 3339 or Unix seconds (required).
+    pub start: String,
+    /// After `start`, at most 24 h later (required).
+    pub end: String,
+    /// 1-100 (default 100).
+    pub limit: Option<i64>,
+    /// Keyset position from `next`.
+    pub after: Option<String>,
+}
+
+/// `POST /v1/cameras/{id}/snapshot/`.
+#[derive(ToSchema)]
+#[schema(example = json!({"url": "https://media.example.com/snap/1.jpg"}))]
+pub struct SnapshotUpdateIn {
+    pub url: String,
+    /// When it was taken (RFC 3339 or Unix seconds); default: now.
+    pub taken_at: Option<String>,
+}
+
 /// A camera shared with an e-mail address.
 #[derive(ToSchema)]
 #[schema(example = json!({"id": 1, "camera_id": 7, "email": "guest@example.com", "permission": "view", "pending": false, "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z"}))]
@@ -784,6 +895,12 @@ dashboard under `/dashboard/`), which answer HTML forms with CSRF tokens and coo
         super::sharing::get_share,
         super::sharing::update_share,
         super::sharing::delete_share,
+        super::events::post_event,
+        super::events::list_events,
+        super::events::event_stream,
+        super::events::add_recording,
+        super::events::list_recordings,
+        super::events::update_snapshot,
         super::sharing::list_customers,
         super::sharing::create_customer,
         super::cameramanager::user_self,

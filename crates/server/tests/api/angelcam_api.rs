@@ -479,12 +479,20 @@ async fn create_camera_answers_201_with_the_camera() {
     assert_eq!(c["name"], "Front door");
     assert_eq!(c["type"], "h265");
     assert_eq!(c["status"], "online");
+    // Media URLs come signed for the caller (a `token` parameter added last).
     assert_eq!(
-        c["streams"],
+        unsigned(&c["streams"]),
         json!([{"format": "hls", "url": "https://cam.example.com/live.m3u8"}])
     );
+    assert!(c["streams"][0]["url"]
+        .as_str()
+        .unwrap()
+        .starts_with("https://cam.example.com/live.m3u8?token="));
     assert_eq!(sorted_keys(&c["snapshot"]), ["created_at", "url"]);
-    assert_eq!(c["snapshot"]["url"], "https://cam.example.com/snap.jpg");
+    assert_eq!(
+        unsigned(&c["snapshot"])["url"],
+        "https://cam.example.com/snap.jpg"
+    );
     assert_eq!(c["description"], "Porch");
     assert_eq!(c["tags"], json!(["home", "outdoor"]));
     assert_eq!(c["is_public"], true);

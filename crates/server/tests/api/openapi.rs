@@ -43,6 +43,12 @@ const API_ROUTES: &[(&str, &str)] = &[
     ("PUT", "/v1/cameras/{id}/"),
     ("DELETE", "/v1/cameras/{id}/"),
     ("POST", "/v1/cameras/{id}/heartbeat/"),
+    ("POST", "/v1/cameras/{id}/events/"),
+    ("GET", "/v1/cameras/{id}/recordings/"),
+    ("POST", "/v1/cameras/{id}/recordings/"),
+    ("POST", "/v1/cameras/{id}/snapshot/"),
+    ("GET", "/v1/events/"),
+    ("GET", "/v1/events/stream"),
     ("GET", "/v1/cameras/{id}/shares/"),
     ("POST", "/v1/cameras/{id}/shares/"),
     ("GET", "/v1/cameras/{id}/shares/{share_id}/"),
@@ -207,16 +213,29 @@ async fn every_route_answers_and_every_documented_path_exists() {
         let v: Value = r.json().await.unwrap();
         cam_ids.push(v["id"].as_i64().unwrap());
     }
+    // A share of each camera, to address `{share_id}` with.
+    let mut share_ids = Vec::new();
+    for id in &cam_ids {
+        let r = app
+            .http
+            .post(app.url(&format!("/v1/cameras/{id}/shares/")))
+            .bearer_auth(&token)
+            .json(&json!({"email": "guest@example.com", "permission": "view"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201);
+        let v: Value = r.json().await.unwrap();
+        share_ids.push(v["id"].as_i64().unwrap());
+    }
     // Destructive routes last, each with its own (empty) request.
     let mut routes: Vec<(&str, &str)> = API_ROUTES.to_vec();
     routes.sort_by_key(|(m, p)| (*m == "DELETE", *p == "/v1/me/"));
     for (m, p) in routes {
-        let id = if m == "DELETE" {
-            cam_ids[1]
-        } else {
-            cam_ids[0]
-        };
-        let path = p.replace("{id}", &id.to_string());
+        let which = usize::from(m == "DELETE");
+        let path = p
+            .replace("{id}", &cam_ids[which].to_string())
+            .replace("{share_id}", &share_ids[which].to_string());
         let method = Method::from_bytes(m.as_bytes()).unwrap();
         let mut req = app.http.request(method, app.url(&path));
         if !p.starts_with("/oauth/") && !p.starts_with("/token") && !p.starts_with("/refresh") {

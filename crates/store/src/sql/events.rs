@@ -67,8 +67,7 @@ impl From<RecordingRow> for Recording {
     }
 }
 
-const RECORDING_COLS: &str =
-    "id, camera_id, start_at, end_at, url, format, size_bytes, created_at";
+const RECORDING_COLS: &str = "id, camera_id, start_at, end_at, url, format, size_bytes, created_at";
 
 /// The outbox insert: one pending delivery per enabled webhook subscribed to the notice's kind
 /// (`events` is a space-separated list) among the webhooks matched by `owners` (a condition on
@@ -190,7 +189,8 @@ impl<T: Send + Sync + 'static, Q: Sql> EventStore for Backend<T, Q> {
     }
 
     async fn last_event_id(&self) -> StoreResult<i64> {
-        let row: Option<(Option<i64>,)> = self.sql.one_w("SELECT MAX(id) FROM events", vec![]).await?;
+        let row: Option<(Option<i64>,)> =
+            self.sql.one_w("SELECT MAX(id) FROM events", vec![]).await?;
         Ok(row.and_then(|(n,)| n).unwrap_or(0))
     }
 
