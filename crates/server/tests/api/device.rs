@@ -47,7 +47,7 @@ async fn device_client_with(
 }
 
 /// A public client "Living Room TV" with the device and refresh grants, read + write.
-async fn tv_client(app: &TestApp) -> String {
+pub(crate) async fn tv_client(app: &TestApp) -> String {
     device_client_with(
         app,
         TV,
@@ -284,7 +284,7 @@ fn shows_scope(body: &str, name: &str, description: &str) -> bool {
 // ---- the browser side over HTTP
 
 /// A new user signed in through the login form (lands on the dashboard).
-async fn signed_in<'a>(app: &'a TestApp, email: &str) -> Browser<'a> {
+pub(crate) async fn signed_in<'a>(app: &'a TestApp, email: &str) -> Browser<'a> {
     app.create_user(email, PASSWORD).await;
     sign_in_again(app, email).await
 }
@@ -1719,7 +1719,12 @@ async fn start_pairing(app: &TestApp, client_id: &str, name: &str, serial: &str)
 
 /// The signed-in user pairs the device: the confirmation page describes it, the approval page
 /// says it is paired; then the device's poll gets its tokens.
-async fn pair(app: &TestApp, b: &mut Browser<'_>, client_id: &str, serial: &str) -> Value {
+pub(crate) async fn pair(
+    app: &TestApp,
+    b: &mut Browser<'_>,
+    client_id: &str,
+    serial: &str,
+) -> Value {
     let flow = start_pairing(app, client_id, "Porch cam", serial).await;
     let confirm = enter_code(b, s(&flow, "user_code")).await;
     assert_eq!(confirm.status, 200, "{}", confirm.body);

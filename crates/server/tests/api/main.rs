@@ -22,6 +22,7 @@ mod dashboard;
 mod demo;
 mod device;
 mod durability;
+mod events;
 mod fuzz_corpus;
 mod hostile;
 mod leaks;
