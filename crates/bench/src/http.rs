@@ -98,6 +98,22 @@ impl Target {
         Ok(b.body(Full::new(Bytes::new()))?)
     }
 
+    /// `POST path` with a JSON body and an Authorization header.
+    pub fn post_json(
+        &self,
+        path: &str,
+        auth: &HeaderValue,
+        body: Bytes,
+    ) -> anyhow::Result<Request<Body>> {
+        Ok(Request::builder()
+            .method(Method::POST)
+            .uri(path)
+            .header(HOST, self.host.clone())
+            .header(AUTHORIZATION, auth.clone())
+            .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
+            .body(Full::new(body))?)
+    }
+
     /// `POST path` with an `application/x-www-form-urlencoded` body.
     pub fn post_form(&self, path: &str, form: Bytes) -> anyhow::Result<Request<Body>> {
         Ok(Request::builder()

@@ -67,6 +67,9 @@ pub enum Scenario {
     /// Restarts on an existing database (fixtures made with the CLI): start-to-ready, idle RSS.
     #[value(name = "startup")]
     Startup,
+    /// `POST /v1/cameras/{id}/events/`: event ingestion (each event with its outbox rows).
+    #[value(name = "events")]
+    Events,
 }
 
 impl Scenario {
@@ -87,6 +90,7 @@ impl Scenario {
         Scenario::DevicePollStorm,
         Scenario::Me10m,
         Scenario::Startup,
+        Scenario::Events,
     ];
 
     /// What `--database both` runs when no `--scenario` is given.
@@ -107,6 +111,7 @@ impl Scenario {
             Scenario::DevicePollStorm => "device-poll-storm",
             Scenario::Me10m => "me-10m",
             Scenario::Startup => "startup",
+            Scenario::Events => "events",
         }
     }
 
@@ -124,6 +129,7 @@ impl Scenario {
             Scenario::LoginStorm => "password grants beyond the hashing pool's capacity on extra connections while GET /v1/me/ is measured",
             Scenario::DevicePollStorm => "device-code polls of one pending code at a fixed rate (--poll-rate) on extra connections while GET /v1/me/ is measured",
             Scenario::Me10m => "GET /v1/me/ with an opaque token, 10 thousand then 10 million rows in the access-token table (filled before the server starts)",
+            Scenario::Events => "POST /v1/cameras/{id}/events/ round-robin over the 20 demo cameras (a motion event with a small JSON payload; the per-camera post limit off)",
             Scenario::Startup => "fixtures with `camgate user add/client add/pat add`, then repeated `serve --demo` restarts on that database",
         }
     }
@@ -147,6 +153,7 @@ impl Scenario {
             Scenario::DevicePollStorm => device_poll_storm(ctx, earlier).await,
             Scenario::Me10m => me_10m(ctx).await,
             Scenario::Startup => startup(ctx).await,
+            Scenario::Events => events(ctx).await,
         }
     }
 }
@@ -377,6 +384,54 @@ async fn get_scenario(ctx: &Ctx, sc: Scenario, path: &str) -> anyhow::Result<Sce
     if sc == Scenario::MeOpaque {
         r.per_cpu_figure("me", 0);
     }
+    Ok(r)
+}
+
+/// Event ingestion: each answer comes after the event and its webhook outbox rows are
+/// committed. Reported per second and per server CPU-second.
+async fn events(ctx: &Ctx) -> anyhow::Result<ScenarioResult> {
+    let mut r = ScenarioResult::new(Scenario::Events, ctx);
+    let mut db = Db::new(&ctx.db).await?;
+    // The per-camera post limit (120 a minute by default) would cap the run, not the server.
+    let config = db.path().join("camgate.toml");
+    std::fs::write(&config, "camera_posts_per_minute = 0\n")?;
+    db.config = Some(config);
+    let server = Server::start(&ctx.server, &mut db).await?;
+    r.started(&server, "fresh");
+    let tokens = workloads::demo_grants(&server.target, 1).await?;
+    let token = tokens
+        .first()
+        .ok_or_else(|| anyhow!("no token"))?
+        .access
+        .clone();
+    let list = probe(&server, &Get::bearer("/v1/cameras/?limit=20", &token)?).await?;
+    let cameras: Vec<i64> = list
+        .json()
+        .get("results")
+        .and_then(|v| v.as_array())
+        .map(|a| a.iter().filter_map(|c| c["id"].as_i64()).collect())
+        .unwrap_or_default();
+    if cameras.is_empty() {
+        bail!("no demo cameras");
+    }
+    r.notes.push(format!(
+        "events spread over {} cameras; one outbox row per subscribed webhook (none here)",
+        cameras.len()
+    ));
+    let auth = hyper::header::HeaderValue::from_str(&format!("Bearer {token}"))?;
+    let group = Group::new("POST /v1/cameras/{id}/events/", ctx.connections, |i| {
+        Ok(workloads::PostEvents {
+            cameras: cameras.clone(),
+            auth: auth.clone(),
+            next: i,
+        })
+    })?;
+    log_phase("load", ctx);
+    let load = load::run(&server.target, server.pid, vec![group], ctx.phases).await?;
+    finish(server, load, &mut r).await?;
+    r.figures_of("events", 0)?;
+    r.per_cpu_figure("events", 0);
+    drop(db);
     Ok(r)
 }
 

@@ -41,6 +41,8 @@ pub struct Db {
     starts: usize,
     pub backend: Backend,
     pub pg: Option<PgDatabase>,
+    /// A configuration file the server starts with (`--config`), if any.
+    pub config: Option<PathBuf>,
 }
 
 impl Db {
@@ -65,6 +67,7 @@ impl Db {
             starts: 0,
             backend: opts.backend,
             pg,
+            config: None,
         })
     }
 
@@ -153,6 +156,11 @@ impl Server {
             .arg("--demo")
             .arg("--bind")
             .arg(addr.to_string())
+            .args(
+                db.config
+                    .iter()
+                    .flat_map(|c| [std::ffi::OsStr::new("--config"), c.as_os_str()]),
+            )
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::from(log));

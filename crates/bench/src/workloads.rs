@@ -183,6 +183,30 @@ fn unexpected(reply: &Reply) -> Outcome {
     Outcome::Error(reply.describe())
 }
 
+/// Camera events posted round-robin over a set of cameras (`POST /v1/cameras/{id}/events/`).
+pub struct PostEvents {
+    pub cameras: Vec<i64>,
+    pub auth: HeaderValue,
+    pub next: usize,
+}
+
+impl Workload for PostEvents {
+    fn request(&mut self, target: &Target) -> anyhow::Result<Request<Body>> {
+        let cam = self.cameras[self.next % self.cameras.len()];
+        self.next = self.next.wrapping_add(1);
+        let body = Bytes::from_static(br#"{"type":"motion","data":{"zone":"door","score":0.93}}"#);
+        target.post_json(&format!("/v1/cameras/{cam}/events/"), &self.auth, body)
+    }
+
+    fn response(&mut self, reply: &Reply) -> Outcome {
+        if reply.status == StatusCode::CREATED {
+            Outcome::Ok
+        } else {
+            unexpected(reply)
+        }
+    }
+}
+
 impl Workload for Get {
     fn request(&mut self, target: &Target) -> anyhow::Result<Request<Body>> {
         target.get(&self.path, self.auth.as_ref())

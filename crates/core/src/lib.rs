@@ -73,6 +73,9 @@ pub struct Settings {
     /// Events and recordings older than this are dropped by the sweeper and `camgate db
     /// purge` (0: kept forever).
     pub media_retention_secs: i64,
+    /// Events, recordings and snapshots one camera may post per minute on one node (0: no
+    /// limit).
+    pub camera_posts_per_minute: u32,
 }
 
 impl Default for Settings {
@@ -89,6 +92,7 @@ impl Default for Settings {
             data_key: None,
             media_url_ttl_secs: 300,
             media_retention_secs: 30 * 24 * 3600,
+            camera_posts_per_minute: events::POSTS_PER_MINUTE,
         }
     }
 }

@@ -90,6 +90,9 @@ pub struct FileConfig {
     /// Events and recordings older than this many seconds are dropped by the sweeper and
     /// `camgate db purge` (default 30 days; 0 keeps them forever).
     pub media_retention_secs: Option<i64>,
+    /// Events, recordings and snapshots one camera may post per minute on one node (default
+    /// 120; 0: no limit).
+    pub camera_posts_per_minute: Option<u32>,
 }
 
 impl FileConfig {
@@ -134,6 +137,7 @@ pub struct Config {
     pub oidc: camgate_core::oidc::OidcSettings,
     pub media_url_ttl_secs: i64,
     pub media_retention_secs: i64,
+    pub camera_posts_per_minute: u32,
 }
 
 /// Reads `data_key_file`: 32 bytes, base64 (standard alphabet, padding optional).
@@ -253,6 +257,9 @@ impl Config {
             oidc,
             media_url_ttl_secs,
             media_retention_secs,
+            camera_posts_per_minute: file
+                .camera_posts_per_minute
+                .unwrap_or(camgate_core::events::POSTS_PER_MINUTE),
             jwt_alg,
             bind: bind.or(file.bind).unwrap_or_else(|| DEFAULT_BIND.into()),
             database_url: database_url

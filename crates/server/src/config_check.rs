@@ -144,6 +144,10 @@ pub fn report(c: &Config) -> String {
     line("media_url_ttl_secs", c.media_url_ttl_secs.to_string());
     line("media_retention_secs", c.media_retention_secs.to_string());
     line(
+        "camera_posts_per_minute",
+        c.camera_posts_per_minute.to_string(),
+    );
+    line(
         "# profiles",
         c.profiles.names().collect::<Vec<_>>().join(", "),
     );

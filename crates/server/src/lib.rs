@@ -59,6 +59,7 @@ pub async fn build_core(
         data_key: cfg.data_key,
         media_url_ttl_secs: cfg.media_url_ttl_secs,
         media_retention_secs: cfg.media_retention_secs,
+        camera_posts_per_minute: cfg.camera_posts_per_minute,
         ..Settings::default()
     };
     let core = Core::new(store, clock, hasher, cfg.profiles.clone(), settings)
