@@ -116,17 +116,26 @@ fn text(field: &str, v: &Option<String>, max: usize) -> Result<(), ApiError> {
     }
 }
 
+/// Stream and snapshot URL schemes.
+const MEDIA_SCHEMES: &[&str] = &["http", "https", "rtsp", "rtmp", "rtsps"];
+
 fn url_ok(field: &str, u: &str) -> Result<(), ApiError> {
+    url_in(field, u, MEDIA_SCHEMES, "an absolute http(s)/rtsp/rtmp URL")
+}
+
+/// `u` is an absolute URL of one of `schemes`, at most 2000 bytes, without NUL.
+pub(crate) fn url_in(field: &str, u: &str, schemes: &[&str], what: &str) -> Result<(), ApiError> {
     let ok = u.len() <= 2000
+        && !u.contains('\0')
         && url::Url::parse(u)
-            .map(|p| matches!(p.scheme(), "http" | "https" | "rtsp" | "rtmp" | "rtsps"))
+            .map(|p| schemes.contains(&p.scheme()))
             .unwrap_or(false);
     if ok {
         Ok(())
     } else {
         Err(ApiError::invalid(
             field,
-            format!("`{field}` must be an absolute http(s)/rtsp/rtmp URL."),
+            format!("`{field}` must be {what}."),
         ))
     }
 }

@@ -122,25 +122,14 @@ pub fn recording_json(r: &Recording) -> Value {
     })
 }
 
+/// Recording and snapshot URLs: what media storage hands out (`s3` too).
 fn url_ok(field: &str, u: &str) -> Result<(), ApiError> {
-    let ok = u.len() <= 2000
-        && !u.contains('\0')
-        && url::Url::parse(u)
-            .map(|p| {
-                matches!(
-                    p.scheme(),
-                    "http" | "https" | "rtsp" | "rtmp" | "rtsps" | "s3"
-                )
-            })
-            .unwrap_or(false);
-    if ok {
-        Ok(())
-    } else {
-        Err(ApiError::invalid(
-            field,
-            format!("`{field}` must be an absolute http(s), rtsp, rtmp or s3 URL."),
-        ))
-    }
+    crate::cameras::url_in(
+        field,
+        u,
+        &["http", "https", "rtsp", "rtmp", "rtsps", "s3"],
+        "an absolute http(s), rtsp, rtmp or s3 URL",
+    )
 }
 
 /// Parses an RFC 3339 time or whole Unix seconds.
