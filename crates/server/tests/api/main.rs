@@ -35,5 +35,6 @@ mod openapi;
 mod ops;
 mod outage;
 mod processes;
+mod sharing;
 mod smoke;
 mod token_endpoint;
