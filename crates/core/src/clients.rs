@@ -188,6 +188,8 @@ impl Core {
             GrantType::ALL
                 .into_iter()
                 .filter(|g| *g != GrantType::DeviceCode)
+                // Acting for a dealer's customers is granted explicitly, never by default.
+                .filter(|g| *g != GrantType::TokenExchange)
                 .filter(|g| {
                     input.kind == ClientKind::Confidential || *g != GrantType::ClientCredentials
                 })

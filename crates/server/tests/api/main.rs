@@ -19,6 +19,7 @@ mod cli;
 mod client;
 mod config_cli;
 mod dashboard;
+mod dealers;
 mod demo;
 mod device;
 mod durability;
