@@ -65,15 +65,28 @@ impl Core {
         Ok(())
     }
 
-    /// The dealer calling `p`: a user token (not one obtained by exchange) of a dealer.
-    fn dealer_of_principal<'a>(&self, p: &'a Principal) -> Result<&'a User, ApiError> {
+    /// The dealer calling `p`: a user token (not one obtained by exchange) of a dealer who,
+    /// when `require_mfa_for_dealers` is set, has a second factor.
+    async fn dealer_of_principal<'a>(&self, p: &'a Principal) -> Result<&'a User, ApiError> {
         let u = p.user()?;
         if p.actor.is_some() || !u.is_dealer {
             return Err(ApiError::Forbidden(
                 "Only a dealer's own token may do this.".into(),
             ));
         }
+        self.dealer_policy(u).await?;
         Ok(u)
+    }
+
+    /// `require_mfa_for_dealers`: a dealer without a second factor may not manage customers
+    /// or act for them (their password alone would open every customer's account).
+    async fn dealer_policy(&self, dealer: &User) -> Result<(), ApiError> {
+        if self.settings.mfa.require_for_dealers && !self.has_second_factor(dealer.id).await? {
+            return Err(ApiError::Forbidden(
+                "Dealers need two-factor sign-in: turn it on under Account first.".into(),
+            ));
+        }
+        Ok(())
     }
 
     /// `POST /v1/dealer/customers/`: a dealer creates a customer account, linked to it.
@@ -83,7 +96,7 @@ impl Core {
         input: CustomerInput,
     ) -> Result<(User, DealerLink), ApiError> {
         p.require(Need::Write)?;
-        let dealer = self.dealer_of_principal(p)?.id;
+        let dealer = self.dealer_of_principal(p).await?.id;
         let (user, link) = self.add_customer(dealer, input).await?;
         self.audit_act(
             p,
@@ -141,7 +154,7 @@ impl Core {
         p: &Principal,
     ) -> Result<Vec<(User, DealerLink)>, ApiError> {
         p.require(Need::Read)?;
-        let dealer = self.dealer_of_principal(p)?.id;
+        let dealer = self.dealer_of_principal(p).await?.id;
         Ok(self.store.customers(dealer).await?)
     }
 
@@ -150,6 +163,7 @@ impl Core {
         if !dealer.is_dealer {
             return Ok(Vec::new());
         }
+        self.dealer_policy(dealer).await?;
         Ok(self.store.customers(dealer.id).await?)
     }
 
@@ -355,6 +369,11 @@ impl Core {
             || invalid_target("The requested_subject is not a customer this dealer may act for.");
         if !dealer.is_dealer {
             return Err(invalid_target("Only a dealer may act for another account."));
+        }
+        if self.dealer_policy(dealer).await.is_err() {
+            return Err(invalid_target(
+                "Dealers need two-factor sign-in to act for customers (require_mfa_for_dealers).",
+            ));
         }
         let customer: UserId = requested.trim().parse().map_err(|_| not_customer())?;
         let level = self

@@ -42,6 +42,8 @@ pub const TOTP_ISSUER: &str = "camgate";
 pub struct MfaSettings {
     /// Administrators must have a second factor to use the admin pages.
     pub require_for_admins: bool,
+    /// Dealers must have a second factor to manage customers or act for them.
+    pub require_for_dealers: bool,
     /// Failed second-factor attempts allowed per account in one window.
     pub max_failures: i64,
     pub window_secs: i64,
@@ -51,6 +53,7 @@ impl Default for MfaSettings {
     fn default() -> Self {
         Self {
             require_for_admins: false,
+            require_for_dealers: false,
             max_failures: 10,
             window_secs: 3600,
         }

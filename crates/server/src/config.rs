@@ -79,6 +79,9 @@ pub struct FileConfig {
     pub data_key_file: Option<std::path::PathBuf>,
     /// Administrators must sign in with a second factor to use the admin pages (default false).
     pub require_mfa_for_admins: Option<bool>,
+    /// Dealers must have two-factor sign-in on to manage customers or act for them (default
+    /// false).
+    pub require_mfa_for_dealers: Option<bool>,
     /// Wrong second-factor codes allowed per account per window (default 10).
     pub mfa_max_failures: Option<i64>,
     /// The second-factor failure window in seconds (default 3600).
@@ -223,6 +226,7 @@ impl Config {
             .transpose()?;
         let mfa = camgate_core::mfa::MfaSettings {
             require_for_admins: file.require_mfa_for_admins.unwrap_or(false),
+            require_for_dealers: file.require_mfa_for_dealers.unwrap_or(false),
             max_failures: match file.mfa_max_failures {
                 None => 10,
                 Some(n) if (1..=1000).contains(&n) => n,

@@ -138,6 +138,10 @@ pub fn report(c: &Config) -> String {
         "require_mfa_for_admins",
         c.mfa.require_for_admins.to_string(),
     );
+    line(
+        "require_mfa_for_dealers",
+        c.mfa.require_for_dealers.to_string(),
+    );
     line("mfa_max_failures", c.mfa.max_failures.to_string());
     line("mfa_failure_window_secs", c.mfa.window_secs.to_string());
     line("id_token_ttl_secs", c.oidc.id_token_ttl_secs.to_string());

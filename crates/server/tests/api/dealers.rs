@@ -1270,3 +1270,31 @@ async fn lowering_or_revoking_the_dealer_takes_effect_on_the_next_request() {
         .is_err());
     let _ = ScopeSet::READ;
 }
+
+#[tokio::test]
+async fn with_require_mfa_for_dealers_a_dealer_needs_a_second_factor() {
+    let app = spawn_app_with(|c| c.mfa.require_for_dealers = true).await;
+    let dealer = app.create_user("dealer@example.com", PASSWORD).await;
+    app.core.set_dealer(dealer.id, true).await.unwrap();
+    let client = app.public_client("angelcam").await;
+    let t = app
+        .password_token(&client, "dealer@example.com", PASSWORD)
+        .await;
+    let token = t["access_token"].as_str().unwrap().to_string();
+    let list = app.get_bearer("/v1/dealer/customers/", &token).await;
+    assert_eq!(list.status(), 403);
+    let body: Value = list.json().await.unwrap();
+    assert!(
+        body["detail"].as_str().unwrap().contains("two-factor"),
+        "{body}"
+    );
+    // With TOTP on, the same dealer may (its token from before still works: the rule is the
+    // account's second factor, checked at each request).
+    app.core.enable_totp_now(&dealer).await.unwrap();
+    assert_eq!(
+        app.get_bearer("/v1/dealer/customers/", &token)
+            .await
+            .status(),
+        200
+    );
+}
