@@ -14,7 +14,6 @@ use std::process::{Command, Output, Stdio};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;
 use camgate_core::model::{AuditRecord, CameraFields, ClientKind, DealerLevel, GrantType, User};
-use camgate_core::scope::ScopeSet;
 use reqwest::header::HeaderMap;
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -167,7 +166,7 @@ async fn exchange(app: &TestApp, client: &(String, String), subject: &str, custo
         &[
             ("subject_token", subject),
             ("subject_token_type", ACCESS_TYPE),
-            ("requested_subject", &customer),
+            ("requested_subject", customer.as_str()),
         ],
     )
     .await
@@ -230,6 +229,14 @@ async fn audits(app: &TestApp, kind: &str) -> Vec<AuditRecord> {
         .into_iter()
         .filter(|e| e.kind == kind)
         .collect()
+}
+
+/// The subject token and its type.
+fn base(subject: &str) -> Vec<(&str, &str)> {
+    vec![
+        ("subject_token", subject),
+        ("subject_token_type", ACCESS_TYPE),
+    ]
 }
 
 fn id_of(v: &Value) -> i64 {
@@ -602,7 +609,7 @@ async fn a_dealer_creates_and_lists_its_customers() {
     assert_eq!(list.len(), 2);
     assert_eq!(list[0], c1);
     assert_eq!(list[1], c2);
-    assert_eq!(list[0]["email"], "c1@example.com");
+    assert_eq!(list[0]["email"], "C1@Example.com", "kept as given");
     assert_eq!(get(&app, path, &other_t).await.2, json!([]));
 
     // The customer revokes: the list says so.
@@ -775,6 +782,27 @@ async fn exchange_on_an_opaque_profile_acts_for_the_customer() {
         403,
         "permission_denied",
     );
+    // The exchange client may revoke one (RFC 7009): it stops at once.
+    let other = assert_exchanged(
+        &exchange(&app, &ex, &dealer_t, cid).await,
+        "Bearer",
+        "read write",
+    );
+    assert_eq!(get(&app, "/v1/me/", &other).await.0, 200);
+    let r = app
+        .http
+        .post(app.url("/oauth/revoke"))
+        .form(&[
+            ("client_id", ex.0.as_str()),
+            ("client_secret", ex.1.as_str()),
+            ("token", other.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_unauthenticated(&get(&app, "/v1/me/", &other).await);
+    assert_eq!(get(&app, "/v1/me/", &act).await.0, 200, "only that one");
     // It ends after its ten minutes.
     app.clock.advance(601);
     assert_unauthenticated(&get(&app, "/v1/me/", &act).await);
@@ -821,7 +849,8 @@ async fn exchange_on_a_jwt_profile_carries_act_in_the_token() {
         .unwrap();
 
     let got = exchange(&app, &cam2, &dealer_t, cid).await;
-    let act = assert_exchanged(&got, "JWT", "read write");
+    // RFC 9068 §2: at /oauth/token a JWT access token is still of type Bearer.
+    let act = assert_exchanged(&got, "Bearer", "read write");
     assert!(act.starts_with("eyJ"), "{act}");
     let c = jwt_payload(&act);
     assert_eq!(c["sub"], cid.to_string());
@@ -881,7 +910,9 @@ async fn exchange_on_a_jwt_profile_carries_act_in_the_token() {
         .send()
         .await
         .unwrap();
-    assert_oauth_error(&parts(r).await, 400, "invalid_grant");
+    let got = parts(r).await;
+    assert_eq!(got.0, 400, "{}", got.2);
+    assert_eq!(got.2["error"], "invalid_grant", "{}", got.2);
     assert_oauth_error(
         &exchange(&app, &cam2, &act, cid).await,
         400,
@@ -916,14 +947,9 @@ async fn every_refusal_of_the_exchange() {
         .await
         .unwrap();
     let ex = exchange_client(&app, "angelcam").await;
-    let cid = id_of(&cust).to_string();
-    let base = |subject: &'static str| -> Vec<(&'static str, &'static str)> {
-        vec![
-            ("subject_token", subject),
-            ("subject_token_type", ACCESS_TYPE),
-        ]
-    };
-    let dt: &'static str = Box::leak(dealer_t.clone().into_boxed_str());
+    let cid_string = id_of(&cust).to_string();
+    let cid: &str = &cid_string;
+    let dt: &str = &dealer_t;
 
     // invalid_request: what is missing or malformed, and bad subject tokens.
     let cases: Vec<(Vec<(&str, &str)>, &str)> = vec![
@@ -931,19 +957,19 @@ async fn every_refusal_of_the_exchange() {
         (
             vec![
                 ("subject_token_type", ACCESS_TYPE),
-                ("requested_subject", &cid),
+                ("requested_subject", cid),
             ],
             "no subject_token",
         ),
         (
-            vec![("subject_token", dt), ("requested_subject", &cid)],
+            vec![("subject_token", dt), ("requested_subject", cid)],
             "no subject_token_type",
         ),
         (
             vec![
                 ("subject_token", dt),
                 ("subject_token_type", REFRESH_TYPE),
-                ("requested_subject", &cid),
+                ("requested_subject", cid),
             ],
             "refresh token type",
         ),
@@ -951,18 +977,18 @@ async fn every_refusal_of_the_exchange() {
             vec![
                 ("subject_token", dt),
                 ("subject_token_type", "access_token"),
-                ("requested_subject", &cid),
+                ("requested_subject", cid),
             ],
             "short token type",
         ),
         (
-            [base("not-a-token"), vec![("requested_subject", &cid)]].concat(),
+            [base("not-a-token"), vec![("requested_subject", cid)]].concat(),
             "unknown subject token",
         ),
         (
             [
                 base("eyJhbGciOiJub25lIn0.eyJzdWIiOiIxIn0.x"),
-                vec![("requested_subject", &cid)],
+                vec![("requested_subject", cid)],
             ]
             .concat(),
             "forged JWT",
@@ -971,7 +997,7 @@ async fn every_refusal_of_the_exchange() {
             [
                 base(dt),
                 vec![
-                    ("requested_subject", &cid),
+                    ("requested_subject", cid),
                     ("actor_token", dt),
                     ("actor_token_type", ACCESS_TYPE),
                 ],
@@ -983,7 +1009,7 @@ async fn every_refusal_of_the_exchange() {
             [
                 base(dt),
                 vec![
-                    ("requested_subject", &cid),
+                    ("requested_subject", cid),
                     ("requested_token_type", REFRESH_TYPE),
                 ],
             ]
@@ -1007,9 +1033,9 @@ async fn every_refusal_of_the_exchange() {
                 app,
                 ex,
                 &[
-                    ("subject_token", &subject),
+                    ("subject_token", subject.as_str()),
                     ("subject_token_type", ACCESS_TYPE),
-                    ("requested_subject", &target),
+                    ("requested_subject", target.as_str()),
                 ],
             )
             .await;
@@ -1017,7 +1043,7 @@ async fn every_refusal_of_the_exchange() {
             assert_oauth_error(&got, 400, "invalid_target");
         }
     };
-    not(&plain_t, cid.clone(), "a non-dealer's token").await;
+    not(&plain_t, cid.to_string(), "a non-dealer's token").await;
     not(&dealer_t, plain.id.to_string(), "not a customer").await;
     not(&dealer_t, id_of(&theirs).to_string(), "another dealer's").await;
     not(&dealer_t, id_of(&revoked).to_string(), "revoked").await;
@@ -1044,7 +1070,7 @@ async fn every_refusal_of_the_exchange() {
             ("client_secret", ex.1.as_str()),
             ("subject_token", dealer_t.as_str()),
             ("subject_token_type", ACCESS_TYPE),
-            ("requested_subject", cid.as_str()),
+            ("requested_subject", cid),
         ])
         .await;
     assert_oauth_error(&parts(r).await, 400, "unsupported_grant_type");
@@ -1068,7 +1094,7 @@ async fn every_refusal_of_the_exchange() {
             &[
                 ("subject_token", subject),
                 ("subject_token_type", ACCESS_TYPE),
-                ("requested_subject", &cid),
+                ("requested_subject", cid),
                 ("scope", scope),
             ],
         )
@@ -1080,9 +1106,9 @@ async fn every_refusal_of_the_exchange() {
         &app,
         &ex,
         &[
-            ("subject_token", &dealer_t),
+            ("subject_token", dealer_t.as_str()),
             ("subject_token_type", ACCESS_TYPE),
-            ("requested_subject", &cid),
+            ("requested_subject", cid),
             ("scope", "read"),
         ],
     )
@@ -1178,9 +1204,9 @@ async fn the_limited_level_reads_only() {
         &app,
         &ex,
         &[
-            ("subject_token", &dealer_t),
+            ("subject_token", dealer_t.as_str()),
             ("subject_token_type", ACCESS_TYPE),
-            ("requested_subject", &cid.to_string()),
+            ("requested_subject", cid.to_string().as_str()),
             ("scope", "read write"),
         ],
     )
@@ -1268,7 +1294,6 @@ async fn lowering_or_revoking_the_dealer_takes_effect_on_the_next_request() {
         .change_dealer_access(plain.id, Some(DealerLevel::Limited))
         .await
         .is_err());
-    let _ = ScopeSet::READ;
 }
 
 #[tokio::test]
@@ -1296,5 +1321,52 @@ async fn with_require_mfa_for_dealers_a_dealer_needs_a_second_factor() {
             .await
             .status(),
         200
+    );
+}
+
+#[tokio::test]
+async fn disabling_the_dealer_or_the_customer_ends_acting() {
+    let app = spawn_app().await;
+    let (d, dealer_t) = dealer(&app, "dealer@example.com").await;
+    let c1 = id_of(&add_customer(&app, &dealer_t, "c1@example.com", None).await);
+    let c2 = id_of(&add_customer(&app, &dealer_t, "c2@example.com", None).await);
+    let ex = exchange_client(&app, "angelcam").await;
+    let cam2 = exchange_client(&app, "cam2").await;
+    let act1 = assert_exchanged(
+        &exchange(&app, &ex, &dealer_t, c1).await,
+        "Bearer",
+        "read write",
+    );
+    let jwt1 = assert_exchanged(
+        &exchange(&app, &cam2, &dealer_t, c1).await,
+        "Bearer",
+        "read write",
+    );
+    let act2 = assert_exchanged(
+        &exchange(&app, &ex, &dealer_t, c2).await,
+        "Bearer",
+        "read write",
+    );
+
+    // A disabled customer: its act tokens stop, and no new one is issued.
+    app.core.set_user_disabled(c1, true).await.unwrap();
+    assert_unauthenticated(&get(&app, "/v1/me/", &act1).await);
+    assert_unauthenticated(&get(&app, "/v1/me/", &jwt1).await);
+    assert_eq!(introspect(&app, &ex, &act1).await, json!({"active": false}));
+    assert_oauth_error(
+        &exchange(&app, &ex, &dealer_t, c1).await,
+        400,
+        "invalid_target",
+    );
+    assert_eq!(get(&app, "/v1/me/", &act2).await.0, 200);
+
+    // A disabled dealer: every act token of its stops at once.
+    app.core.set_user_disabled(d.id, true).await.unwrap();
+    assert_unauthenticated(&get(&app, "/v1/me/", &act2).await);
+    assert_eq!(introspect(&app, &ex, &act2).await, json!({"active": false}));
+    assert_oauth_error(
+        &exchange(&app, &ex, &dealer_t, c2).await,
+        400,
+        "invalid_request",
     );
 }

@@ -929,3 +929,30 @@ async fn a_read_only_app_cannot_write_through_a_manage_share() {
     .await;
     assert_eq!(got.0, 200, "{}", got.2);
 }
+
+#[tokio::test]
+async fn a_camera_is_shared_with_at_most_a_hundred_addresses() {
+    let app = spawn_app().await;
+    let owner = app.create_user("owner@example.com", PASSWORD).await;
+    let owner_t = token_of(&app, "owner@example.com").await;
+    let cam = camera(&app, &owner, "Porch").await;
+    for i in 0..100 {
+        share(&app, &owner_t, cam, &format!("g{i}@example.com"), "view").await;
+    }
+    let got = call(
+        &app,
+        Method::POST,
+        &format!("/v1/cameras/{cam}/shares/"),
+        &owner_t,
+        Some(json!({"email": "one-more@example.com", "permission": "view"})),
+    )
+    .await;
+    assert_angel_error(&got, 400, "invalid");
+    let list = shares_of(&app, &owner_t, cam).await;
+    assert_eq!(list.len(), 100);
+    assert!(list.iter().all(|s| s["email"] != "one-more@example.com"));
+    // Ending one makes room again.
+    let sp = format!("/v1/cameras/{cam}/shares/{}/", list[0]["id"]);
+    assert_eq!(call(&app, Method::DELETE, &sp, &owner_t, None).await.0, 204);
+    share(&app, &owner_t, cam, "one-more@example.com", "view").await;
+}
