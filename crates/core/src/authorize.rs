@@ -590,6 +590,16 @@ impl Core {
         self.store
             .put_consent(user_id, client.pk, scope, self.now())
             .await?;
+        self.notify(
+            &[user_id],
+            "app.authorized",
+            serde_json::json!({
+                "client_id": client.client_id,
+                "name": client.name,
+                "scope": scope.to_string(),
+            }),
+        )
+        .await;
         Ok(())
     }
 

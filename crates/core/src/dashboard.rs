@@ -412,6 +412,12 @@ impl Core {
             "consent and tokens revoked",
         )
         .await;
+        self.notify(
+            &[user_id],
+            "app.revoked",
+            serde_json::json!({"client_id": client_id, "name": app.name}),
+        )
+        .await;
         Ok(())
     }
 

@@ -224,6 +224,8 @@ impl Core {
             .record_event(cam.id, cam.owner_id, &id, kind, at, data, &n, now)
             .await?;
         crate::metrics::event_recorded(kind);
+        // Its deliveries are due now: wake this node's webhook worker.
+        crate::webhooks::wake_workers();
         Ok(e)
     }
 
@@ -249,8 +251,9 @@ impl Core {
     /// revoked). Failures are logged: the action it reports has happened already.
     pub async fn notify(&self, users: &[UserId], kind: &'static str, data: Value) {
         let n = notice(kind, public_id("ntc_"), self.now(), data);
-        if let Err(e) = self.store.enqueue_notice(users, &n, self.now()).await {
-            tracing::warn!(error = %e, kind, "webhook notice not queued");
+        match self.store.enqueue_notice(users, &n, self.now()).await {
+            Ok(_) => crate::webhooks::wake_workers(),
+            Err(e) => tracing::warn!(error = %e, kind, "webhook notice not queued"),
         }
     }
 

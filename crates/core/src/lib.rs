@@ -35,6 +35,7 @@ pub mod shares;
 pub mod store;
 pub mod throttle;
 pub mod users;
+pub mod webhooks;
 
 use std::sync::Arc;
 
@@ -76,6 +77,9 @@ pub struct Settings {
     /// Events, recordings and snapshots one camera may post per minute on one node (0: no
     /// limit).
     pub camera_posts_per_minute: u32,
+    /// Webhook URLs may target loopback, private and link-local addresses, and plain http
+    /// (tests, internal deployments); off by default (SSRF, see [`webhooks`]).
+    pub allow_private_targets: bool,
 }
 
 impl Default for Settings {
@@ -93,6 +97,7 @@ impl Default for Settings {
             media_url_ttl_secs: 300,
             media_retention_secs: 30 * 24 * 3600,
             camera_posts_per_minute: events::POSTS_PER_MINUTE,
+            allow_private_targets: false,
         }
     }
 }

@@ -96,6 +96,42 @@ pub struct FileConfig {
     /// Events, recordings and snapshots one camera may post per minute on one node (default
     /// 120; 0: no limit).
     pub camera_posts_per_minute: Option<u32>,
+    /// `[webhooks]`: outgoing webhook deliveries.
+    pub webhooks: Option<WebhooksFile>,
+}
+
+/// The `[webhooks]` section.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhooksFile {
+    /// Webhook URLs may target loopback, private and link-local addresses, and use plain http
+    /// (default false: refused, against SSRF). Env `CAMGATE_WEBHOOKS_ALLOW_PRIVATE_TARGETS=1`.
+    pub allow_private_targets: Option<bool>,
+}
+
+/// `CAMGATE_WEBHOOKS_ALLOW_PRIVATE_TARGETS`: overrides `[webhooks] allow_private_targets`.
+pub const ENV_ALLOW_PRIVATE_TARGETS: &str = "CAMGATE_WEBHOOKS_ALLOW_PRIVATE_TARGETS";
+
+/// A boolean environment value: `1`, `true`, `yes`, `on` or `0`, `false`, `no`, `off`.
+pub fn env_bool(name: &str, value: &str) -> anyhow::Result<bool> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" => Ok(false),
+        _ => anyhow::bail!("{name} must be 1 or 0 (true or false), not `{value}`"),
+    }
+}
+
+impl FileConfig {
+    /// Environment variables that set file keys (precedence: environment over file).
+    pub fn apply_env(&mut self) -> anyhow::Result<()> {
+        if let Ok(v) = std::env::var(ENV_ALLOW_PRIVATE_TARGETS) {
+            let on = env_bool(ENV_ALLOW_PRIVATE_TARGETS, &v)?;
+            self.webhooks
+                .get_or_insert_with(WebhooksFile::default)
+                .allow_private_targets = Some(on);
+        }
+        Ok(())
+    }
 }
 
 impl FileConfig {
@@ -141,6 +177,8 @@ pub struct Config {
     pub media_url_ttl_secs: i64,
     pub media_retention_secs: i64,
     pub camera_posts_per_minute: u32,
+    /// `[webhooks] allow_private_targets`.
+    pub webhooks_allow_private_targets: bool,
 }
 
 /// Reads `data_key_file`: 32 bytes, base64 (standard alphabet, padding optional).
@@ -255,7 +293,13 @@ impl Config {
             Some(n) if n >= 0 => n,
             Some(_) => anyhow::bail!("config: media_retention_secs must be 0 or more"),
         };
+        let webhooks_allow_private_targets = file
+            .webhooks
+            .as_ref()
+            .and_then(|w| w.allow_private_targets)
+            .unwrap_or(false);
         Ok(Self {
+            webhooks_allow_private_targets,
             data_key,
             mfa,
             oidc,
@@ -417,6 +461,25 @@ mod tests {
         assert_eq!(c.authz.session.absolute_timeout_secs, 3600);
         let too_long: FileConfig = toml::from_str("authorization_code_ttl_secs = 601").unwrap();
         assert!(Config::resolve(None, None, too_long).is_err());
+    }
+
+    #[test]
+    fn webhooks_section() {
+        let c = Config::resolve(None, None, FileConfig::default()).unwrap();
+        assert!(!c.webhooks_allow_private_targets);
+        let f: FileConfig = toml::from_str("[webhooks]\nallow_private_targets = true").unwrap();
+        assert!(
+            Config::resolve(None, None, f)
+                .unwrap()
+                .webhooks_allow_private_targets
+        );
+        let err = toml::from_str::<FileConfig>("[webhooks]\nallow_privat = true")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("allow_privat"), "{err}");
+        assert!(env_bool("X", "1").unwrap());
+        assert!(!env_bool("X", "false").unwrap());
+        assert!(env_bool("X", "maybe").is_err());
     }
 
     #[test]

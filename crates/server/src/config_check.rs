@@ -152,6 +152,10 @@ pub fn report(c: &Config) -> String {
         c.camera_posts_per_minute.to_string(),
     );
     line(
+        "webhooks.allow_private_targets",
+        c.webhooks_allow_private_targets.to_string(),
+    );
+    line(
         "# profiles",
         c.profiles.names().collect::<Vec<_>>().join(", "),
     );
@@ -186,7 +190,9 @@ mod tests {
         for k in keys {
             let documented = EXAMPLE.lines().any(|l| {
                 let l = l.trim_start_matches(['#', ' ']);
-                l.starts_with(&format!("{k} =")) || l.starts_with(&format!("[{k}."))
+                l.starts_with(&format!("{k} ="))
+                    || l.starts_with(&format!("[{k}."))
+                    || l.starts_with(&format!("[{k}]"))
             });
             assert!(documented, "camgate.example.toml does not document `{k}`");
         }

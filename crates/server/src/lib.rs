@@ -10,6 +10,7 @@ pub mod http;
 pub mod import;
 pub mod limits;
 pub mod logbuf;
+pub mod webhook_worker;
 
 use std::sync::Arc;
 
@@ -19,6 +20,7 @@ use camgate_core::store::Store;
 use camgate_core::{Core, Settings};
 
 pub use config::Config;
+pub use webhook_worker::{spawn_webhook_worker, WebhookWorker};
 
 /// A built application: the shared core and the router.
 pub struct App {
@@ -60,6 +62,7 @@ pub async fn build_core(
         media_url_ttl_secs: cfg.media_url_ttl_secs,
         media_retention_secs: cfg.media_retention_secs,
         camera_posts_per_minute: cfg.camera_posts_per_minute,
+        allow_private_targets: cfg.webhooks_allow_private_targets,
         ..Settings::default()
     };
     let core = Core::new(store, clock, hasher, cfg.profiles.clone(), settings)

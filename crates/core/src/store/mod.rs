@@ -578,6 +578,184 @@ pub trait RecordingStore: Send + Sync + 'static {
     ) -> StoreResult<Vec<Recording>>;
 }
 
+/// What a delivery is doing: `pending` (due at `next_attempt_at`; a claim pushes that forward
+/// as its lease), `delivered` (a 2xx answer), `failed` (given up after a day, or its webhook
+/// was disabled).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliveryState {
+    Pending,
+    Delivered,
+    Failed,
+}
+
+impl DeliveryState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryState::Pending => "pending",
+            DeliveryState::Delivered => "delivered",
+            DeliveryState::Failed => "failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "pending" => DeliveryState::Pending,
+            "delivered" => DeliveryState::Delivered,
+            "failed" => DeliveryState::Failed,
+            _ => return None,
+        })
+    }
+}
+
+/// A subscription to insert: `events` in a canonical order, the signing secret sealed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewWebhook {
+    pub user_id: UserId,
+    pub url: String,
+    pub events: Vec<String>,
+    pub secret_enc: Vec<u8>,
+    pub created_at: Timestamp,
+}
+
+/// A user's subscription of a URL to event types.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Webhook {
+    pub id: i64,
+    pub user_id: UserId,
+    pub url: String,
+    pub events: Vec<String>,
+    /// The signing secret, sealed under the data key (never in the clear).
+    pub secret_enc: Vec<u8>,
+    pub created_at: Timestamp,
+    /// Since when every attempt has failed (cleared by a success).
+    pub failing_since: Option<Timestamp>,
+    /// Set when it was disabled after a day of failures; nothing is queued or sent for it then.
+    pub disabled_at: Option<Timestamp>,
+}
+
+/// One notice to one webhook (an outbox row).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Delivery {
+    pub id: i64,
+    pub webhook_id: i64,
+    /// The idempotency id the payload carries (`evt_…`, `ntc_…`).
+    pub event_id: String,
+    pub event_type: String,
+    /// The JSON body sent.
+    pub payload: String,
+    pub state: DeliveryState,
+    /// Attempts so far (a claim counts one).
+    pub attempts: i64,
+    pub next_attempt_at: Timestamp,
+    pub created_at: Timestamp,
+    pub delivered_at: Option<Timestamp>,
+    pub last_status: Option<i64>,
+    pub last_error: Option<String>,
+}
+
+/// One attempt of a delivery, for the owner's delivery log.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeliveryAttempt {
+    pub id: i64,
+    pub delivery_id: i64,
+    pub at: Timestamp,
+    /// The HTTP status answered, if any.
+    pub status: Option<i64>,
+    /// Why it failed when no status came back (or with a non-2xx one).
+    pub error: Option<String>,
+    pub duration_ms: i64,
+}
+
+/// A claimed delivery and its webhook.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClaimedDelivery {
+    pub delivery: Delivery,
+    pub webhook: Webhook,
+}
+
+/// What becomes of a delivery after an attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliveryOutcome {
+    Delivered,
+    /// Pending again, due at this time.
+    Retry(Timestamp),
+    /// Given up.
+    Failed,
+}
+
+/// An attempt's result, recorded with [`WebhookStore::record_attempt`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct AttemptRecord {
+    pub delivery_id: i64,
+    /// `attempts` as the claim returned it: the outcome is written only if no other claim
+    /// happened since (the lease was not lost).
+    pub claimed_attempts: i64,
+    pub at: Timestamp,
+    pub status: Option<i64>,
+    pub error: Option<String>,
+    pub duration_ms: i64,
+    pub outcome: DeliveryOutcome,
+}
+
+/// Webhook subscriptions and their outbox: any node claims due deliveries with a lease, records
+/// each attempt, and the owner reads the delivery log and replays deliveries.
+#[async_trait]
+pub trait WebhookStore: Send + Sync + 'static {
+    /// Inserts a webhook unless its user has `max_per_user` already (`None` then; one
+    /// statement).
+    async fn create_webhook(
+        &self,
+        w: &NewWebhook,
+        max_per_user: i64,
+    ) -> StoreResult<Option<Webhook>>;
+    /// A user's webhooks, oldest first.
+    async fn webhooks(&self, user: UserId) -> StoreResult<Vec<Webhook>>;
+    /// A webhook of `user` (`None` if there is none with that id, or it is someone else's).
+    async fn webhook(&self, user: UserId, id: i64) -> StoreResult<Option<Webhook>>;
+    /// Deletes a webhook of `user` with its deliveries and attempts; false if there was none.
+    async fn delete_webhook(&self, user: UserId, id: i64) -> StoreResult<bool>;
+    /// Claims at most `limit` due deliveries (pending, `next_attempt_at <= now`, of an enabled
+    /// webhook), oldest due first, in one statement that pushes their `next_attempt_at` to
+    /// `lease_until` and counts the attempt: until then no other claim returns them (on
+    /// PostgreSQL concurrent claimers skip each other's rows: `FOR UPDATE SKIP LOCKED`).
+    async fn claim_deliveries(
+        &self,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: i64,
+    ) -> StoreResult<Vec<ClaimedDelivery>>;
+    /// Records an attempt (always, while the delivery exists) and, in the same transaction, its
+    /// outcome, only if the delivery is still pending with `claimed_attempts` attempts (no
+    /// later claim took it over). Returns whether the outcome was written.
+    async fn record_attempt(&self, a: &AttemptRecord) -> StoreResult<bool>;
+    /// Marks a webhook failing since `now` unless it already is; returns since when it is.
+    async fn webhook_failing(&self, webhook: i64, now: Timestamp)
+        -> StoreResult<Option<Timestamp>>;
+    /// Clears a webhook's `failing_since` (a delivery succeeded).
+    async fn webhook_recovered(&self, webhook: i64) -> StoreResult<()>;
+    /// Disables a webhook and fails its pending deliveries (one transaction); false if it was
+    /// disabled already or is gone.
+    async fn disable_webhook(&self, webhook: i64, now: Timestamp) -> StoreResult<bool>;
+    /// The newest deliveries (id below `before`, if given) of a webhook of `user`, at most
+    /// `limit`, newest first, each with its attempts, oldest first. Empty for someone else's.
+    async fn delivery_log(
+        &self,
+        user: UserId,
+        webhook: i64,
+        before: Option<i64>,
+        limit: i64,
+    ) -> StoreResult<Vec<(Delivery, Vec<DeliveryAttempt>)>>;
+    /// Puts a delivery of a webhook of `user` back to pending, due at `now`, and enables the
+    /// webhook again if it was disabled (one transaction). `None` if there is no such delivery.
+    async fn replay_delivery(
+        &self,
+        user: UserId,
+        webhook: i64,
+        delivery: i64,
+        now: Timestamp,
+    ) -> StoreResult<Option<Delivery>>;
+}
+
 /// Dealers and the customer accounts they manage.
 #[async_trait]
 pub trait DealerStore: Send + Sync + 'static {
@@ -616,6 +794,7 @@ pub trait Store:
     + DealerStore
     + EventStore
     + RecordingStore
+    + WebhookStore
 {
 }
 
@@ -631,6 +810,7 @@ impl<T> Store for T where
         + DealerStore
         + EventStore
         + RecordingStore
+        + WebhookStore
 {
 }
 

@@ -26,6 +26,7 @@ pub fn resolve(global: &Global, cmd: Option<&ServerCmd>) -> anyhow::Result<Confi
         Some(ServerCmd::Serve(a)) => Some(a),
         _ => None,
     };
+    file.apply_env()?;
     if let Some(f) = serve.and_then(|a| a.log_format.as_ref()) {
         file.log_format = Some(f.clone());
     }

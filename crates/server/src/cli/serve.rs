@@ -6,7 +6,9 @@ use anyhow::{anyhow, bail, Context};
 use clap::Args;
 
 use camgate_server::config::Config;
-use camgate_server::{build_router, demo, serve_with, shutdown_signal, spawn_sweeper};
+use camgate_server::{
+    build_router, demo, serve_with, shutdown_signal, spawn_sweeper, spawn_webhook_worker,
+};
 
 use super::{api_err, core_for};
 
@@ -48,6 +50,7 @@ pub async fn run(args: ServeArgs, cfg: &Config) -> anyhow::Result<()> {
         core.hasher.release_memory();
     }
     let _sweeper = spawn_sweeper(core.clone(), cfg);
+    let webhooks = spawn_webhook_worker(core.clone(), cfg)?;
     // The binary's target (`camgate`), not this module's path: log filters
     // (`CAMGATE_LOG=camgate=info`) and readers of the log match on it.
     let database = redact_url(&cfg.database_url);
@@ -59,6 +62,7 @@ pub async fn run(args: ServeArgs, cfg: &Config) -> anyhow::Result<()> {
         shutdown_signal(),
     )
     .await?;
+    webhooks.stop().await;
     Ok(())
 }
 

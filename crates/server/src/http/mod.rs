@@ -22,6 +22,7 @@ pub mod pages;
 pub mod ratelimit;
 pub mod rejections;
 pub mod sharing;
+pub mod webhooks;
 
 use std::sync::Arc;
 
@@ -259,6 +260,22 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/v1/dealer/customers/",
             with_405(get(sharing::list_customers).post(sharing::create_customer)),
+        )
+        .route(
+            "/v1/webhooks/",
+            with_405(get(webhooks::list_webhooks).post(webhooks::create_webhook)),
+        )
+        .route(
+            "/v1/webhooks/{id}/",
+            with_405(get(webhooks::get_webhook).delete(webhooks::delete_webhook)),
+        )
+        .route(
+            "/v1/webhooks/{id}/deliveries/",
+            with_405(get(webhooks::list_deliveries)),
+        )
+        .route(
+            "/v1/webhooks/{id}/deliveries/{delivery_id}/replay/",
+            with_405(post(webhooks::replay_delivery)),
         )
         // Operations.
         .route("/health/alive", get(alive))

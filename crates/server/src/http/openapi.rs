@@ -274,6 +274,148 @@ pub struct AngelSharePermissionIn {
     pub permission: SharePermissionDoc,
 }
 
+/// Event types a webhook may subscribe to.
+#[derive(ToSchema)]
+pub enum WebhookEventDoc {
+    /// An event a camera or its owner posted (`POST /v1/cameras/{id}/events/`).
+    #[schema(rename = "camera.event")]
+    CameraEvent,
+    #[schema(rename = "camera.added")]
+    CameraAdded,
+    #[schema(rename = "camera.removed")]
+    CameraRemoved,
+    #[schema(rename = "camera.shared")]
+    CameraShared,
+    /// The user approved an application on the consent page.
+    #[schema(rename = "app.authorized")]
+    AppAuthorized,
+    /// The user revoked an application's access.
+    #[schema(rename = "app.revoked")]
+    AppRevoked,
+}
+
+/// `POST /v1/webhooks/`.
+#[derive(ToSchema)]
+#[schema(example = json!({"url": "https://hooks.example.com/camgate", "events": ["camera.event", "camera.added"]}))]
+pub struct AngelWebhookIn {
+    /// An absolute https URL, at most 2000 characters, whose host is not (and does not resolve
+    /// to) a loopback, private, link-local or other special-purpose address.
+    pub url: String,
+    /// The event types to deliver (at least one).
+    #[schema(inline)]
+    pub events: Vec<WebhookEventDoc>,
+}
+
+/// A webhook subscription. Deliveries are `POST`s of `{id, type, created_at, data}` (`id`: the
+/// idempotency key, the same on every retry) signed with `Camgate-Signature: t=<unix>,v1=<hex
+/// HMAC-SHA256(secret, "<t>.<body>")>`, with `Camgate-Delivery` and `Camgate-Event` headers;
+/// retried with exponential backoff for 24 h; the webhook is disabled after a day of failures.
+#[derive(ToSchema)]
+#[schema(example = json!({"id": 1, "url": "https://hooks.example.com/camgate", "events": ["camera.event"], "created_at": "2026-01-01T00:00:00Z", "disabled": false, "disabled_at": null, "failing_since": null}))]
+pub struct AngelWebhook {
+    pub id: i64,
+    pub url: String,
+    #[schema(inline)]
+    pub events: Vec<WebhookEventDoc>,
+    pub created_at: String,
+    /// Disabled after a day of failed deliveries (replaying a delivery enables it again).
+    pub disabled: bool,
+    #[schema(required = true)]
+    pub disabled_at: Option<String>,
+    /// Since when every attempt has failed.
+    #[schema(required = true)]
+    pub failing_since: Option<String>,
+}
+
+/// `POST /v1/webhooks/` → 201: the webhook and its signing secret, shown this once.
+#[derive(ToSchema)]
+#[schema(example = json!({"id": 1, "url": "https://hooks.example.com/camgate", "events": ["camera.event"], "created_at": "2026-01-01T00:00:00Z", "disabled": false, "disabled_at": null, "failing_since": null, "secret": "whsec_0123456789abcdefghijABCDEFGHIJ01"}))]
+pub struct AngelWebhookCreated {
+    pub id: i64,
+    pub url: String,
+    #[schema(inline)]
+    pub events: Vec<WebhookEventDoc>,
+    pub created_at: String,
+    pub disabled: bool,
+    #[schema(required = true)]
+    pub disabled_at: Option<String>,
+    #[schema(required = true)]
+    pub failing_since: Option<String>,
+    /// `whsec_` + 32 characters: the HMAC key of `Camgate-Signature`. Not shown again.
+    pub secret: String,
+}
+
+/// State of a delivery.
+#[derive(ToSchema)]
+#[schema(rename_all = "lowercase")]
+pub enum DeliveryStateDoc {
+    /// Due at `next_attempt_at`.
+    Pending,
+    /// A 2xx answer came back.
+    Delivered,
+    /// Given up: a day of failures, or the webhook was disabled.
+    Failed,
+}
+
+/// One attempt of a delivery.
+#[derive(ToSchema)]
+pub struct AngelDeliveryAttempt {
+    pub at: String,
+    /// The status answered, if an answer came.
+    #[schema(required = true)]
+    pub status: Option<i64>,
+    #[schema(required = true)]
+    pub error: Option<String>,
+    pub duration_ms: i64,
+}
+
+/// A delivery of a notice to a webhook.
+#[derive(ToSchema)]
+pub struct AngelDelivery {
+    pub id: i64,
+    /// The payload's `id` (idempotency key).
+    pub event_id: String,
+    #[schema(rename = "type", inline)]
+    pub kind: WebhookEventDoc,
+    #[schema(inline)]
+    pub state: DeliveryStateDoc,
+    /// Attempts so far.
+    pub attempts: i64,
+    #[schema(required = true)]
+    pub last_status: Option<i64>,
+    #[schema(required = true)]
+    pub last_error: Option<String>,
+    /// When the next try is due (pending deliveries only).
+    #[schema(required = true)]
+    pub next_attempt_at: Option<String>,
+    pub created_at: String,
+    #[schema(required = true)]
+    pub delivered_at: Option<String>,
+    /// The body sent: `{id, type, created_at, data}`.
+    #[schema(value_type = Object)]
+    pub payload: serde_json::Value,
+    /// Its attempts, oldest first.
+    pub attempt_log: Vec<AngelDeliveryAttempt>,
+}
+
+/// `GET /v1/webhooks/{id}/deliveries/`.
+#[derive(ToSchema)]
+pub struct AngelDeliveryPage {
+    /// The next (older) page, `null` on the last.
+    pub next: Option<String>,
+    pub results: Vec<AngelDelivery>,
+}
+
+/// Paging of the delivery log.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct DeliveryQueryDoc {
+    /// Deliveries older than this id (keyset; from `next`).
+    pub before: Option<i64>,
+    /// 1-100 (default 50).
+    pub limit: Option<i64>,
+}
+
 /// A dealer's customer account and its link.
 #[derive(ToSchema)]
 pub struct AngelCustomer {
@@ -903,6 +1045,12 @@ dashboard under `/dashboard/`), which answer HTML forms with CSRF tokens and coo
         super::events::update_snapshot,
         super::sharing::list_customers,
         super::sharing::create_customer,
+        super::webhooks::create_webhook,
+        super::webhooks::list_webhooks,
+        super::webhooks::get_webhook,
+        super::webhooks::delete_webhook,
+        super::webhooks::list_deliveries,
+        super::webhooks::replay_delivery,
         super::cameramanager::user_self,
         super::cameramanager::logout,
         super::cameramanager::cameras,

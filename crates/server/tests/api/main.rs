@@ -39,3 +39,4 @@ mod processes;
 mod sharing;
 mod smoke;
 mod token_endpoint;
+mod webhooks;

@@ -56,6 +56,12 @@ const API_ROUTES: &[(&str, &str)] = &[
     ("DELETE", "/v1/cameras/{id}/shares/{share_id}/"),
     ("GET", "/v1/dealer/customers/"),
     ("POST", "/v1/dealer/customers/"),
+    ("GET", "/v1/webhooks/"),
+    ("POST", "/v1/webhooks/"),
+    ("GET", "/v1/webhooks/{id}/"),
+    ("DELETE", "/v1/webhooks/{id}/"),
+    ("GET", "/v1/webhooks/{id}/deliveries/"),
+    ("POST", "/v1/webhooks/{id}/deliveries/{delivery_id}/replay/"),
     ("POST", "/token/"),
     ("POST", "/token.json"),
     ("POST", "/refresh_token/"),
@@ -198,6 +204,22 @@ async fn every_route_answers_and_every_documented_path_exists() {
     let app = spawn_app().await;
     let doc = fetch_doc(&app).await;
     let (_, token) = app.user_with_token("routes@example.com").await;
+    // Webhooks to address `/v1/webhooks/{id}/` with (created first: the cameras below queue a
+    // delivery each, to address `{delivery_id}` with).
+    let mut hook_ids = Vec::new();
+    for _ in 0..2 {
+        let r = app
+            .http
+            .post(app.url("/v1/webhooks/"))
+            .bearer_auth(&token)
+            .json(&json!({"url": "https://93.184.215.14/hook", "events": ["camera.added"]}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201);
+        let v: Value = r.json().await.unwrap();
+        hook_ids.push(v["id"].as_i64().unwrap());
+    }
     // A camera to address `{id}` with (a second one for the DELETE).
     let mut cam_ids = Vec::new();
     for name in ["one", "two"] {
@@ -228,14 +250,30 @@ async fn every_route_answers_and_every_documented_path_exists() {
         let v: Value = r.json().await.unwrap();
         share_ids.push(v["id"].as_i64().unwrap());
     }
+    let mut delivery_ids = Vec::new();
+    for id in &hook_ids {
+        let v: Value = app
+            .get_bearer(&format!("/v1/webhooks/{id}/deliveries/"), &token)
+            .await
+            .json()
+            .await
+            .unwrap();
+        delivery_ids.push(v["results"][0]["id"].as_i64().unwrap());
+    }
     // Destructive routes last, each with its own (empty) request.
     let mut routes: Vec<(&str, &str)> = API_ROUTES.to_vec();
     routes.sort_by_key(|(m, p)| (*m == "DELETE", *p == "/v1/me/"));
     for (m, p) in routes {
         let which = usize::from(m == "DELETE");
+        let ids = if p.starts_with("/v1/webhooks/") {
+            &hook_ids
+        } else {
+            &cam_ids
+        };
         let path = p
-            .replace("{id}", &cam_ids[which].to_string())
-            .replace("{share_id}", &share_ids[which].to_string());
+            .replace("{id}", &ids[which].to_string())
+            .replace("{share_id}", &share_ids[which].to_string())
+            .replace("{delivery_id}", &delivery_ids[which].to_string());
         let method = Method::from_bytes(m.as_bytes()).unwrap();
         let mut req = app.http.request(method, app.url(&path));
         if !p.starts_with("/oauth/") && !p.starts_with("/token") && !p.starts_with("/refresh") {
@@ -295,6 +333,33 @@ async fn real_answers_match_their_schemas() {
     let doc = fetch_doc(&app).await;
     let (user, token) = app.user_with_token("schemas@example.com").await;
     let h = &app.http;
+
+    // Webhooks (subscribed first: the cameras below queue deliveries).
+    let r = h
+        .post(app.url("/v1/webhooks/"))
+        .bearer_auth(&token)
+        .json(&json!({"url": "https://93.184.215.14/hook", "events": ["camera.added"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let hook = check(&doc, r, "/v1/webhooks/", "post").await;
+    let hook_id = hook["id"].as_i64().unwrap();
+    check(
+        &doc,
+        app.get_bearer("/v1/webhooks/", &token).await,
+        "/v1/webhooks/",
+        "get",
+    )
+    .await;
+    check(
+        &doc,
+        app.get_bearer(&format!("/v1/webhooks/{hook_id}/"), &token)
+            .await,
+        "/v1/webhooks/{id}/",
+        "get",
+    )
+    .await;
 
     // Angelcam.
     let me = check(
@@ -489,6 +554,37 @@ async fn real_answers_match_their_schemas() {
         .await
         .unwrap();
     check(&doc, r, "/.well-known/oauth-authorization-server", "get").await;
+
+    // The webhook's delivery log and a replay.
+    let log = check(
+        &doc,
+        app.get_bearer(
+            &format!("/v1/webhooks/{hook_id}/deliveries/?limit=1"),
+            &token,
+        )
+        .await,
+        "/v1/webhooks/{id}/deliveries/",
+        "get",
+    )
+    .await;
+    assert!(log["next"].is_string());
+    let delivery = log["results"][0]["id"].as_i64().unwrap();
+    let r = h
+        .post(app.url(&format!(
+            "/v1/webhooks/{hook_id}/deliveries/{delivery}/replay/"
+        )))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    check(
+        &doc,
+        r,
+        "/v1/webhooks/{id}/deliveries/{delivery_id}/replay/",
+        "post",
+    )
+    .await;
 
     // Operations.
     for p in ["/health/alive", "/health/ready"] {

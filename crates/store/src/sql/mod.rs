@@ -19,6 +19,7 @@ pub(crate) mod queries;
 pub(crate) mod rows;
 pub(crate) mod sharing;
 pub(crate) mod tokens;
+pub(crate) mod webhooks;
 
 use async_trait::async_trait;
 use sqlx::postgres::PgRow;
@@ -100,6 +101,7 @@ pub(crate) trait Exec: Send {
     /// Runs a statement; the number of rows it changed.
     async fn run(&mut self, sql: &str, args: Vec<Arg>) -> StoreResult<u64>;
     async fn one<T: Rec>(&mut self, sql: &str, args: Vec<Arg>) -> StoreResult<Option<T>>;
+    async fn all<T: Rec>(&mut self, sql: &str, args: Vec<Arg>) -> StoreResult<Vec<T>>;
     async fn commit(self) -> StoreResult<()>;
 }
 
@@ -113,6 +115,10 @@ pub(crate) trait Sql: Send + Sync + 'static {
     const NUMBERED: bool;
     /// `ANALYZE` needs a sampling limit first on SQLite (PostgreSQL samples by itself).
     const ANALYZE_PREP: Option<&'static str>;
+    /// Appended to the SELECT of a claim (the outbox): ` FOR UPDATE SKIP LOCKED` on
+    /// PostgreSQL, so that concurrent claimers pass over each other's rows instead of waiting;
+    /// empty on SQLite, which has no row locks (its one writer runs a claim's UPDATE whole).
+    const SKIP_LOCKED: &'static str;
 
     async fn begin(&self) -> StoreResult<Self::Tx>;
     /// A read on the read pool.
@@ -151,7 +157,7 @@ impl<DB: sqlx::Database> Clone for Pools<DB> {
 /// `Sql` for `Pools<$Db>` and `Exec` for its transactions. One body for both backends: sqlx's
 /// generic executor bounds cannot be named once for both, so the two impls are expanded here.
 macro_rules! sql_for {
-    ($Db:ty, numbered = $numbered:expr, analyze_prep = $prep:expr) => {
+    ($Db:ty, numbered = $numbered:expr, analyze_prep = $prep:expr, skip_locked = $skip:expr) => {
         #[async_trait]
         impl Exec for sqlx::Transaction<'static, $Db> {
             async fn run(&mut self, sql: &str, args: Vec<Arg>) -> StoreResult<u64> {
@@ -162,6 +168,10 @@ macro_rules! sql_for {
             async fn one<T: Rec>(&mut self, sql: &str, args: Vec<Arg>) -> StoreResult<Option<T>> {
                 let q = bind!($Db, sqlx::query_as::<_, T>(sql), args);
                 q.fetch_optional(&mut **self).await.map_err(crate::map_err)
+            }
+            async fn all<T: Rec>(&mut self, sql: &str, args: Vec<Arg>) -> StoreResult<Vec<T>> {
+                let q = bind!($Db, sqlx::query_as::<_, T>(sql), args);
+                q.fetch_all(&mut **self).await.map_err(crate::map_err)
             }
             async fn commit(self) -> StoreResult<()> {
                 sqlx::Transaction::commit(self)
@@ -175,6 +185,7 @@ macro_rules! sql_for {
             type Tx = sqlx::Transaction<'static, $Db>;
             const NUMBERED: bool = $numbered;
             const ANALYZE_PREP: Option<&'static str> = $prep;
+            const SKIP_LOCKED: &'static str = $skip;
 
             async fn begin(&self) -> StoreResult<Self::Tx> {
                 self.write.begin().await.map_err(crate::map_err)
@@ -241,9 +252,15 @@ macro_rules! bind {
 sql_for!(
     sqlx::Sqlite,
     numbered = false,
-    analyze_prep = Some("PRAGMA analysis_limit = 1000")
+    analyze_prep = Some("PRAGMA analysis_limit = 1000"),
+    skip_locked = ""
 );
-sql_for!(sqlx::Postgres, numbered = true, analyze_prep = None);
+sql_for!(
+    sqlx::Postgres,
+    numbered = true,
+    analyze_prep = None,
+    skip_locked = " FOR UPDATE SKIP LOCKED"
+);
 
 /// Pool use for metrics: `read` and `write`, or `main` when both are one pool (PostgreSQL).
 fn pool_stats<DB: sqlx::Database>(p: &Pools<DB>) -> Vec<PoolStats> {

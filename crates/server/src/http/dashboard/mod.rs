@@ -28,6 +28,7 @@ mod passkeys;
 mod sharing;
 mod tokens;
 mod two_factor;
+mod webhooks;
 
 use askama::Template;
 use axum::extract::{FromRequestParts, Request, State};
@@ -141,6 +142,20 @@ pub fn routes() -> Router<AppState> {
         .route(
             "/dashboard/account/dealer/revoke",
             get(sharing::revoke_dealer_confirm).post(sharing::revoke_dealer),
+        )
+        // Webhooks.
+        .route(
+            "/dashboard/webhooks/",
+            get(webhooks::list).post(webhooks::create),
+        )
+        .route("/dashboard/webhooks/{id}/", get(webhooks::log))
+        .route(
+            "/dashboard/webhooks/{id}/delete",
+            get(webhooks::delete_confirm).post(webhooks::delete),
+        )
+        .route(
+            "/dashboard/webhooks/{id}/deliveries/{delivery_id}/replay",
+            post(webhooks::replay),
         )
         // Account.
         .route("/dashboard/account/", get(account::page))
@@ -498,6 +513,8 @@ pub fn notice(key: Option<&str>) -> Option<&'static str> {
         "customer-created" => "Customer account created.",
         "dealer-limited" => "Your dealer's access is now limited to reading.",
         "dealer-revoked" => "Your dealer's access is revoked.",
+        "webhook-deleted" => "Webhook deleted. Nothing more is sent to it.",
+        "delivery-replayed" => "Delivery queued: it is sent again now.",
         _ => return None,
     })
 }
