@@ -1665,13 +1665,11 @@ async fn device_flow_in_headless_chromium() {
         approve.click().await.unwrap();
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
         loop {
-            let t = c
-                .find(Locator::Css("main"))
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap_or_default();
+            // The page may be between documents right after the click: no `main` yet.
+            let t = match c.find(Locator::Css("main")).await {
+                Ok(m) => m.text().await.unwrap_or_default(),
+                Err(_) => String::new(),
+            };
             if t.to_lowercase().contains("connected") {
                 break;
             }
