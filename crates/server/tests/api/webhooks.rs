@@ -330,8 +330,13 @@ async fn retries_back_off_until_delivered_with_the_same_id() {
     let allowed: [&[i64]; 3] = [&[1], &[2], &[3, 4, 5]];
     for (n, ok_delays) in allowed.iter().enumerate() {
         let attempts = n as i64 + 1;
+        // The outcome is written after the attempt's log row: wait until the retry time
+        // replaced the claim's 60 s lease.
         let d = wait_delivery(&app, &token, id, "a failed attempt", |d| {
-            d["attempts"] == attempts && d["attempt_log"].as_array().unwrap().len() == n + 1
+            d["attempts"] == attempts
+                && d["attempt_log"].as_array().unwrap().len() == n + 1
+                && d["next_attempt_at"].is_string()
+                && unix(&d["next_attempt_at"]) - app.clock_now() < 60
         })
         .await;
         assert_eq!(d["state"], "pending");
