@@ -49,3 +49,10 @@ impl Clock for ManualClock {
         self.0.load(Ordering::SeqCst)
     }
 }
+
+/// RFC 3339 in UTC, whole seconds (`2026-12-05T10:00:00Z`); "" for a time chrono cannot show.
+pub fn rfc3339(t: Timestamp) -> String {
+    chrono::DateTime::from_timestamp(t, 0)
+        .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        .unwrap_or_default()
+}

@@ -81,9 +81,7 @@ fn public_id(prefix: &str) -> String {
 }
 
 fn iso(t: Timestamp) -> String {
-    chrono::DateTime::from_timestamp(t, 0)
-        .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
-        .unwrap_or_default()
+    crate::clock::rfc3339(t)
 }
 
 /// A webhook delivery body: `{id, type, created_at, data}`.

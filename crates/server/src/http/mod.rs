@@ -65,9 +65,7 @@ pub fn base_url(s: &AppState, headers: &HeaderMap) -> String {
 
 /// RFC 3339 in UTC.
 pub fn iso(t: i64) -> String {
-    chrono::DateTime::from_timestamp(t, 0)
-        .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
-        .unwrap_or_default()
+    camgate_core::clock::rfc3339(t)
 }
 
 async fn method_not_allowed(req: Request) -> Response {

@@ -57,22 +57,37 @@ pub(crate) const CAMERA_COUNTS_SQL: &str = "SELECT \
      COALESCE((SELECT n FROM camera_counts WHERE owner_id = $1), 0) AS own, \
      (SELECT COUNT(*) FROM camera_shares WHERE user_id = $1) AS shared";
 
+/// `cols` (a `, `-separated SELECT list) with every column prefixed by table alias `t`.
+pub(crate) fn qualified(cols: &str, t: &str) -> String {
+    cols.split(", ")
+        .map(|c| format!("{t}.{}", c.trim()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Cameras shared with a user (`s.user_id`), as [`super::rows::SharedCameraRow`] reads them:
+/// the camera's columns, the share's permission and the owner's names. Callers add the
+/// `WHERE` on `s`.
+pub(crate) static SHARED_CAMERAS_SQL: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| {
+        format!(
+            "SELECT {}, s.permission AS s_permission, o.first_name AS o_first_name, \
+             o.last_name AS o_last_name, o.email AS o_email FROM camera_shares s \
+             JOIN cameras c ON c.id = s.camera_id JOIN users o ON o.id = c.owner_id",
+            qualified(CAMERA_COLS, "c")
+        )
+    });
+
 /// A page of a user's own and shared cameras in id order, after camera `$2` (0: from the
 /// start), skipping `$4`: the columns of [`CAMERA_COLS`], then how each is shared (NULL for
 /// the user's own) and the owner's names.
 pub(crate) static SHARED_PAGE_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-    let qualified: Vec<String> = CAMERA_COLS
-        .split(", ")
-        .map(|c| format!("c.{}", c.trim()))
-        .collect();
     format!(
         "SELECT * FROM (SELECT {CAMERA_COLS}, NULL AS s_permission, NULL AS o_first_name, \
          NULL AS o_last_name, NULL AS o_email FROM cameras WHERE owner_id = $1 \
-         UNION ALL SELECT {}, s.permission, o.first_name, o.last_name, o.email \
-         FROM camera_shares s JOIN cameras c ON c.id = s.camera_id \
-         JOIN users o ON o.id = c.owner_id WHERE s.user_id = $1) t \
+         UNION ALL {} WHERE s.user_id = $1) t \
          WHERE id > $2 ORDER BY id LIMIT $3 OFFSET $4",
-        qualified.join(", ")
+        *SHARED_CAMERAS_SQL
     )
 });
 

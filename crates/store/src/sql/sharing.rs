@@ -7,7 +7,7 @@ use camgate_core::error::StoreError;
 use camgate_core::model::*;
 use camgate_core::store::{DealerStore, ShareStore, StoreResult};
 
-use super::queries::{CAMERA_COLS, USER_COLS};
+use super::queries::{qualified, CAMERA_COLS, SHARED_CAMERAS_SQL, USER_COLS};
 use super::rows::{CameraRow, SharedCameraRow, UserRow};
 use super::{args, Exec, Sql};
 use crate::backend::Backend;
@@ -70,24 +70,6 @@ impl LinkRow {
         };
         (self.user.into(), link)
     }
-}
-
-/// `u.`-qualified user columns with the `u_` aliases `UserRow` reads.
-fn user_cols(t: &str) -> String {
-    USER_COLS
-        .split(", ")
-        .map(|c| format!("{t}.{c}"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-/// `c.`-qualified camera columns.
-pub(crate) fn camera_cols_of(t: &str) -> String {
-    CAMERA_COLS
-        .split(", ")
-        .map(|c| format!("{t}.{}", c.trim()))
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 #[async_trait]
@@ -156,11 +138,8 @@ impl<T: Send + Sync + 'static, Q: Sql> ShareStore for Backend<T, Q> {
             return Ok(Some(r.try_into()?));
         }
         let sql = format!(
-            "SELECT {}, s.permission AS s_permission, o.first_name AS o_first_name, \
-             o.last_name AS o_last_name, o.email AS o_email FROM camera_shares s \
-             JOIN cameras c ON c.id = s.camera_id JOIN users o ON o.id = c.owner_id \
-             WHERE s.camera_id = $1 AND s.user_id = $2",
-            camera_cols_of("c")
+            "{} WHERE s.camera_id = $1 AND s.user_id = $2",
+            *SHARED_CAMERAS_SQL
         );
         let row: Option<SharedCameraRow> = self.sql.one_w(&sql, args![id, user]).await?;
         row.map(Camera::try_from).transpose()
@@ -168,11 +147,8 @@ impl<T: Send + Sync + 'static, Q: Sql> ShareStore for Backend<T, Q> {
 
     async fn shared_cameras(&self, user: UserId, limit: i64) -> StoreResult<Vec<Camera>> {
         let sql = format!(
-            "SELECT {}, s.permission AS s_permission, o.first_name AS o_first_name, \
-             o.last_name AS o_last_name, o.email AS o_email FROM camera_shares s \
-             JOIN cameras c ON c.id = s.camera_id JOIN users o ON o.id = c.owner_id \
-             WHERE s.user_id = $1 ORDER BY c.id LIMIT $2",
-            camera_cols_of("c")
+            "{} WHERE s.user_id = $1 ORDER BY c.id LIMIT $2",
+            *SHARED_CAMERAS_SQL
         );
         let rows: Vec<SharedCameraRow> = self.sql.all(&sql, args![user, limit]).await?;
         rows.into_iter().map(Camera::try_from).collect()
@@ -250,7 +226,7 @@ impl<T: Send + Sync + 'static, Q: Sql> DealerStore for Backend<T, Q> {
         let sql = format!(
             "SELECT {}, {LINK_COLS} FROM dealer_customers l JOIN users u \
              ON u.id = l.customer_id WHERE l.dealer_id = $1 ORDER BY l.created_at, u.id",
-            user_cols("u")
+            qualified(USER_COLS, "u")
         );
         let rows: Vec<LinkRow> = self.sql.all(&sql, args![dealer]).await?;
         Ok(rows.into_iter().map(LinkRow::split).collect())
@@ -261,7 +237,7 @@ impl<T: Send + Sync + 'static, Q: Sql> DealerStore for Backend<T, Q> {
         let sql = format!(
             "SELECT {}, {LINK_COLS} FROM dealer_customers l JOIN users u \
              ON u.id = l.dealer_id WHERE l.customer_id = $1",
-            user_cols("u")
+            qualified(USER_COLS, "u")
         );
         let row: Option<LinkRow> = self.sql.one_w(&sql, args![customer]).await?;
         Ok(row.map(|r| {
