@@ -74,10 +74,7 @@ impl<D: Dialect> FromRequestParts<AppState> for Auth<D> {
         // Every write attempted with a dealer's token for a customer is audited with both
         // identities (before the handler runs: refused attempts are worth a row too).
         if principal.actor.is_some() && !parts.method.is_safe() {
-            let ip = parts
-                .extensions
-                .get::<ConnectInfo<SocketAddr>>()
-                .map(|ConnectInfo(a)| a.ip().to_string());
+            let ip = client_ip(parts);
             state
                 .core
                 .audit_acted_write(
@@ -99,13 +96,16 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(ClientIp(
-            parts
-                .extensions
-                .get::<ConnectInfo<SocketAddr>>()
-                .map(|ConnectInfo(a)| a.ip().to_string()),
-        ))
+        Ok(ClientIp(client_ip(parts)))
     }
+}
+
+/// The peer's address from the connect info, if the server was started with it.
+fn client_ip(parts: &Parts) -> Option<String> {
+    parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(a)| a.ip().to_string())
 }
 
 #[cfg(test)]
