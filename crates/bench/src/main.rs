@@ -7,6 +7,7 @@ mod fixtures;
 mod hashrate;
 mod http;
 mod load;
+mod receiver;
 mod report;
 mod scenarios;
 mod server;

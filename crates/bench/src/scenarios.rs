@@ -70,6 +70,10 @@ pub enum Scenario {
     /// `POST /v1/cameras/{id}/events/`: event ingestion (each event with its outbox rows).
     #[value(name = "events")]
     Events,
+    /// Webhook deliveries: events queued on a node that does not deliver, then drained by one
+    /// that does, to a local receiver.
+    #[value(name = "webhook-delivery")]
+    WebhookDelivery,
 }
 
 impl Scenario {
@@ -91,6 +95,7 @@ impl Scenario {
         Scenario::Me10m,
         Scenario::Startup,
         Scenario::Events,
+        Scenario::WebhookDelivery,
     ];
 
     /// What `--database both` runs when no `--scenario` is given.
@@ -112,6 +117,7 @@ impl Scenario {
             Scenario::Me10m => "me-10m",
             Scenario::Startup => "startup",
             Scenario::Events => "events",
+            Scenario::WebhookDelivery => "webhook-delivery",
         }
     }
 
@@ -130,6 +136,7 @@ impl Scenario {
             Scenario::DevicePollStorm => "device-code polls of one pending code at a fixed rate (--poll-rate) on extra connections while GET /v1/me/ is measured",
             Scenario::Me10m => "GET /v1/me/ with an opaque token, 10 thousand then 10 million rows in the access-token table (filled before the server starts)",
             Scenario::Events => "POST /v1/cameras/{id}/events/ round-robin over the 20 demo cameras (a motion event with a small JSON payload; the per-camera post limit off)",
+            Scenario::WebhookDelivery => "events posted with one webhook subscribed on a node with `[webhooks] deliver = false`, then a node with delivery on drains the outbox to a local receiver (204 to each): deliveries per second and per server CPU-second",
             Scenario::Startup => "fixtures with `camgate user add/client add/pat add`, then repeated `serve --demo` restarts on that database",
         }
     }
@@ -154,6 +161,7 @@ impl Scenario {
             Scenario::Me10m => me_10m(ctx).await,
             Scenario::Startup => startup(ctx).await,
             Scenario::Events => events(ctx).await,
+            Scenario::WebhookDelivery => webhook_delivery(ctx).await,
         }
     }
 }
@@ -387,6 +395,38 @@ async fn get_scenario(ctx: &Ctx, sc: Scenario, path: &str) -> anyhow::Result<Sce
     Ok(r)
 }
 
+/// The demo user's access token and the ids of the demo cameras.
+async fn demo_token_and_cameras(server: &Server) -> anyhow::Result<(String, Vec<i64>)> {
+    let tokens = workloads::demo_grants(&server.target, 1).await?;
+    let token = tokens
+        .first()
+        .ok_or_else(|| anyhow!("no token"))?
+        .access
+        .clone();
+    let list = probe(server, &Get::bearer("/v1/cameras/?limit=20", &token)?).await?;
+    let cameras: Vec<i64> = list
+        .json()
+        .get("results")
+        .and_then(|v| v.as_array())
+        .map(|a| a.iter().filter_map(|c| c["id"].as_i64()).collect())
+        .unwrap_or_default();
+    if cameras.is_empty() {
+        bail!("no demo cameras");
+    }
+    Ok((token, cameras))
+}
+
+fn post_events_group(cameras: &[i64], token: &str, connections: usize) -> anyhow::Result<Group> {
+    let auth = hyper::header::HeaderValue::from_str(&format!("Bearer {token}"))?;
+    Group::new("POST /v1/cameras/{id}/events/", connections, |i| {
+        Ok(workloads::PostEvents {
+            cameras: cameras.to_vec(),
+            auth: auth.clone(),
+            next: i,
+        })
+    })
+}
+
 /// Event ingestion: each answer comes after the event and its webhook outbox rows are
 /// committed. Reported per second and per server CPU-second.
 async fn events(ctx: &Ctx) -> anyhow::Result<ScenarioResult> {
@@ -398,39 +438,139 @@ async fn events(ctx: &Ctx) -> anyhow::Result<ScenarioResult> {
     db.config = Some(config);
     let server = Server::start(&ctx.server, &mut db).await?;
     r.started(&server, "fresh");
-    let tokens = workloads::demo_grants(&server.target, 1).await?;
-    let token = tokens
-        .first()
-        .ok_or_else(|| anyhow!("no token"))?
-        .access
-        .clone();
-    let list = probe(&server, &Get::bearer("/v1/cameras/?limit=20", &token)?).await?;
-    let cameras: Vec<i64> = list
-        .json()
-        .get("results")
-        .and_then(|v| v.as_array())
-        .map(|a| a.iter().filter_map(|c| c["id"].as_i64()).collect())
-        .unwrap_or_default();
-    if cameras.is_empty() {
-        bail!("no demo cameras");
-    }
+    let (token, cameras) = demo_token_and_cameras(&server).await?;
     r.notes.push(format!(
         "events spread over {} cameras; one outbox row per subscribed webhook (none here)",
         cameras.len()
     ));
-    let auth = hyper::header::HeaderValue::from_str(&format!("Bearer {token}"))?;
-    let group = Group::new("POST /v1/cameras/{id}/events/", ctx.connections, |i| {
-        Ok(workloads::PostEvents {
-            cameras: cameras.clone(),
-            auth: auth.clone(),
-            next: i,
-        })
-    })?;
+    let group = post_events_group(&cameras, &token, ctx.connections)?;
     log_phase("load", ctx);
     let load = load::run(&server.target, server.pid, vec![group], ctx.phases).await?;
     finish(server, load, &mut r).await?;
     r.figures_of("events", 0)?;
     r.per_cpu_figure("events", 0);
+    drop(db);
+    Ok(r)
+}
+
+/// The number a `SELECT count(*) …` answers on the scenario's database.
+async fn count_rows(db: &Db, sql: &str) -> anyhow::Result<i64> {
+    match db.backend {
+        Backend::Sqlite => {
+            let conn = rusqlite::Connection::open(db.sqlite_file())?;
+            Ok(conn.query_row(sql, [], |row| row.get(0))?)
+        }
+        Backend::Postgres => {
+            use sqlx::Connection;
+            let mut conn = sqlx::PgConnection::connect(&db.url).await?;
+            let n: i64 = sqlx::query_scalar(sql).fetch_one(&mut conn).await?;
+            conn.close().await.ok();
+            Ok(n)
+        }
+    }
+}
+
+/// Webhook delivery. Phase 1: a node with `[webhooks] deliver = false` takes events for the
+/// measured duration, one webhook subscribed (so each event queues one delivery); nothing is
+/// delivered. Phase 2: a node with delivery on starts on the same database and drains the
+/// outbox to a receiver in this process that answers 204. Its rate is the queued deliveries
+/// over the time from its spawn to the last one received (start-up included), and per server
+/// CPU-second over the process's whole CPU time (start-up included: both err low).
+async fn webhook_delivery(ctx: &Ctx) -> anyhow::Result<ScenarioResult> {
+    let mut r = ScenarioResult::new(Scenario::WebhookDelivery, ctx);
+    let mut db = Db::new(&ctx.db).await?;
+    let config = db.path().join("camgate.toml");
+    let write_config = |deliver: bool| {
+        std::fs::write(
+            &config,
+            format!(
+                "camera_posts_per_minute = 0\n[webhooks]\nallow_private_targets = true\ndeliver = {deliver}\n"
+            ),
+        )
+    };
+    write_config(false)?;
+    db.config = Some(config.clone());
+    let receiver = crate::receiver::Receiver::start().await?;
+    let server = Server::start(&ctx.server, &mut db).await?;
+    r.started(&server, "fresh");
+    let (token, cameras) = demo_token_and_cameras(&server).await?;
+    let auth = hyper::header::HeaderValue::from_str(&format!("Bearer {token}"))?;
+    let hook = serde_json::json!({
+        "url": format!("http://{}/hook", receiver.addr),
+        "events": ["camera.event"],
+    });
+    let req =
+        server
+            .target
+            .post_json("/v1/webhooks/", &auth, bytes::Bytes::from(hook.to_string()))?;
+    let reply = http::once(server.target.addr, req, Duration::from_secs(10)).await?;
+    if reply.status != hyper::StatusCode::CREATED {
+        bail!("POST /v1/webhooks/: {}", reply.describe());
+    }
+    let group = post_events_group(&cameras, &token, ctx.connections)?;
+    log_phase("ingestion, delivery off", ctx);
+    let load = load::run(&server.target, server.pid, vec![group], ctx.phases).await?;
+    finish(server, load, &mut r).await?;
+    r.figures_of("webhook_ingest", 0)?;
+    r.per_cpu_figure("webhook_ingest", 0);
+    let queued = count_rows(&db, "SELECT count(*) FROM webhook_deliveries").await?;
+    if receiver.count() != 0 {
+        bail!("a node with `deliver = false` delivered webhooks");
+    }
+    if queued == 0 {
+        bail!("no deliveries queued");
+    }
+
+    write_config(true)?;
+    eprintln!("  delivery: draining {queued} queued deliveries");
+    let spawned = Instant::now();
+    let mut server = Server::start(&ctx.server, &mut db).await?;
+    r.started(&server, "existing");
+    let limit = Duration::from_secs(120.max(queued as u64 / 50));
+    while (receiver.count() as i64) < queued {
+        if spawned.elapsed() > limit {
+            bail!(
+                "{} of {queued} deliveries received after {} s",
+                receiver.count(),
+                limit.as_secs()
+            );
+        }
+        server.check_alive()?;
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let wall = spawned.elapsed().as_secs_f64();
+    let cpu = crate::sys::cpu_ticks(&server.pid.to_string()).unwrap_or(0) as f64
+        / crate::sys::TICKS_PER_SEC;
+    // The worker records each attempt after the receiver answers: wait for the last ones.
+    let sql = "SELECT count(*) FROM webhook_deliveries WHERE state = 'delivered'";
+    let recorded = Instant::now();
+    let mut delivered = count_rows(&db, sql).await?;
+    while delivered < queued && recorded.elapsed() < Duration::from_secs(30) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        delivered = count_rows(&db, sql).await?;
+    }
+    server.stop().await?;
+    if delivered != queued {
+        bail!("{delivered} of {queued} deliveries recorded as delivered");
+    }
+    let rate = queued as f64 / wall;
+    r.figures.insert("webhook.deliveries".into(), queued as f64);
+    r.figures.insert("webhook.rate".into(), rate);
+    let per_cpu = if cpu > 0.0 {
+        queued as f64 / cpu
+    } else {
+        f64::NAN
+    };
+    r.figures.insert("webhook.per_cpu".into(), per_cpu);
+    r.notes.push(
+        "ingestion row: each event also queues one delivery (one webhook subscribed; delivery off on that node)"
+            .to_string(),
+    );
+    r.notes.push(format!(
+        "delivery: {queued} deliveries (each a signed POST to a loopback receiver answering 204, its attempt recorded) \
+         drained in {wall:.2} s from the delivering node's spawn = {rate:.0}/s; that node used {cpu:.2} CPU-s \
+         = {per_cpu:.0} deliveries per server CPU-second (start-up included in both); all {delivered} recorded as delivered"
+    ));
     drop(db);
     Ok(r)
 }

@@ -107,10 +107,16 @@ pub struct WebhooksFile {
     /// Webhook URLs may target loopback, private and link-local addresses, and use plain http
     /// (default false: refused, against SSRF). Env `CAMGATE_WEBHOOKS_ALLOW_PRIVATE_TARGETS=1`.
     pub allow_private_targets: Option<bool>,
+    /// This node runs the delivery worker (default true). Off: the node still accepts events
+    /// and queues their deliveries; other nodes deliver them (API-only nodes).
+    /// Env `CAMGATE_WEBHOOKS_DELIVER=0`.
+    pub deliver: Option<bool>,
 }
 
 /// `CAMGATE_WEBHOOKS_ALLOW_PRIVATE_TARGETS`: overrides `[webhooks] allow_private_targets`.
 pub const ENV_ALLOW_PRIVATE_TARGETS: &str = "CAMGATE_WEBHOOKS_ALLOW_PRIVATE_TARGETS";
+/// `CAMGATE_WEBHOOKS_DELIVER`: overrides `[webhooks] deliver`.
+pub const ENV_DELIVER: &str = "CAMGATE_WEBHOOKS_DELIVER";
 
 /// A boolean environment value: `1`, `true`, `yes`, `on` or `0`, `false`, `no`, `off`.
 pub fn env_bool(name: &str, value: &str) -> anyhow::Result<bool> {
@@ -129,6 +135,12 @@ impl FileConfig {
             self.webhooks
                 .get_or_insert_with(WebhooksFile::default)
                 .allow_private_targets = Some(on);
+        }
+        if let Ok(v) = std::env::var(ENV_DELIVER) {
+            let on = env_bool(ENV_DELIVER, &v)?;
+            self.webhooks
+                .get_or_insert_with(WebhooksFile::default)
+                .deliver = Some(on);
         }
         Ok(())
     }
@@ -179,6 +191,8 @@ pub struct Config {
     pub camera_posts_per_minute: u32,
     /// `[webhooks] allow_private_targets`.
     pub webhooks_allow_private_targets: bool,
+    /// `[webhooks] deliver`: this node runs the delivery worker.
+    pub webhooks_deliver: bool,
 }
 
 /// Reads `data_key_file`: 32 bytes, base64 (standard alphabet, padding optional).
@@ -298,8 +312,14 @@ impl Config {
             .as_ref()
             .and_then(|w| w.allow_private_targets)
             .unwrap_or(false);
+        let webhooks_deliver = file
+            .webhooks
+            .as_ref()
+            .and_then(|w| w.deliver)
+            .unwrap_or(true);
         Ok(Self {
             webhooks_allow_private_targets,
+            webhooks_deliver,
             data_key,
             mfa,
             oidc,
@@ -467,6 +487,9 @@ mod tests {
     fn webhooks_section() {
         let c = Config::resolve(None, None, FileConfig::default()).unwrap();
         assert!(!c.webhooks_allow_private_targets);
+        assert!(c.webhooks_deliver);
+        let f: FileConfig = toml::from_str("[webhooks]\ndeliver = false").unwrap();
+        assert!(!Config::resolve(None, None, f).unwrap().webhooks_deliver);
         let f: FileConfig = toml::from_str("[webhooks]\nallow_private_targets = true").unwrap();
         assert!(
             Config::resolve(None, None, f)

@@ -155,6 +155,7 @@ pub fn report(c: &Config) -> String {
         "webhooks.allow_private_targets",
         c.webhooks_allow_private_targets.to_string(),
     );
+    line("webhooks.deliver", c.webhooks_deliver.to_string());
     line(
         "# profiles",
         c.profiles.names().collect::<Vec<_>>().join(", "),

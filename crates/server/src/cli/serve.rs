@@ -50,7 +50,13 @@ pub async fn run(args: ServeArgs, cfg: &Config) -> anyhow::Result<()> {
         core.hasher.release_memory();
     }
     let _sweeper = spawn_sweeper(core.clone(), cfg);
-    let webhooks = spawn_webhook_worker(core.clone(), cfg)?;
+    // A node with `[webhooks] deliver = false` queues deliveries but leaves them to others.
+    let webhooks = if cfg.webhooks_deliver {
+        Some(spawn_webhook_worker(core.clone(), cfg)?)
+    } else {
+        tracing::info!(target: "camgate", "webhook delivery off on this node");
+        None
+    };
     // The binary's target (`camgate`), not this module's path: log filters
     // (`CAMGATE_LOG=camgate=info`) and readers of the log match on it.
     let database = redact_url(&cfg.database_url);
@@ -62,7 +68,9 @@ pub async fn run(args: ServeArgs, cfg: &Config) -> anyhow::Result<()> {
         shutdown_signal(),
     )
     .await?;
-    webhooks.stop().await;
+    if let Some(w) = webhooks {
+        w.stop().await;
+    }
     Ok(())
 }
 

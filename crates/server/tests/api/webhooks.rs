@@ -1130,6 +1130,110 @@ mod crash {
         );
     }
 
+    /// A node with `[webhooks] deliver = false` accepts events and queues their deliveries but
+    /// sends nothing; a node with delivery on (the default) then delivers them.
+    #[tokio::test]
+    async fn a_node_with_delivery_off_queues_and_another_delivers() {
+        let _quiet = quiet().await;
+        let db = TestDb::new().await;
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("camgate.toml");
+        std::fs::write(
+            &config,
+            "camera_posts_per_minute = 0\n[webhooks]\ndeliver = false\n",
+        )
+        .unwrap();
+        cli_json(&db.url, &["migrate"], None);
+        cli_json(
+            &db.url,
+            &[
+                "user",
+                "add",
+                "--email",
+                "quiet@example.com",
+                "--password-stdin",
+                "--json",
+            ],
+            Some("quiet password\n"),
+        );
+        let pat = cli_json(
+            &db.url,
+            &[
+                "pat",
+                "add",
+                "--user",
+                "quiet@example.com",
+                "--name",
+                "q",
+                "--json",
+            ],
+            None,
+        )["token"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let auth = format!("PersonalAccessToken {pat}");
+        let rx = receiver(0).await;
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()
+            .unwrap();
+        let (quiet_node, base) = start(&db.url, &config, &http).await;
+        let cam: Value = http
+            .post(format!("{base}/v1/cameras/"))
+            .header("Authorization", &auth)
+            .json(&json!({"name": "queued"}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let cam = cam["id"].as_i64().unwrap();
+        let hook: Value = http
+            .post(format!("{base}/v1/webhooks/"))
+            .header("Authorization", &auth)
+            .json(&json!({"url": rx.url, "events": ["camera.event"]}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let hook = hook["id"].as_i64().unwrap();
+        for _ in 0..3 {
+            let r = http
+                .post(format!("{base}/v1/cameras/{cam}/events/"))
+                .header("Authorization", &auth)
+                .json(&json!({"type": "motion"}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 201);
+        }
+        // Well past the worker's 250 ms poll: nothing sent, three deliveries pending.
+        tokio::time::sleep(Duration::from_millis(1200)).await;
+        assert_eq!(rx.count(), 0, "a node with delivery off delivered");
+        let log: Value = http
+            .get(format!("{base}/v1/webhooks/{hook}/deliveries/"))
+            .header("Authorization", &auth)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let rows = log["results"].as_array().expect("a delivery log");
+        assert_eq!(rows.len(), 3, "{log}");
+        assert!(rows.iter().all(|d| d["state"] == "pending"), "{log}");
+        drop(quiet_node);
+
+        // The default configuration delivers: all three arrive.
+        std::fs::write(&config, "camera_posts_per_minute = 0\n").unwrap();
+        let (_node, _) = start(&db.url, &config, &http).await;
+        rx.wait_for(3).await;
+    }
+
     /// Posts events until a request fails (the server was killed); the acknowledged ids.
     async fn poster(
         http: reqwest::Client,
