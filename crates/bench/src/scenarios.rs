@@ -40,6 +40,12 @@ pub enum Scenario {
     /// `GET /v1/cameras/?limit=20`.
     #[value(name = "cameras")]
     Cameras,
+    /// `GET /v1/cameras/?limit=20` with the listing cache off: every answer built anew.
+    #[value(name = "cameras-uncached")]
+    CamerasUncached,
+    /// Page 1 and page 1,000 of `GET /v1/cameras/?limit=20` over 100,000 cameras, cache off.
+    #[value(name = "cameras-page-1000")]
+    CamerasPage1000,
     /// `GET /cameras.json` with a selective filter over 100,000 imported cameras.
     #[value(name = "cameras-json")]
     CamerasJson,
@@ -85,6 +91,8 @@ impl Scenario {
         Scenario::MeOpaque,
         Scenario::MeJwt,
         Scenario::Cameras,
+        Scenario::CamerasUncached,
+        Scenario::CamerasPage1000,
         Scenario::CamerasJson,
         Scenario::RefreshRotate,
         Scenario::CcJwt,
@@ -107,6 +115,8 @@ impl Scenario {
             Scenario::MeOpaque => "me-opaque",
             Scenario::MeJwt => "me-jwt",
             Scenario::Cameras => "cameras",
+            Scenario::CamerasUncached => "cameras-uncached",
+            Scenario::CamerasPage1000 => "cameras-page-1000",
             Scenario::CamerasJson => "cameras-json",
             Scenario::RefreshRotate => "refresh-rotate",
             Scenario::CcJwt => "cc-jwt",
@@ -127,6 +137,8 @@ impl Scenario {
             Scenario::MeOpaque => "GET /v1/me/ with an opaque Bearer token (password grant, demo public client)",
             Scenario::MeJwt => "GET /v1/me/ with a JWT access token (`Authorization: JWT`; password grant, public client on the cam2 profile)",
             Scenario::Cameras => "GET /v1/cameras/?limit=20 (the 20 demo cameras) with an opaque Bearer token",
+            Scenario::CamerasUncached => "GET /v1/cameras/?limit=20 (the 20 demo cameras) with `camera_listing_cache_bytes = 0`: every answer read, signed and serialised anew",
+            Scenario::CamerasPage1000 => "GET /v1/cameras/?limit=20, page 1 then page 1,000 (the `next` link's keyset form) of 100,000 imported cameras, listing cache off",
             Scenario::CamerasJson => "GET /cameras.json?city=…&video=true over 100,000 cameras imported with `camgate camera import` (JWT of the owner's cam2 client)",
             Scenario::RefreshRotate => "POST /oauth/token/ grant_type=refresh_token; each connection follows its own rotating chain",
             Scenario::CcJwt => "POST /oauth/token/ grant_type=client_credentials, confidential client on the cam2 profile (JWT access tokens)",
@@ -150,7 +162,10 @@ impl Scenario {
             Scenario::Floor => floor(ctx).await,
             Scenario::MeOpaque => get_scenario(ctx, self, "/v1/me/").await,
             Scenario::MeJwt => me_jwt(ctx).await,
-            Scenario::Cameras => get_scenario(ctx, self, "/v1/cameras/?limit=20").await,
+            Scenario::Cameras | Scenario::CamerasUncached => {
+                get_scenario(ctx, self, "/v1/cameras/?limit=20").await
+            }
+            Scenario::CamerasPage1000 => cameras_page_1000(ctx).await,
             Scenario::CamerasJson => cameras_json(ctx).await,
             Scenario::RefreshRotate => refresh_rotate(ctx).await,
             Scenario::CcJwt => client_credentials(ctx, self, "cam2", "cc_jwt").await,
@@ -353,9 +368,22 @@ fn log_phase(what: &str, ctx: &Ctx) {
     );
 }
 
+/// A configuration file that turns the camera listing cache off.
+fn no_listing_cache(db: &mut Db) -> anyhow::Result<()> {
+    let config = db.path().join("camgate.toml");
+    std::fs::write(&config, "camera_listing_cache_bytes = 0\n")?;
+    db.config = Some(config);
+    Ok(())
+}
+
 async fn get_scenario(ctx: &Ctx, sc: Scenario, path: &str) -> anyhow::Result<ScenarioResult> {
     let mut r = ScenarioResult::new(sc, ctx);
-    let (_db, server) = fresh(ctx, &mut r).await?;
+    let mut db = Db::new(&ctx.db).await?;
+    if sc == Scenario::CamerasUncached {
+        no_listing_cache(&mut db)?;
+    }
+    let server = Server::start(&ctx.server, &mut db).await?;
+    r.started(&server, "fresh");
     let tokens = workloads::demo_grants(&server.target, 1).await?;
     let token = tokens
         .first()
@@ -369,7 +397,7 @@ async fn get_scenario(ctx: &Ctx, sc: Scenario, path: &str) -> anyhow::Result<Sce
     if reply.status != hyper::StatusCode::OK {
         bail!("GET {path}: {}", reply.describe());
     }
-    if sc == Scenario::Cameras {
+    if matches!(sc, Scenario::Cameras | Scenario::CamerasUncached) {
         let n = reply
             .json()
             .get("results")
@@ -383,15 +411,14 @@ async fn get_scenario(ctx: &Ctx, sc: Scenario, path: &str) -> anyhow::Result<Sce
     log_phase("load", ctx);
     let load = load::run(&server.target, server.pid, vec![group], ctx.phases).await?;
     finish(server, load, &mut r).await?;
-    let prefix = if sc == Scenario::MeOpaque {
-        "me"
-    } else {
-        "cameras"
+    let prefix = match sc {
+        Scenario::MeOpaque => "me",
+        Scenario::CamerasUncached => "cameras_uncached",
+        _ => "cameras",
     };
     r.figures_of(prefix, 0)?;
-    if sc == Scenario::MeOpaque {
-        r.per_cpu_figure("me", 0);
-    }
+    r.per_cpu_figure(prefix, 0);
+    drop(db);
     Ok(r)
 }
 
@@ -1187,12 +1214,10 @@ async fn client_credentials(
     Ok(r)
 }
 
-async fn cameras_json(ctx: &Ctx) -> anyhow::Result<ScenarioResult> {
-    let mut r = ScenarioResult::new(Scenario::CamerasJson, ctx);
-    let mut db = Db::new(&ctx.db).await?;
-    cli_user(ctx, &db)?;
+/// Generates `n` cameras as CSV and imports them for the bench user with the CLI; the seconds
+/// the import took.
+async fn import_cameras(ctx: &Ctx, db: &Db, n: usize) -> anyhow::Result<f64> {
     let csv = db.path().join("cameras.csv");
-    let n = ctx.cameras;
     let file = csv.clone();
     tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
         let f = std::fs::File::create(&file)?;
@@ -1220,6 +1245,82 @@ async fn cameras_json(ctx: &Ctx) -> anyhow::Result<ScenarioResult> {
     if imported != n as u64 {
         bail!("camera import imported {imported} of {n} rows: {sum}");
     }
+    std::fs::remove_file(&csv).ok();
+    Ok(import_secs)
+}
+
+/// Page 1 and page 1,000 of the Angelcam listing over `--cameras` cameras, the listing cache
+/// off so both are read from the database: page 1,000 is requested the way its `next` link
+/// names it (`offset` and `after`, a keyset read), one load phase each.
+async fn cameras_page_1000(ctx: &Ctx) -> anyhow::Result<ScenarioResult> {
+    let mut r = ScenarioResult::new(Scenario::CamerasPage1000, ctx);
+    let mut db = Db::new(&ctx.db).await?;
+    no_listing_cache(&mut db)?;
+    cli_user(ctx, &db)?;
+    let n = ctx.cameras;
+    if n < 20_000 {
+        bail!("cameras-page-1000 needs --cameras 20000 or more");
+    }
+    let import_secs = import_cameras(ctx, &db, n).await?;
+    let (id, secret) = cli_cc_client(ctx, &db, "cam2")?;
+    let server = start_prepared(ctx, &mut db, &mut r).await?;
+    let (token, _) = workloads::client_credentials_token(&server.target, &id, &secret).await?;
+    let first = "/v1/cameras/?limit=20".to_string();
+    // Follow the `next` links to page 999's last camera once (keyset reads), so page 1,000 is
+    // asked exactly as a client walking the pages asks for it.
+    let mut next = first.clone();
+    for _ in 0..999 {
+        let reply = probe(&server, &Get::with_scheme(&next, "JWT", &token)?).await?;
+        let url = reply.json()["next"]
+            .as_str()
+            .ok_or_else(|| anyhow!("no next link after {next}"))?
+            .to_string();
+        next = url
+            .find("/v1/cameras/")
+            .map(|i| url[i..].to_string())
+            .ok_or_else(|| anyhow!("odd next link {url}"))?;
+    }
+    let deep = next;
+    let reply = probe(&server, &Get::with_scheme(&deep, "JWT", &token)?).await?;
+    let listed = reply.json()["results"].as_array().map_or(0, |a| a.len());
+    if listed != 20 || reply.json()["count"] != n as u64 {
+        bail!(
+            "GET {deep}: {listed} cameras, count {}",
+            reply.json()["count"]
+        );
+    }
+    r.notes.push(format!(
+        "{n} cameras of the bench user (imported with the CLI in {import_secs:.1} s); page 1,000 is `{deep}` (from following `next` 999 times); listing cache off; token: the owner's cam2 client-credentials JWT"
+    ));
+    for (i, path) in [first, deep].iter().enumerate() {
+        let group = Group::new(format!("GET {path}"), ctx.connections, |_| {
+            Get::with_scheme(path, "JWT", &token)
+        })?;
+        log_phase(if i == 0 { "page 1" } else { "page 1,000" }, ctx);
+        let load = load::run(&server.target, server.pid, vec![group], ctx.phases).await?;
+        r.add_load(load);
+    }
+    let mut server = server;
+    server.check_alive()?;
+    server.stop().await?;
+    r.figures_of("page1", 0)?;
+    r.figures_of("page1000", 1)?;
+    if let (Some(a), Some(b)) = (r.figure("page1.rps"), r.figure("page1000.rps")) {
+        r.figures.insert("page1000.share".into(), b / a);
+        r.notes.push(format!(
+            "page 1,000 at {:.0}% of page 1's req/s",
+            100.0 * b / a
+        ));
+    }
+    Ok(r)
+}
+
+async fn cameras_json(ctx: &Ctx) -> anyhow::Result<ScenarioResult> {
+    let mut r = ScenarioResult::new(Scenario::CamerasJson, ctx);
+    let mut db = Db::new(&ctx.db).await?;
+    cli_user(ctx, &db)?;
+    let n = ctx.cameras;
+    let import_secs = import_cameras(ctx, &db, n).await?;
     let (id, secret) = cli_cc_client(ctx, &db, "cam2")?;
     let server = start_prepared(ctx, &mut db, &mut r).await?;
     let (token, _) = workloads::client_credentials_token(&server.target, &id, &secret).await?;

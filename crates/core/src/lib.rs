@@ -16,6 +16,7 @@ pub mod error;
 pub mod events;
 pub mod jwt;
 pub mod lifecycle;
+pub mod listings;
 pub mod media;
 pub mod metrics;
 pub mod mfa;
@@ -77,6 +78,8 @@ pub struct Settings {
     /// Events, recordings and snapshots one camera may post per minute on one node (0: no
     /// limit).
     pub camera_posts_per_minute: u32,
+    /// Bytes of camera listings a node keeps in memory (see [`listings`]; 0: none).
+    pub camera_listing_cache_bytes: usize,
     /// Webhook URLs may target loopback, private and link-local addresses, and plain http
     /// (tests, internal deployments); off by default (SSRF, see [`webhooks`]).
     pub allow_private_targets: bool,
@@ -97,6 +100,7 @@ impl Default for Settings {
             media_url_ttl_secs: 300,
             media_retention_secs: 30 * 24 * 3600,
             camera_posts_per_minute: events::POSTS_PER_MINUTE,
+            camera_listing_cache_bytes: listings::DEFAULT_BUDGET,
             allow_private_targets: false,
         }
     }
@@ -122,6 +126,8 @@ pub struct Core {
     post_limiter: events::PostLimiter,
     /// Media tokens already signed (see [`media`]).
     media_cache: media::MediaCache,
+    /// Camera listings answered from memory (see [`listings`]).
+    listing_cache: listings::ListingCache,
 }
 
 const ROTATION_KEY_SETTING: &str = "refresh_rotation_key";
@@ -150,6 +156,7 @@ impl Core {
                     .await?
             }
         };
+        let listing_cache = listings::ListingCache::new(settings.camera_listing_cache_bytes);
         let core = Self {
             store,
             clock,
@@ -162,6 +169,7 @@ impl Core {
             data_key,
             post_limiter: Default::default(),
             media_cache: Default::default(),
+            listing_cache,
         };
         core.init_signing_keys().await?;
         Ok(core)

@@ -93,6 +93,9 @@ pub struct FileConfig {
     /// Events and recordings older than this many seconds are dropped by the sweeper and
     /// `camgate db purge` (default 30 days; 0 keeps them forever).
     pub media_retention_secs: Option<i64>,
+    /// Bytes of camera listings each node keeps in memory, answered again while unchanged
+    /// (default 8 MiB; 0: none).
+    pub camera_listing_cache_bytes: Option<usize>,
     /// Events, recordings and snapshots one camera may post per minute on one node (default
     /// 120; 0: no limit).
     pub camera_posts_per_minute: Option<u32>,
@@ -188,6 +191,7 @@ pub struct Config {
     pub oidc: camgate_core::oidc::OidcSettings,
     pub media_url_ttl_secs: i64,
     pub media_retention_secs: i64,
+    pub camera_listing_cache_bytes: usize,
     pub camera_posts_per_minute: u32,
     /// `[webhooks] allow_private_targets`.
     pub webhooks_allow_private_targets: bool,
@@ -325,6 +329,13 @@ impl Config {
             oidc,
             media_url_ttl_secs,
             media_retention_secs,
+            camera_listing_cache_bytes: match file.camera_listing_cache_bytes {
+                None => camgate_core::listings::DEFAULT_BUDGET,
+                Some(n) if n <= 1 << 30 => n,
+                Some(_) => {
+                    anyhow::bail!("config: camera_listing_cache_bytes must be at most 1 GiB")
+                }
+            },
             camera_posts_per_minute: file
                 .camera_posts_per_minute
                 .unwrap_or(camgate_core::events::POSTS_PER_MINUTE),

@@ -148,6 +148,10 @@ pub fn report(c: &Config) -> String {
     line("media_url_ttl_secs", c.media_url_ttl_secs.to_string());
     line("media_retention_secs", c.media_retention_secs.to_string());
     line(
+        "camera_listing_cache_bytes",
+        c.camera_listing_cache_bytes.to_string(),
+    );
+    line(
         "camera_posts_per_minute",
         c.camera_posts_per_minute.to_string(),
     );

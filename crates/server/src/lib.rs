@@ -62,6 +62,7 @@ pub async fn build_core(
         media_url_ttl_secs: cfg.media_url_ttl_secs,
         media_retention_secs: cfg.media_retention_secs,
         camera_posts_per_minute: cfg.camera_posts_per_minute,
+        camera_listing_cache_bytes: cfg.camera_listing_cache_bytes,
         allow_private_targets: cfg.webhooks_allow_private_targets,
         ..Settings::default()
     };

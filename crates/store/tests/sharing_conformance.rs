@@ -24,6 +24,7 @@ on_both_backends!(
     a_customer_is_created_with_its_link_in_one_step,
     a_link_is_lowered_then_revoked_once,
     an_exchange_family_keeps_its_actor,
+    the_listing_version_moves_with_every_change_a_listing_shows,
 );
 
 const T0: i64 = 1_700_000_000;
@@ -568,4 +569,67 @@ async fn an_exchange_family_keeps_its_actor(db: &Db) {
     assert_eq!(s.dealer_of(c.id).await.unwrap(), None);
     assert!(s.access_token(b"acting").await.unwrap().is_none());
     assert!(s.access_token(b"own").await.unwrap().is_some());
+}
+
+/// `camera_listing_version` (what lets a node answer a listing from memory) moves for every
+/// user whose listing a change affects, and for nobody else.
+async fn the_listing_version_moves_with_every_change_a_listing_shows(db: &Db) {
+    let s = db.store.as_ref();
+    let owner = user(s, "owner@example.com").await;
+    let guest = user(s, "guest@example.com").await;
+    let bystander = user(s, "bystander@example.com").await;
+    let other_cam = camera(s, bystander.id, "Elsewhere").await;
+    let v = |u: UserId| async move { s.camera_listing_version(u).await.unwrap() };
+    let quiet = v(bystander.id).await;
+    assert_eq!(v(owner.id).await, 0, "no cameras, no shares: 0");
+
+    // The owner's own changes.
+    let mut last = v(owner.id).await;
+    let cam = camera(s, owner.id, "Porch").await;
+    let moved = |before: i64, now: i64, what: &str| {
+        assert_ne!(before, now, "{what} did not move the version");
+        now
+    };
+    last = moved(last, v(owner.id).await, "a new camera");
+    let mut c = s.camera(owner.id, cam).await.unwrap().unwrap();
+    c.fields.name = "Front porch".into();
+    assert!(s.update_camera(&c).await.unwrap());
+    last = moved(last, v(owner.id).await, "a renamed camera");
+    assert!(s
+        .camera_heartbeat(owner.id, cam, CameraStatus::Offline, T0 + 5)
+        .await
+        .unwrap());
+    last = moved(last, v(owner.id).await, "a heartbeat");
+
+    // The guest's listing follows the share and the shared camera.
+    let mut g = v(guest.id).await;
+    let sh = share(s, owner.id, cam, "guest@example.com", SharePermission::View).await;
+    g = moved(g, v(guest.id).await, "a new share");
+    s.update_share(cam, sh.id, SharePermission::Manage, T0 + 6)
+        .await
+        .unwrap()
+        .unwrap();
+    g = moved(g, v(guest.id).await, "a changed permission");
+    let mut c = s.camera(owner.id, cam).await.unwrap().unwrap();
+    c.fields.name = "Porch again".into();
+    assert!(s.update_camera(&c).await.unwrap());
+    g = moved(g, v(guest.id).await, "the shared camera renamed");
+    last = moved(last, v(owner.id).await, "a renamed camera");
+    assert!(s.delete_share(cam, sh.id).await.unwrap());
+    g = moved(g, v(guest.id).await, "an ended share");
+
+    // A share waiting for its account applies with the account.
+    share(s, owner.id, cam, "later@example.com", SharePermission::View).await;
+    let later = user(s, "later@example.com").await;
+    assert_ne!(v(later.id).await, 0, "a share claimed at sign-up");
+
+    // Deleting the camera moves its owner's and its guests' listings.
+    share(s, owner.id, cam, "guest@example.com", SharePermission::View).await;
+    g = moved(g, v(guest.id).await, "a new share");
+    assert!(s.delete_camera(owner.id, cam).await.unwrap());
+    moved(g, v(guest.id).await, "the shared camera deleted");
+    moved(last, v(owner.id).await, "a deleted camera");
+
+    assert_eq!(v(bystander.id).await, quiet, "someone else's changes");
+    assert!(s.camera(bystander.id, other_cam).await.unwrap().is_some());
 }

@@ -313,6 +313,10 @@ pub trait CameraStore: Send + Sync + 'static {
         offset: i64,
         after: Option<CameraId>,
     ) -> StoreResult<(i64, Vec<Camera>)>;
+    /// The version of what `user`'s camera listings show (own cameras, shares held, cameras
+    /// shared with them, their owners' names): any change to those moves it (kept by the
+    /// database, so a change on any node moves it). 0 for a user who never had any.
+    async fn camera_listing_version(&self, user: UserId) -> StoreResult<i64>;
     /// Writes `c` if the stored row still has `c.version` (then bumps it). False if the camera
     /// is gone or was changed concurrently.
     async fn update_camera(&self, c: &Camera) -> StoreResult<bool>;

@@ -237,34 +237,43 @@ pub async fn list_cameras(
         PAGE_MAX,
     )?
     .with_after(q.get("after").map(String::as_str))?;
-    let (count, mut cams) = s.core.list_cameras(owner, page).await?;
-    for c in cams.iter_mut() {
-        s.core.sign_camera(&auth, c).await?;
-    }
     let base = format!("{}/v1/cameras/", base_url(&s, &headers));
-    let link = |off: i64, after: Option<i64>| {
-        let mut l = format!("{base}?limit={}", page.limit);
-        if off > 0 {
-            l.push_str(&format!("&offset={off}"));
-        }
-        if let Some(a) = after {
-            l.push_str(&format!("&after={a}"));
-        }
-        l
-    };
-    // `next` also names the last camera of this page, so following it is a keyset read;
-    // `previous` stays an offset link.
-    let last = cams.last().map(|c| c.id);
-    let body = CameraList {
-        count,
-        next: page
-            .next(count)
-            .filter(|_| !cams.is_empty())
-            .map(|off| link(off, last)),
-        previous: page.previous().map(|off| link(off, None)),
-        results: cams.iter().map(CameraOut::of).collect(),
-    };
-    let bytes = serde_json::to_vec(&body).map_err(|_| ApiError::Internal)?;
+    let request = format!(
+        "angelcam|{base}|{}|{}|{:?}",
+        page.limit, page.offset, page.after
+    );
+    let core = &s.core;
+    let bytes = core
+        .camera_listing(&auth, owner, &request, || async {
+            let (count, mut cams) = core.list_cameras(owner, page).await?;
+            for c in cams.iter_mut() {
+                core.sign_camera(&auth, c).await?;
+            }
+            let link = |off: i64, after: Option<i64>| {
+                let mut l = format!("{base}?limit={}", page.limit);
+                if off > 0 {
+                    l.push_str(&format!("&offset={off}"));
+                }
+                if let Some(a) = after {
+                    l.push_str(&format!("&after={a}"));
+                }
+                l
+            };
+            // `next` also names the last camera of this page, so following it is a keyset
+            // read; `previous` stays an offset link.
+            let last = cams.last().map(|c| c.id);
+            let body = CameraList {
+                count,
+                next: page
+                    .next(count)
+                    .filter(|_| !cams.is_empty())
+                    .map(|off| link(off, last)),
+                previous: page.previous().map(|off| link(off, None)),
+                results: cams.iter().map(CameraOut::of).collect(),
+            };
+            serde_json::to_vec(&body).map_err(|_| ApiError::Internal)
+        })
+        .await?;
     Ok((
         [(
             header::CONTENT_TYPE,

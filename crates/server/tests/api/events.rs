@@ -664,3 +664,94 @@ async fn the_event_stream_delivers_new_events_and_resumes_after_last_event_id() 
         .unwrap();
     assert_eq!(r.status(), 401);
 }
+
+/// Camera listings are answered from memory on each node while nothing they show changed:
+/// a change made on another node shows at the next request, and a listing served later never
+/// hands out a media URL with less than a quarter of its lifetime (300 s here) left.
+#[tokio::test]
+async fn a_listing_from_memory_is_never_stale_on_any_node() {
+    let a = spawn_app().await;
+    let b = a.spawn_node().await;
+    let (_, owner) = a.user_with_token(OWNER).await;
+    let body = |name: &str| json!({"name": name, "streams": [{"format": "hls", "url": format!("https://media.example.com/{name}/live.m3u8")}]});
+    let cam = camera(&a, &owner, body("porch")).await;
+    let jwks: Value = a
+        .http
+        .get(a.url("/.well-known/jwks.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+
+    let (_, first) = get(&b, "/v1/cameras/", &owner).await;
+    let (_, again) = get(&b, "/v1/cameras/", &owner).await;
+    assert_eq!(first, again);
+    assert_eq!(first["results"][0]["name"], "porch");
+
+    // Renamed on A: B's next answer has the new name.
+    let (st, _) = post_or_put(
+        &a,
+        "PUT",
+        &format!("/v1/cameras/{cam}/"),
+        &owner,
+        json!({"name": "front"}),
+    )
+    .await;
+    assert_eq!(st, 200);
+    let (_, after) = get(&b, "/v1/cameras/", &owner).await;
+    assert_eq!(after["results"][0]["name"], "front");
+    // A heartbeat's status, a new camera, a deleted one: each shows on B at once.
+    let (st, _) = post(
+        &a,
+        &format!("/v1/cameras/{cam}/heartbeat/"),
+        &owner,
+        json!({"status": "offline"}),
+    )
+    .await;
+    assert_eq!(st, 200, "heartbeat");
+    assert_eq!(
+        get(&b, "/v1/cameras/", &owner).await.1["results"][0]["status"],
+        "offline"
+    );
+    let second = camera(&a, &owner, body("yard")).await;
+    assert_eq!(get(&b, "/v1/cameras/", &owner).await.1["count"], 2);
+    let (st, _) = post_or_put(
+        &a,
+        "DELETE",
+        &format!("/v1/cameras/{second}/"),
+        &owner,
+        Value::Null,
+    )
+    .await;
+    assert_eq!(st, 204);
+    assert_eq!(get(&b, "/v1/cameras/", &owner).await.1["count"], 1);
+
+    // Over ten minutes of polling, every URL handed out verifies with at least 75 s left.
+    for _ in 0..15 {
+        a.clock.advance(40);
+        let now = a.clock_now();
+        let (_, list) = get(&b, "/v1/cameras/", &owner).await;
+        let url = list["results"][0]["streams"][0]["url"].as_str().unwrap();
+        let c = media::verify(url, &jwks, now).unwrap();
+        assert!(c.exp - now >= 75, "{} s left at {now}", c.exp - now);
+    }
+}
+
+async fn post_or_put(
+    app: &TestApp,
+    method: &str,
+    path: &str,
+    token: &str,
+    body: Value,
+) -> (u16, Value) {
+    let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+    let mut r = app.http.request(m, app.url(path)).bearer_auth(token);
+    if !body.is_null() {
+        r = r.json(&body);
+    }
+    let r = r.send().await.unwrap();
+    let st = r.status().as_u16();
+    (st, r.json().await.unwrap_or(Value::Null))
+}

@@ -7,7 +7,8 @@ use camgate_core::model::*;
 use camgate_core::store::{CameraQuery, CameraStore, NewCamera, PairedDevice, StoreResult};
 
 use super::queries::{
-    CAMERA_COLS, CAMERA_COUNTS_SQL, CAMERA_PAGE_AFTER_SQL, CAMERA_PAGE_OFFSET_SQL, SHARED_PAGE_SQL,
+    CAMERA_COLS, CAMERA_COUNTS_SQL, CAMERA_LISTING_VERSION_SQL, CAMERA_PAGE_AFTER_SQL,
+    CAMERA_PAGE_OFFSET_SQL, SHARED_PAGE_SQL,
 };
 use super::rows::{self, CameraRow, PairedRow, SharedCameraRow};
 use super::{args, json, Arg, Exec, Sql};
@@ -218,6 +219,8 @@ pub(crate) trait CameraReads<Q: Sql>: Send + Sync + 'static {
         offset: i64,
         after: Option<CameraId>,
     ) -> StoreResult<(i64, Vec<Camera>)>;
+
+    async fn camera_listing_version(&self, sql: &Q, user: UserId) -> StoreResult<i64>;
 }
 
 /// PostgreSQL (and any sqlx pool): the shared statements through sqlx.
@@ -259,6 +262,11 @@ impl<Q: Sql> CameraReads<Q> for super::tokens::SqlTokens {
         };
         Ok((own, rows::try_all(rows)?))
     }
+
+    async fn camera_listing_version(&self, sql: &Q, user: UserId) -> StoreResult<i64> {
+        let v: Option<(i64,)> = sql.one(CAMERA_LISTING_VERSION_SQL, args![user]).await?;
+        Ok(v.map_or(0, |(v,)| v))
+    }
 }
 
 #[async_trait]
@@ -294,6 +302,10 @@ impl<T: CameraReads<Q>, Q: Sql> CameraStore for Backend<T, Q> {
         self.tokens
             .camera_page(&self.sql, owner, limit, offset, after)
             .await
+    }
+
+    async fn camera_listing_version(&self, user: UserId) -> StoreResult<i64> {
+        self.tokens.camera_listing_version(&self.sql, user).await
     }
 
     async fn update_camera(&self, c: &Camera) -> StoreResult<bool> {

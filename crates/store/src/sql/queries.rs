@@ -57,6 +57,10 @@ pub(crate) const CAMERA_COUNTS_SQL: &str = "SELECT \
      COALESCE((SELECT n FROM camera_counts WHERE owner_id = $1), 0) AS own, \
      (SELECT COUNT(*) FROM camera_shares WHERE user_id = $1) AS shared";
 
+/// A user's camera listing version (`camera_counts.version`, kept by triggers).
+pub(crate) const CAMERA_LISTING_VERSION_SQL: &str =
+    "SELECT COALESCE((SELECT version FROM camera_counts WHERE owner_id = $1), 0)";
+
 /// `cols` (a `, `-separated SELECT list) with every column prefixed by table alias `t`.
 pub(crate) fn qualified(cols: &str, t: &str) -> String {
     cols.split(", ")

@@ -219,6 +219,7 @@ mod tests {
             include_str!("../../migrations/sqlite/0012_camera_counts.sql"),
             include_str!("../../migrations/sqlite/0013_shares_dealers.sql"),
             include_str!("../../migrations/sqlite/0014_media_events_webhooks.sql"),
+            include_str!("../../migrations/sqlite/0015_camera_listing_version.sql"),
         ] {
             c.execute_batch(m).unwrap();
         }

@@ -442,4 +442,15 @@ impl crate::sql::cameras::CameraReads<Pools<sqlx::Sqlite>> for SqliteTokens {
         };
         Ok((count, cams))
     }
+
+    async fn camera_listing_version(
+        &self,
+        _sql: &Pools<sqlx::Sqlite>,
+        user: UserId,
+    ) -> StoreResult<i64> {
+        self.reader.with(|c| {
+            c.prepare_cached(CAMERA_LISTING_VERSION_SQL)?
+                .query_row([user], |r| r.get(0))
+        })
+    }
 }
