@@ -61,8 +61,9 @@ pub fn camera_row(i: usize) -> [String; 17] {
     let city = i % CITIES;
     let (country, state) = COUNTRIES[city % COUNTRIES.len()];
     // Cities on a grid; cameras scattered around their city.
-    let lat = -60.0 + (city as f64 * 0.117) % 120.0 + (i % 97) as f64 * 0.0001;
-    let lng = -170.0 + (city as f64 * 0.337) % 340.0 + (i % 89) as f64 * 0.0001;
+    let (lat, lng) = city_centre(city);
+    let lat = lat + (i % 97) as f64 * 0.0001;
+    let lng = lng + (i % 89) as f64 * 0.0001;
     let hd = i.is_multiple_of(2);
     [
         (i + 1).to_string(),
@@ -91,6 +92,20 @@ pub fn cameras_json_path() -> String {
         "/cameras.json?city={}&video=true",
         crate::http::form_escape(&city_name(FILTER_CITY))
     )
+}
+
+/// The centre of city `c` (its cameras lie within about a kilometre north-east of it).
+pub fn city_centre(c: usize) -> (f64, f64) {
+    (
+        -60.0 + (c as f64 * 0.117) % 120.0,
+        -170.0 + (c as f64 * 0.337) % 340.0,
+    )
+}
+
+/// The radius search of `cameras-json-1m`: 25 km around the filter city's centre.
+pub fn cameras_radius_path() -> String {
+    let (lat, lng) = city_centre(FILTER_CITY);
+    format!("/cameras.json?near={lat:.4},{lng:.4}&radius_km=25")
 }
 
 /// How many of `n` generated cameras the `cameras-json` query matches (before paging).

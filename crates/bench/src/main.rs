@@ -91,9 +91,12 @@ struct Cli {
     /// drops it afterwards.
     #[arg(long, env = "CAMGATE_BENCH_PG_URL", default_value = backend::DEFAULT_PG_URL)]
     pg_url: String,
-    /// Cameras imported for cameras-json.
+    /// Cameras imported for cameras-json and cameras-page-1000.
     #[arg(long, default_value_t = 100_000)]
     cameras: usize,
+    /// Cameras imported for cameras-json-1m.
+    #[arg(long, default_value_t = 1_000_000)]
+    million_cameras: usize,
     /// Access-token rows of me-10m's large run.
     #[arg(long, default_value_t = 10_000_000)]
     token_rows: u64,
@@ -209,6 +212,7 @@ async fn run(cli: Cli, bench_cpus: Option<sys::CpuList>) -> anyhow::Result<bool>
             pg_admin: cli.pg_url.clone(),
         },
         cameras: cli.cameras,
+        million_cameras: cli.million_cameras,
         token_rows: cli.token_rows,
         small_token_rows: cli.small_token_rows,
         cache_dir: (!cli.no_cache).then(|| {

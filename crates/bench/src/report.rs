@@ -492,6 +492,36 @@ fn targets(results: &[&ScenarioResult]) -> Vec<TargetRow> {
         "The gate itself: me-opaque ≥ 80% of floor (same run)",
         gate_share(get).map(|(text, ok)| (format!("{text} (met only if both ≥ 80%)"), ok)),
     );
+    let share = |a: &str, b: &str, min: f64| match (get(a), get(b)) {
+        (Some(x), Some(y)) if y > 0.0 => Some((
+            format!("{} vs {} req/s = {:.0}%", int(x), int(y), x / y * 100.0),
+            x >= min * y,
+        )),
+        _ => None,
+    };
+    push(
+        "cameras ≥ 50% of me-opaque req/s (same run)",
+        share("cameras.rps", "me.rps", 0.5),
+    );
+    push(
+        "Deep page (page 1,000 of 100,000 cameras) ≥ 90% of page 1",
+        share("page1000.rps", "page1.rps", 0.9),
+    );
+    for (what, key, min) in [
+        ("city filter", "cameras_json_1m_city", 10_000.0),
+        ("25 km radius", "cameras_json_1m_radius", 3_000.0),
+    ] {
+        push(
+            &format!("cameras-json-1m {what} ≥ {} req/s, p99 ≤ 20 ms", int(min)),
+            match (get(&format!("{key}.rps")), get(&format!("{key}.p99"))) {
+                (Some(rps), Some(p99)) => Some((
+                    format!("{} req/s, p99 {} ms", int(rps), ms(p99)),
+                    rps >= min && p99 <= 20.0,
+                )),
+                _ => None,
+            },
+        );
+    }
     push(
         "Rotating refresh on SQLite ≥ 5,000/s",
         get("refresh.rps").map(|v| (format!("{}/s", int(v)), v >= 5_000.0)),

@@ -25,7 +25,7 @@ pub const CAM2_PAGE_MAX: i64 = 1000;
 /// Mean Earth radius (IUGG), km.
 pub const EARTH_RADIUS_KM: f64 = 6371.0088;
 /// Candidates fetched per round of a radius search.
-const RADIUS_CHUNK: i64 = 1000;
+const RADIUS_CHUNK: i64 = 5000;
 
 /// The CAM2 camera fields, in the order CAM2API lists them (and the import's column names).
 pub const CAM2_FIELDS: [&str; 19] = [
@@ -393,20 +393,19 @@ impl Core {
                 .await?);
         };
         q.bbox = Some(bounding_box(&near));
-        let mut out = Vec::new();
+        // The candidates' positions first (the spatial index's box, light rows), the exact
+        // distance here, then the page's whole rows only.
+        let mut ids = Vec::new();
         let mut skip = page.offset;
         let mut after: CameraId = 0;
-        loop {
+        'chunks: loop {
             let rows = self
                 .store
-                .search_cameras(&q, after, 0, RADIUS_CHUNK)
+                .search_camera_positions(&q, after, RADIUS_CHUNK)
                 .await?;
             let n = rows.len() as i64;
-            for c in rows {
-                after = c.id;
-                let (Some(lat), Some(lng)) = (c.fields.lat, c.fields.lng) else {
-                    continue;
-                };
+            for (id, lat, lng) in rows {
+                after = id;
                 if great_circle_km(near.lat, near.lng, lat, lng) > near.radius_km {
                     continue;
                 }
@@ -414,15 +413,16 @@ impl Core {
                     skip -= 1;
                     continue;
                 }
-                out.push(c);
-                if out.len() as i64 >= page.limit {
-                    return Ok(out);
+                ids.push(id);
+                if ids.len() as i64 >= page.limit {
+                    break 'chunks;
                 }
             }
             if n < RADIUS_CHUNK {
-                return Ok(out);
+                break;
             }
         }
+        Ok(self.store.cameras_with_ids(&ids).await?)
     }
 
     /// Inserts one batch of imported cameras in one transaction.

@@ -102,14 +102,23 @@ fn caller_key(p: &Principal) -> String {
     )
 }
 
+/// What a listing shows, so which version it is checked against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Listed {
+    /// One user's cameras, own and shared with them (`camera_listing_version`).
+    Cameras(UserId),
+    /// A CAM2 search, which may show any camera (`camera_search_version`).
+    Search,
+}
+
 impl Core {
-    /// The answer to a camera listing of `user`'s cameras for caller `p`: from memory when the
-    /// same listing (`request`: the dialect, base URL and parameters) was built for the same
-    /// caller at the current listing version and is still fresh, else `build()`, kept.
+    /// The answer to a camera listing for caller `p`: from memory when the same listing
+    /// (`request`: the dialect, base URL and parameters) was built for the same caller at the
+    /// current version of what it shows and is still fresh, else `build()`, kept.
     pub async fn camera_listing<F, Fut>(
         &self,
         p: &Principal,
-        user: UserId,
+        listed: Listed,
         request: &str,
         build: F,
     ) -> Result<Bytes, ApiError>
@@ -122,9 +131,12 @@ impl Core {
         }
         // Read before building: a change racing with the build leaves the entry at the older
         // version, so the next request rebuilds.
-        let version = self.store.camera_listing_version(user).await?;
+        let version = match listed {
+            Listed::Cameras(user) => self.store.camera_listing_version(user).await?,
+            Listed::Search => self.store.camera_search_version().await?,
+        };
         let now = self.now();
-        let key = format!("{}|{user}|{request}", caller_key(p));
+        let key = format!("{}|{listed:?}|{request}", caller_key(p));
         if let Some(body) = self.listing_cache.get(&key, version, now) {
             return Ok(body);
         }

@@ -631,5 +631,21 @@ async fn the_listing_version_moves_with_every_change_a_listing_shows(db: &Db) {
     moved(last, v(owner.id).await, "a deleted camera");
 
     assert_eq!(v(bystander.id).await, quiet, "someone else's changes");
+
+    // The search version moves with any camera or share, whoever's.
+    let sv = || async { s.camera_search_version().await.unwrap() };
+    let mut last = sv().await;
+    let cam = camera(s, owner.id, "Back").await;
+    last = moved(last, sv().await, "a new camera (search)");
+    let sh = share(s, owner.id, cam, "guest@example.com", SharePermission::View).await;
+    last = moved(last, sv().await, "a new share (search)");
+    assert!(s.delete_share(cam, sh.id).await.unwrap());
+    last = moved(last, sv().await, "an ended share (search)");
+    let mut c = s.camera(owner.id, cam).await.unwrap().unwrap();
+    c.fields.name = "Back door".into();
+    assert!(s.update_camera(&c).await.unwrap());
+    last = moved(last, sv().await, "a renamed camera (search)");
+    assert!(s.delete_camera(owner.id, cam).await.unwrap());
+    moved(last, sv().await, "a deleted camera (search)");
     assert!(s.camera(bystander.id, other_cam).await.unwrap().is_some());
 }

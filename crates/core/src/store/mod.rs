@@ -317,6 +317,9 @@ pub trait CameraStore: Send + Sync + 'static {
     /// shared with them, their owners' names): any change to those moves it (kept by the
     /// database, so a change on any node moves it). 0 for a user who never had any.
     async fn camera_listing_version(&self, user: UserId) -> StoreResult<i64>;
+    /// The version of what any CAM2 search may show (every camera, share and owner name):
+    /// any change to those moves it.
+    async fn camera_search_version(&self) -> StoreResult<i64>;
     /// Writes `c` if the stored row still has `c.version` (then bumps it). False if the camera
     /// is gone or was changed concurrently.
     async fn update_camera(&self, c: &Camera) -> StoreResult<bool>;
@@ -329,6 +332,17 @@ pub trait CameraStore: Send + Sync + 'static {
         offset: i64,
         limit: i64,
     ) -> StoreResult<Vec<Camera>>;
+    /// The positions (`id`, `lat`, `lng`) of the cameras matching `q` that have one, with
+    /// `id > after_id`, in id order, at most `limit`: the radius search's candidates, without
+    /// reading whole rows.
+    async fn search_camera_positions(
+        &self,
+        q: &CameraQuery,
+        after_id: CameraId,
+        limit: i64,
+    ) -> StoreResult<Vec<(CameraId, f64, f64)>>;
+    /// The cameras with these ids (which a search of the caller found), in id order.
+    async fn cameras_with_ids(&self, ids: &[CameraId]) -> StoreResult<Vec<Camera>>;
     /// Inserts `rows` for `owner` in one transaction (multi-row INSERTs). Returns the count.
     async fn import_cameras(&self, owner: UserId, rows: &[NewCamera]) -> StoreResult<u64>;
     /// The camera of `owner` with this device serial, registered now (status online) or, if

@@ -13,6 +13,7 @@ use std::collections::HashMap;
 
 use camgate_core::cameras::{parse_codec, parse_status, CameraPatch, Page, PAGE_MAX};
 use camgate_core::error::ApiError;
+use camgate_core::listings::Listed;
 use camgate_core::model::{Camera, CameraFields, Snapshot, Stream};
 use camgate_core::scope::Need;
 
@@ -244,7 +245,7 @@ pub async fn list_cameras(
     );
     let core = &s.core;
     let bytes = core
-        .camera_listing(&auth, owner, &request, || async {
+        .camera_listing(&auth, Listed::Cameras(owner), &request, || async {
             let (count, mut cams) = core.list_cameras(owner, page).await?;
             for c in cams.iter_mut() {
                 core.sign_camera(&auth, c).await?;

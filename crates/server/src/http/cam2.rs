@@ -20,6 +20,7 @@ use serde_json::{json, Value};
 
 use camgate_core::cam2::Cam2Search;
 use camgate_core::error::{ApiError, OAuthError, OAuthErrorCode};
+use camgate_core::listings::Listed;
 use camgate_core::model::Camera;
 use camgate_core::oauth::{Caller, TokenResponse};
 use camgate_core::scope::Need;
@@ -315,7 +316,7 @@ pub async fn cameras(
     State(s): State<AppState>,
     RawQuery(query): RawQuery,
     auth: Auth<Cam2>,
-) -> Result<Json<Value>, Cam2Error> {
+) -> Result<Response, Cam2Error> {
     auth.require(Need::Read)?;
     let pairs: Vec<(String, String)> = query
         .as_deref()
@@ -329,8 +330,25 @@ pub async fn cameras(
         return Err(ApiError::invalid("query", "Too many query parameters.").into());
     }
     let search = Cam2Search::parse(&pairs)?;
-    let cams = s.core.cam2_cameras(&auth, search).await?;
-    Ok(Json(Value::Array(cams.iter().map(cam2_json).collect())))
+    // Answered from memory while no camera, share or owner name changed anywhere (see
+    // camgate_core::listings); the key is the query as sent.
+    let request = format!("cam2|{}", query.as_deref().unwrap_or(""));
+    let core = &s.core;
+    let body = core
+        .camera_listing(&auth, Listed::Search, &request, || async {
+            let cams = core.cam2_cameras(&auth, search).await?;
+            let list = Value::Array(cams.iter().map(cam2_json).collect());
+            serde_json::to_vec(&list).map_err(|_| ApiError::Internal)
+        })
+        .await?;
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        body,
+    )
+        .into_response())
 }
 
 /// `GET /.well-known/jwks.json` (RFC 7517 §5): public keys that still verify tokens.

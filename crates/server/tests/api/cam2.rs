@@ -1283,3 +1283,137 @@ async fn demo_seeds_a_cam2_client_for_the_spec_commands() {
     let r = refresh(&app, &token).await;
     assert_eq!(r.status(), 200);
 }
+
+/// The radius search's spatial index follows a camera that moves, loses its position or is
+/// deleted (triggers on SQLite's R*Tree; PostgreSQL's GiST index is on the row itself).
+#[tokio::test]
+async fn radius_search_follows_moved_and_deleted_cameras() {
+    let app = spawn_app().await;
+    let owner = app.create_user("owner@example.com", PASSWORD).await;
+    let t0 = app.clock_now();
+    let at = |name: &str, lat: f64, lng: f64| {
+        let mut f = CameraFields::named(name);
+        f.lat = Some(lat);
+        f.lng = Some(lng);
+        NewCamera {
+            fields: f,
+            created_at: t0,
+            updated_at: t0,
+        }
+    };
+    app.core
+        .import_cameras(
+            owner.id,
+            &[at("paris", 48.8566, 2.3522), at("lyon", 45.764, 4.8357)],
+        )
+        .await
+        .unwrap();
+    let (id, secret) = cc_client(&app, "cam2", Some(owner.id)).await;
+    let token = cam2_token(&app, &id, &secret).await;
+    let near_paris = "/cameras/?near=48.85,2.35&radius_km=25";
+    let found = |v: Value| v.as_array().map_or(usize::MAX, Vec::len);
+    let got: Value = get_jwt(&app, near_paris, &token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(found(got.clone()), 1, "{got}");
+    let paris_id = ids(&got)[0];
+    let lyon_id = paris_id + 1;
+
+    // Lyon moves to Paris: two near Paris.
+    let store = app.core.store.clone();
+    let mut lyon = store.camera(owner.id, lyon_id).await.unwrap().unwrap();
+    lyon.fields.lat = Some(48.86);
+    lyon.fields.lng = Some(2.34);
+    assert!(store.update_camera(&lyon).await.unwrap());
+    let got: Value = get_jwt(&app, near_paris, &token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ids(&got), vec![paris_id, lyon_id], "{got}");
+    // It loses its position: one again; none near Lyon either.
+    let mut lyon = store.camera(owner.id, lyon_id).await.unwrap().unwrap();
+    lyon.fields.lat = None;
+    lyon.fields.lng = None;
+    assert!(store.update_camera(&lyon).await.unwrap());
+    let got: Value = get_jwt(&app, near_paris, &token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ids(&got), vec![paris_id], "{got}");
+    let got: Value = get_jwt(&app, "/cameras/?near=45.76,4.83&radius_km=25", &token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(found(got), 0);
+    // Paris deleted: nothing near Paris.
+    assert!(store.delete_camera(owner.id, paris_id).await.unwrap());
+    let got: Value = get_jwt(&app, near_paris, &token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(found(got), 0);
+}
+
+/// CAM2 searches are answered from memory on each node while nothing a search could show
+/// changed: a camera added, edited or deleted on another node, or a share ended there, shows
+/// in the next search on this one.
+#[tokio::test]
+async fn a_search_from_memory_follows_changes_made_on_another_node() {
+    let a = spawn_app().await;
+    let b = a.spawn_node().await;
+    let owner = a.create_user("owner@example.com", PASSWORD).await;
+    let t0 = a.clock_now();
+    let in_city = |name: &str| {
+        let mut f = CameraFields::named(name);
+        f.city = Some("Lafayette".into());
+        NewCamera {
+            fields: f,
+            created_at: t0,
+            updated_at: t0,
+        }
+    };
+    a.core
+        .import_cameras(owner.id, &[in_city("one")])
+        .await
+        .unwrap();
+    let (id, secret) = cc_client(&a, "cam2", Some(owner.id)).await;
+    // From B: each test node is its own issuer (its own address).
+    let token = cam2_token(&b, &id, &secret).await;
+    let path = "/cameras.json?city=Lafayette";
+    let search = || async {
+        get_jwt(&b, path, &token)
+            .await
+            .json::<Value>()
+            .await
+            .unwrap()
+    };
+    let first = search().await;
+    assert!(first.is_array(), "{first}");
+    assert_eq!(ids(&first).len(), 1, "{first}");
+    assert_eq!(search().await, first, "the same answer again");
+    let one = ids(&first)[0];
+
+    // Added on A: two on B.
+    a.core
+        .import_cameras(owner.id, &[in_city("two")])
+        .await
+        .unwrap();
+    assert_eq!(ids(&search().await).len(), 2);
+    // Moved out of the city on A: one on B.
+    let store = a.core.store.clone();
+    let mut c = store.camera(owner.id, one).await.unwrap().unwrap();
+    c.fields.city = Some("Elsewhere".into());
+    assert!(store.update_camera(&c).await.unwrap());
+    let got = search().await;
+    assert_eq!(ids(&got).len(), 1, "{got}");
+    assert_ne!(ids(&got)[0], one);
+    // Deleted on A: none on B.
+    assert!(store.delete_camera(owner.id, ids(&got)[0]).await.unwrap());
+    assert_eq!(ids(&search().await).len(), 0);
+}

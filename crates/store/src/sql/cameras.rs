@@ -8,10 +8,10 @@ use camgate_core::store::{CameraQuery, CameraStore, NewCamera, PairedDevice, Sto
 
 use super::queries::{
     CAMERA_COLS, CAMERA_COUNTS_SQL, CAMERA_LISTING_VERSION_SQL, CAMERA_PAGE_AFTER_SQL,
-    CAMERA_PAGE_OFFSET_SQL, SHARED_PAGE_SQL,
+    CAMERA_PAGE_OFFSET_SQL, CAMERA_SEARCH_VERSION_SQL, SHARED_PAGE_SQL,
 };
 use super::rows::{self, CameraRow, PairedRow, SharedCameraRow};
-use super::{args, json, Arg, Exec, Sql};
+use super::{args, json, Arg, Exec, Geo, Sql};
 use crate::backend::Backend;
 
 /// The bound values of a camera's fields, in the order of `FIELD_COLS`.
@@ -119,6 +119,8 @@ impl Where {
 
 /// The SQL of `CameraStore::search_cameras` and its arguments (the CAM2 filters).
 pub(crate) fn camera_search_sql(
+    cols: &str,
+    geo: Geo,
     q: &CameraQuery,
     after_id: i64,
     offset: i64,
@@ -187,21 +189,28 @@ pub(crate) fn camera_search_sql(
         }
     }
     if let Some(b) = &q.bbox {
-        w.cond("lat", ">=", Arg::from(b.lat_min));
-        w.cond("lat", "<=", Arg::from(b.lat_max));
-        if !b.lng_ranges.is_empty() {
-            let mut ors = Vec::new();
-            for (lo, hi) in &b.lng_ranges {
-                let (a, z) = (w.arg(Arg::from(*lo)), w.arg(Arg::from(*hi)));
-                ors.push(format!("(lng >= {a} AND lng <= {z})"));
-            }
-            w.clauses.push(format!("({})", ors.join(" OR ")));
+        // The spatial index finds the candidates (one box per longitude range: a box across
+        // the antimeridian is two); the exact conditions refine them.
+        let (lat_lo, lat_hi) = (w.arg(Arg::from(b.lat_min)), w.arg(Arg::from(b.lat_max)));
+        w.clauses
+            .push(format!("lat >= {lat_lo} AND lat <= {lat_hi}"));
+        let ranges: Vec<(f64, f64)> = if b.lng_ranges.is_empty() {
+            vec![(-180.0, 180.0)]
+        } else {
+            b.lng_ranges.clone()
+        };
+        let mut ors = Vec::new();
+        for (lo, hi) in &ranges {
+            let (a, z) = (w.arg(Arg::from(*lo)), w.arg(Arg::from(*hi)));
+            let boxed = geo.within((&lat_lo, &lat_hi), (&a, &z));
+            ors.push(format!("({boxed} AND lng >= {a} AND lng <= {z})"));
         }
+        w.clauses.push(format!("({})", ors.join(" OR ")));
     }
     let l = w.arg(Arg::from(limit));
     let o = w.arg(Arg::from(offset));
     let sql = format!(
-        "SELECT {CAMERA_COLS} FROM cameras WHERE {} ORDER BY id LIMIT {l} OFFSET {o}",
+        "SELECT {cols} FROM cameras WHERE {} ORDER BY id LIMIT {l} OFFSET {o}",
         w.clauses.join(" AND ")
     );
     (sql, w.args)
@@ -221,6 +230,8 @@ pub(crate) trait CameraReads<Q: Sql>: Send + Sync + 'static {
     ) -> StoreResult<(i64, Vec<Camera>)>;
 
     async fn camera_listing_version(&self, sql: &Q, user: UserId) -> StoreResult<i64>;
+
+    async fn camera_search_version(&self, sql: &Q) -> StoreResult<i64>;
 }
 
 /// PostgreSQL (and any sqlx pool): the shared statements through sqlx.
@@ -267,6 +278,11 @@ impl<Q: Sql> CameraReads<Q> for super::tokens::SqlTokens {
         let v: Option<(i64,)> = sql.one(CAMERA_LISTING_VERSION_SQL, args![user]).await?;
         Ok(v.map_or(0, |(v,)| v))
     }
+
+    async fn camera_search_version(&self, sql: &Q) -> StoreResult<i64> {
+        let v: Option<(i64,)> = sql.one(CAMERA_SEARCH_VERSION_SQL, args![]).await?;
+        Ok(v.map_or(0, |(v,)| v))
+    }
 }
 
 #[async_trait]
@@ -306,6 +322,10 @@ impl<T: CameraReads<Q>, Q: Sql> CameraStore for Backend<T, Q> {
 
     async fn camera_listing_version(&self, user: UserId) -> StoreResult<i64> {
         self.tokens.camera_listing_version(&self.sql, user).await
+    }
+
+    async fn camera_search_version(&self) -> StoreResult<i64> {
+        self.tokens.camera_search_version(&self.sql).await
     }
 
     async fn update_camera(&self, c: &Camera) -> StoreResult<bool> {
@@ -406,7 +426,35 @@ impl<T: CameraReads<Q>, Q: Sql> CameraStore for Backend<T, Q> {
         offset: i64,
         limit: i64,
     ) -> StoreResult<Vec<Camera>> {
-        let (sql, args) = camera_search_sql(q, after_id, offset, limit);
+        let (sql, args) = camera_search_sql(CAMERA_COLS, Q::GEO, q, after_id, offset, limit);
+        let rows: Vec<CameraRow> = self.sql.all(&sql, args).await?;
+        rows::try_all(rows)
+    }
+
+    async fn search_camera_positions(
+        &self,
+        q: &CameraQuery,
+        after_id: CameraId,
+        limit: i64,
+    ) -> StoreResult<Vec<(CameraId, f64, f64)>> {
+        let (sql, args) = camera_search_sql("id, lat, lng", Q::GEO, q, after_id, 0, limit);
+        let rows: Vec<(CameraId, Option<f64>, Option<f64>)> = self.sql.all(&sql, args).await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(id, lat, lng)| Some((id, lat?, lng?)))
+            .collect())
+    }
+
+    async fn cameras_with_ids(&self, ids: &[CameraId]) -> StoreResult<Vec<Camera>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let marks: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
+        let sql = format!(
+            "SELECT {CAMERA_COLS} FROM cameras WHERE id IN ({}) ORDER BY id",
+            marks.join(", ")
+        );
+        let args = ids.iter().map(|i| Arg::from(*i)).collect();
         let rows: Vec<CameraRow> = self.sql.all(&sql, args).await?;
         rows::try_all(rows)
     }

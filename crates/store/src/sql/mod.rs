@@ -105,6 +105,33 @@ pub(crate) trait Exec: Send {
     async fn commit(self) -> StoreResult<()>;
 }
 
+/// How a backend indexes camera positions (migration 16).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Geo {
+    /// SQLite: the `cameras_geo` R*Tree table, kept by triggers.
+    RTree,
+    /// PostgreSQL: a GiST index on `point(lng, lat)`.
+    Gist,
+}
+
+impl Geo {
+    /// A condition that the index answers: the position lies in the box (a superset on
+    /// R*Tree, whose 32-bit bounds are rounded outward; the exact conditions stay beside it).
+    pub(crate) fn within(self, lat: (&str, &str), lng: (&str, &str)) -> String {
+        match self {
+            Geo::RTree => format!(
+                "id IN (SELECT id FROM cameras_geo WHERE min_lat <= {} AND max_lat >= {} \
+                 AND min_lng <= {} AND max_lng >= {})",
+                lat.1, lat.0, lng.1, lng.0
+            ),
+            Geo::Gist => format!(
+                "point(lng, lat) <@ box(point({}, {}), point({}, {}))",
+                lng.0, lat.0, lng.1, lat.1
+            ),
+        }
+    }
+}
+
 /// A backend's pools. Reads go to the read pool; writes, and reads that must see the latest
 /// write (a code's replay state, a session), to the write pool — on SQLite its one connection,
 /// which takes turns with the token role's writer thread.
@@ -119,6 +146,8 @@ pub(crate) trait Sql: Send + Sync + 'static {
     /// PostgreSQL, so that concurrent claimers pass over each other's rows instead of waiting;
     /// empty on SQLite, which has no row locks (its one writer runs a claim's UPDATE whole).
     const SKIP_LOCKED: &'static str;
+    /// The spatial index of camera positions (migration 16).
+    const GEO: Geo;
 
     async fn begin(&self) -> StoreResult<Self::Tx>;
     /// A read on the read pool.
@@ -157,7 +186,7 @@ impl<DB: sqlx::Database> Clone for Pools<DB> {
 /// `Sql` for `Pools<$Db>` and `Exec` for its transactions. One body for both backends: sqlx's
 /// generic executor bounds cannot be named once for both, so the two impls are expanded here.
 macro_rules! sql_for {
-    ($Db:ty, numbered = $numbered:expr, analyze_prep = $prep:expr, skip_locked = $skip:expr) => {
+    ($Db:ty, numbered = $numbered:expr, analyze_prep = $prep:expr, skip_locked = $skip:expr, geo = $geo:expr) => {
         #[async_trait]
         impl Exec for sqlx::Transaction<'static, $Db> {
             async fn run(&mut self, sql: &str, args: Vec<Arg>) -> StoreResult<u64> {
@@ -186,6 +215,7 @@ macro_rules! sql_for {
             const NUMBERED: bool = $numbered;
             const ANALYZE_PREP: Option<&'static str> = $prep;
             const SKIP_LOCKED: &'static str = $skip;
+            const GEO: Geo = $geo;
 
             async fn begin(&self) -> StoreResult<Self::Tx> {
                 self.write.begin().await.map_err(crate::map_err)
@@ -253,13 +283,15 @@ sql_for!(
     sqlx::Sqlite,
     numbered = false,
     analyze_prep = Some("PRAGMA analysis_limit = 1000"),
-    skip_locked = ""
+    skip_locked = "",
+    geo = Geo::RTree
 );
 sql_for!(
     sqlx::Postgres,
     numbered = true,
     analyze_prep = None,
-    skip_locked = " FOR UPDATE SKIP LOCKED"
+    skip_locked = " FOR UPDATE SKIP LOCKED",
+    geo = Geo::Gist
 );
 
 /// Pool use for metrics: `read` and `write`, or `main` when both are one pool (PostgreSQL).

@@ -61,6 +61,10 @@ pub(crate) const CAMERA_COUNTS_SQL: &str = "SELECT \
 pub(crate) const CAMERA_LISTING_VERSION_SQL: &str =
     "SELECT COALESCE((SELECT version FROM camera_counts WHERE owner_id = $1), 0)";
 
+/// The CAM2 search version (`camera_search_versions`, kept by triggers).
+pub(crate) const CAMERA_SEARCH_VERSION_SQL: &str =
+    "SELECT CAST(COALESCE(SUM(version), 0) AS BIGINT) FROM camera_search_versions";
+
 /// `cols` (a `, `-separated SELECT list) with every column prefixed by table alias `t`.
 pub(crate) fn qualified(cols: &str, t: &str) -> String {
     cols.split(", ")

@@ -220,6 +220,7 @@ mod tests {
             include_str!("../../migrations/sqlite/0013_shares_dealers.sql"),
             include_str!("../../migrations/sqlite/0014_media_events_webhooks.sql"),
             include_str!("../../migrations/sqlite/0015_camera_listing_version.sql"),
+            include_str!("../../migrations/sqlite/0016_camera_search.sql"),
         ] {
             c.execute_batch(m).unwrap();
         }

@@ -453,4 +453,11 @@ impl crate::sql::cameras::CameraReads<Pools<sqlx::Sqlite>> for SqliteTokens {
                 .query_row([user], |r| r.get(0))
         })
     }
+
+    async fn camera_search_version(&self, _sql: &Pools<sqlx::Sqlite>) -> StoreResult<i64> {
+        self.reader.with(|c| {
+            c.prepare_cached(CAMERA_SEARCH_VERSION_SQL)?
+                .query_row([], |r| r.get(0))
+        })
+    }
 }
