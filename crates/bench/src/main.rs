@@ -76,6 +76,12 @@ struct Cli {
     /// on the server's CPUs.
     #[arg(long, value_name = "LIST", value_parser = parse_server_cpus)]
     server_cpus: Option<sys::CpuList>,
+    /// A second CPU set for the server: every selected scenario runs again with the server
+    /// pinned to these CPUs (the load generator stays where it is), and the report adds each
+    /// row's scaling ratio (req/s on this set ÷ req/s on --server-cpus). E.g. `--server-cpus 0
+    /// --scaling-cpus 0,1`. Needs --server-cpus.
+    #[arg(long, value_name = "LIST", value_parser = parse_server_cpus, requires = "server_cpus")]
+    scaling_cpus: Option<sys::CpuList>,
     /// Server restarts in the startup scenario.
     #[arg(long, default_value_t = 5)]
     restarts: usize,
@@ -265,15 +271,27 @@ async fn run(cli: Cli, bench_cpus: Option<sys::CpuList>) -> anyhow::Result<bool>
         .iter()
         .flat_map(|b| selected.iter().map(move |s| (*b, *s)))
         .collect();
-    for (b, s) in runs {
-        let mut ctx = ctx.clone();
-        ctx.db.backend = b;
-        eprintln!("\n== {} [{}] — {}", s.name(), b.label(), s.about());
-        match s.run(&ctx, &results).await {
-            Ok(r) => {
-                for row in &r.rows {
-                    let st = &row.stats;
-                    eprintln!(
+    let mut scaled: Vec<ScenarioResult> = Vec::new();
+    let sets: Vec<Option<sys::CpuList>> = std::iter::once(cli.server_cpus.clone())
+        .chain(cli.scaling_cpus.clone().map(Some))
+        .collect();
+    for (set, cpus_of_set) in sets.iter().enumerate() {
+        for (b, s) in runs.clone() {
+            let mut ctx = ctx.clone();
+            ctx.db.backend = b;
+            ctx.server.cpus = cpus_of_set.clone();
+            if set > 0 {
+                eprintln!(
+                    "\n(scaling run: server on CPU {})",
+                    cpus_of_set.as_ref().map_or("all".into(), |c| c.label())
+                );
+            }
+            eprintln!("\n== {} [{}] — {}", s.name(), b.label(), s.about());
+            match s.run(&ctx, &results).await {
+                Ok(r) => {
+                    for row in &r.rows {
+                        let st = &row.stats;
+                        eprintln!(
                         "  {}: {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms, {} errors ({} × 5xx), {} shed; peak RSS {:.1} MB; CPU server {:.2} bench {:.2} machine {:.2}",
                         st.label,
                         st.rps(),
@@ -288,18 +306,23 @@ async fn run(cli: Cli, bench_cpus: Option<sys::CpuList>) -> anyhow::Result<bool>
                         row.cpu.client,
                         row.cpu.machine
                     );
-                    for e in &st.error_samples {
-                        eprintln!("    error: {e}");
+                        for e in &st.error_samples {
+                            eprintln!("    error: {e}");
+                        }
+                    }
+                    for n in &r.notes {
+                        eprintln!("  {n}");
+                    }
+                    if set == 0 {
+                        results.push(r);
+                    } else {
+                        scaled.push(r);
                     }
                 }
-                for n in &r.notes {
-                    eprintln!("  {n}");
+                Err(e) => {
+                    eprintln!("  FAILED: {e:#}");
+                    failures.push(format!("{} ({}): {e:#}", s.name(), b.label()));
                 }
-                results.push(r);
-            }
-            Err(e) => {
-                eprintln!("  FAILED: {e:#}");
-                failures.push(format!("{} ({}): {e:#}", s.name(), b.label()));
             }
         }
     }
@@ -325,6 +348,9 @@ async fn run(cli: Cli, bench_cpus: Option<sys::CpuList>) -> anyhow::Result<bool>
         pressure_end: sys::pressure(),
     };
     let mut block = report::render(&machine, &run_info, &results);
+    if let (Some(a), Some(b)) = (&cli.server_cpus, &cli.scaling_cpus) {
+        block.push_str(&report::scaling(&a.label(), &b.label(), &results, &scaled));
+    }
     if !failures.is_empty() {
         block.push_str("\nFailed scenarios:\n\n");
         for f in &failures {
