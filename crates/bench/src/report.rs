@@ -738,6 +738,50 @@ pub fn write(path: &Path, block: &str) -> anyhow::Result<()> {
     std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
 }
 
+/// The scaling table: each row of each scenario run on two server CPU sets, its req/s on
+/// both and the ratio, and whether any row scaled negatively (slower on the larger set).
+pub fn scaling(a: &str, b: &str, on_a: &[ScenarioResult], on_b: &[ScenarioResult]) -> String {
+    let mut out = format!(
+        "\n#### Scaling: server on CPU {a} vs CPU {b}\n\n\
+         | Scenario | DB | Measured | req/s on {a} | req/s on {b} | ratio |\n|---|---|---|--:|--:|--:|\n"
+    );
+    let mut worst: Option<(f64, String)> = None;
+    for ra in on_a {
+        let Some(rb) = on_b
+            .iter()
+            .find(|r| r.scenario == ra.scenario && r.backend == ra.backend)
+        else {
+            continue;
+        };
+        for (x, y) in ra.rows.iter().zip(&rb.rows) {
+            let (p, q) = (x.stats.rps(), y.stats.rps());
+            if p <= 0.0 {
+                continue;
+            }
+            let ratio = q / p;
+            out.push_str(&format!(
+                "| {} | {} | {} | {} | {} | {:.2} |\n",
+                ra.scenario.name(),
+                ra.backend.label(),
+                x.stats.label,
+                int(p),
+                int(q),
+                ratio
+            ));
+            if worst.as_ref().is_none_or(|(w, _)| ratio < *w) {
+                worst = Some((ratio, format!("{} ({})", ra.scenario.name(), x.stats.label)));
+            }
+        }
+    }
+    if let Some((w, which)) = worst {
+        out.push_str(&format!(
+            "\nLowest ratio {w:.2}, {which}: \"every scenario on the larger CPU set ≥ its figure on the smaller\" is {}.\n",
+            if w >= 1.0 { "met" } else { "**not met**" }
+        ));
+    }
+    out
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
@@ -814,48 +858,4 @@ mod tests {
         let t = std::fs::read_to_string(&p).unwrap();
         assert_eq!(t, format!("intro\n{BEGIN}\nnew\n{END}\noutro\n"));
     }
-}
-
-/// The scaling table: each row of each scenario run on two server CPU sets, its req/s on
-/// both and the ratio, and whether any row scaled negatively (slower on the larger set).
-pub fn scaling(a: &str, b: &str, on_a: &[ScenarioResult], on_b: &[ScenarioResult]) -> String {
-    let mut out = format!(
-        "\n#### Scaling: server on CPU {a} vs CPU {b}\n\n\
-         | Scenario | DB | Measured | req/s on {a} | req/s on {b} | ratio |\n|---|---|---|--:|--:|--:|\n"
-    );
-    let mut worst: Option<(f64, String)> = None;
-    for ra in on_a {
-        let Some(rb) = on_b
-            .iter()
-            .find(|r| r.scenario == ra.scenario && r.backend == ra.backend)
-        else {
-            continue;
-        };
-        for (x, y) in ra.rows.iter().zip(&rb.rows) {
-            let (p, q) = (x.stats.rps(), y.stats.rps());
-            if p <= 0.0 {
-                continue;
-            }
-            let ratio = q / p;
-            out.push_str(&format!(
-                "| {} | {} | {} | {} | {} | {:.2} |\n",
-                ra.scenario.name(),
-                ra.backend.label(),
-                x.stats.label,
-                int(p),
-                int(q),
-                ratio
-            ));
-            if worst.as_ref().is_none_or(|(w, _)| ratio < *w) {
-                worst = Some((ratio, format!("{} ({})", ra.scenario.name(), x.stats.label)));
-            }
-        }
-    }
-    if let Some((w, which)) = worst {
-        out.push_str(&format!(
-            "\nLowest ratio {w:.2}, {which}: \"every scenario on the larger CPU set ≥ its figure on the smaller\" is {}.\n",
-            if w >= 1.0 { "met" } else { "**not met**" }
-        ));
-    }
-    out
 }
