@@ -1130,6 +1130,45 @@ mod crash {
         );
     }
 
+    /// A user made with the CLI and a personal access token of theirs.
+    fn user_with_pat(db: &str, email: &str) -> String {
+        cli_json(
+            db,
+            &[
+                "user",
+                "add",
+                "--email",
+                email,
+                "--password-stdin",
+                "--json",
+            ],
+            Some("a long password\n"),
+        );
+        cli_json(
+            db,
+            &["pat", "add", "--user", email, "--name", "t", "--json"],
+            None,
+        )["token"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
+    /// A camera named `name`, created over HTTP; its id.
+    async fn http_camera(http: &reqwest::Client, base: &str, auth: &str, name: &str) -> i64 {
+        let cam: Value = http
+            .post(format!("{base}/v1/cameras/"))
+            .header("Authorization", auth)
+            .json(&json!({ "name": name }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        cam["id"].as_i64().unwrap()
+    }
+
     /// A node with `[webhooks] deliver = false` accepts events and queues their deliveries but
     /// sends nothing; a node with delivery on (the default) then delivers them.
     #[tokio::test]
@@ -1144,34 +1183,7 @@ mod crash {
         )
         .unwrap();
         cli_json(&db.url, &["migrate"], None);
-        cli_json(
-            &db.url,
-            &[
-                "user",
-                "add",
-                "--email",
-                "quiet@example.com",
-                "--password-stdin",
-                "--json",
-            ],
-            Some("quiet password\n"),
-        );
-        let pat = cli_json(
-            &db.url,
-            &[
-                "pat",
-                "add",
-                "--user",
-                "quiet@example.com",
-                "--name",
-                "q",
-                "--json",
-            ],
-            None,
-        )["token"]
-            .as_str()
-            .unwrap()
-            .to_string();
+        let pat = user_with_pat(&db.url, "quiet@example.com");
         let auth = format!("PersonalAccessToken {pat}");
         let rx = receiver(0).await;
         let http = reqwest::Client::builder()
@@ -1179,17 +1191,7 @@ mod crash {
             .build()
             .unwrap();
         let (quiet_node, base) = start(&db.url, &config, &http).await;
-        let cam: Value = http
-            .post(format!("{base}/v1/cameras/"))
-            .header("Authorization", &auth)
-            .json(&json!({"name": "queued"}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let cam = cam["id"].as_i64().unwrap();
+        let cam = http_camera(&http, &base, &auth, "queued").await;
         let hook: Value = http
             .post(format!("{base}/v1/webhooks/"))
             .header("Authorization", &auth)
@@ -1274,34 +1276,7 @@ mod crash {
         let config = dir.path().join("camgate.toml");
         std::fs::write(&config, "camera_posts_per_minute = 0\n").unwrap();
         cli_json(&db.url, &["migrate"], None);
-        cli_json(
-            &db.url,
-            &[
-                "user",
-                "add",
-                "--email",
-                "load@example.com",
-                "--password-stdin",
-                "--json",
-            ],
-            Some("load password\n"),
-        );
-        let pat = cli_json(
-            &db.url,
-            &[
-                "pat",
-                "add",
-                "--user",
-                "load@example.com",
-                "--name",
-                "load",
-                "--json",
-            ],
-            None,
-        )["token"]
-            .as_str()
-            .unwrap()
-            .to_string();
+        let pat = user_with_pat(&db.url, "load@example.com");
         let rx = receiver(0).await;
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
@@ -1310,17 +1285,7 @@ mod crash {
         let auth = format!("PersonalAccessToken {pat}");
 
         let (server, base) = start(&db.url, &config, &http).await;
-        let cam: Value = http
-            .post(format!("{base}/v1/cameras/"))
-            .header("Authorization", &auth)
-            .json(&json!({"name": "load"}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let cam = cam["id"].as_i64().unwrap();
+        let cam = http_camera(&http, &base, &auth, "load").await;
         let r = http
             .post(format!("{base}/v1/webhooks/"))
             .header("Authorization", &auth)
