@@ -391,9 +391,9 @@ pub async fn client_pk(url: &str, client_id: &str) -> anyhow::Result<i64> {
 /// Bumped whenever the filler writes different rows.
 const FILLER_VERSION: u32 = 1;
 
-/// A stable key for a filled database: the filler version, the row count and the applied
-/// migrations (FNV-1a, 64 bits, hex).
-pub fn cache_key(migrations: &[(i64, Vec<u8>)], rows: u64) -> String {
+/// A stable key for a filled database: the filler version, what was filled (`kind`), the row
+/// count and the applied migrations (FNV-1a, 64 bits, hex).
+pub fn cache_key(migrations: &[(i64, Vec<u8>)], kind: &str, rows: u64) -> String {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     let mut eat = |bytes: &[u8]| {
         for b in bytes {
@@ -402,6 +402,7 @@ pub fn cache_key(migrations: &[(i64, Vec<u8>)], rows: u64) -> String {
         }
     };
     eat(&FILLER_VERSION.to_be_bytes());
+    eat(kind.as_bytes());
     eat(&rows.to_be_bytes());
     for (v, sum) in migrations {
         eat(&v.to_be_bytes());
@@ -411,13 +412,13 @@ pub fn cache_key(migrations: &[(i64, Vec<u8>)], rows: u64) -> String {
 }
 
 /// The cached SQLite file for `key`.
-pub fn sqlite_cache_file(dir: &Path, rows: u64, key: &str) -> PathBuf {
-    dir.join(format!("access-tokens-{rows}-{key}.db"))
+pub fn sqlite_cache_file(dir: &Path, kind: &str, rows: u64, key: &str) -> PathBuf {
+    dir.join(format!("{kind}-{rows}-{key}.db"))
 }
 
 /// The PostgreSQL template database for `key`.
-pub fn pg_template_name(rows: u64, key: &str) -> String {
-    format!("camgate_bench_tpl_{rows}_{key}")
+pub fn pg_template_name(kind: &str, rows: u64, key: &str) -> String {
+    format!("camgate_bench_tpl_{}_{rows}_{key}", kind.replace('-', "_"))
 }
 
 #[cfg(test)]

@@ -53,6 +53,7 @@ impl PgStore {
                 write: pool,
                 migrator: &MIGRATOR,
                 shared: true,
+                write_waiting: Default::default(),
             },
         })
     }

@@ -21,6 +21,9 @@ pub(crate) mod sharing;
 pub(crate) mod tokens;
 pub(crate) mod webhooks;
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use sqlx::postgres::PgRow;
 use sqlx::sqlite::SqliteRow;
@@ -170,6 +173,26 @@ pub(crate) struct Pools<DB: sqlx::Database> {
     pub migrator: &'static sqlx::migrate::Migrator,
     /// `read` and `write` are one pool (PostgreSQL).
     pub shared: bool,
+    /// sqlx writes waiting for (or running on) the write connection. The SQLite writer
+    /// thread, which borrows that connection as its write turn, keeps the turn between its
+    /// transactions while this is zero (sqlite/writer.rs, `TURN_HOLD`).
+    pub write_waiting: Arc<AtomicUsize>,
+}
+
+/// Counts one sqlx write in [`Pools::write_waiting`] while it lives.
+pub(crate) struct Waiting<'a>(&'a AtomicUsize);
+
+impl Waiting<'_> {
+    pub(crate) fn on(n: &AtomicUsize) -> Waiting<'_> {
+        n.fetch_add(1, Ordering::AcqRel);
+        Waiting(n)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 impl<DB: sqlx::Database> Clone for Pools<DB> {
@@ -179,6 +202,7 @@ impl<DB: sqlx::Database> Clone for Pools<DB> {
             write: self.write.clone(),
             migrator: self.migrator,
             shared: self.shared,
+            write_waiting: self.write_waiting.clone(),
         }
     }
 }
@@ -218,6 +242,7 @@ macro_rules! sql_for {
             const GEO: Geo = $geo;
 
             async fn begin(&self) -> StoreResult<Self::Tx> {
+                let _w = crate::sql::Waiting::on(&self.write_waiting);
                 self.write.begin().await.map_err(crate::map_err)
             }
             async fn one<T: Rec>(&self, sql: &str, args: Vec<Arg>) -> StoreResult<Option<T>> {
@@ -230,14 +255,17 @@ macro_rules! sql_for {
             }
             async fn one_w<T: Rec>(&self, sql: &str, args: Vec<Arg>) -> StoreResult<Option<T>> {
                 let q = bind!($Db, sqlx::query_as::<_, T>(sql), args);
+                let _w = crate::sql::Waiting::on(&self.write_waiting);
                 q.fetch_optional(&self.write).await.map_err(crate::map_err)
             }
             async fn run(&self, sql: &str, args: Vec<Arg>) -> StoreResult<u64> {
                 let q = bind!($Db, sqlx::query(sql), args);
+                let _w = crate::sql::Waiting::on(&self.write_waiting);
                 let r = q.execute(&self.write).await.map_err(crate::map_err)?;
                 Ok(r.rows_affected())
             }
             async fn run_each(&self, sqls: &[&str]) -> StoreResult<()> {
+                let _w = crate::sql::Waiting::on(&self.write_waiting);
                 let mut conn = self.write.acquire().await.map_err(crate::map_err)?;
                 for sql in sqls {
                     sqlx::query(sql)
@@ -250,6 +278,7 @@ macro_rules! sql_for {
             async fn migrate(&self) -> StoreResult<()> {
                 // Several nodes may start at once: sqlx takes an advisory lock around
                 // migrations (PostgreSQL).
+                let _w = crate::sql::Waiting::on(&self.write_waiting);
                 self.migrator
                     .run(&self.write)
                     .await

@@ -97,7 +97,8 @@ impl SqliteStore {
             .ok()
             .and_then(|v| v.parse().ok())
             .unwrap_or(DEFAULT_MAX_BATCH);
-        let writer = Writer::start(&filename, max_batch, write.clone())?;
+        let write_waiting = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let writer = Writer::start(&filename, max_batch, write.clone(), write_waiting.clone())?;
         let read = SqlitePoolOptions::new()
             .max_connections(opts.max_connections.max(1))
             .acquire_timeout(opts.acquire_timeout)
@@ -116,6 +117,7 @@ impl SqliteStore {
                 write,
                 migrator: &MIGRATOR,
                 shared: false,
+                write_waiting,
             },
         })
     }

@@ -32,7 +32,7 @@
 //! disk's fsync latency leaves the write path. Measured on this machine: rotating refresh
 //! 3.6 k/s with the database on disk vs 5.6 k/s on tmpfs before the change (BENCHMARKS.md).
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
@@ -216,11 +216,13 @@ fn checkpoint(conn: &Connection) -> bool {
 
 impl Writer {
     /// Opens the connection and starts the thread. `turn`: the sqlx writer pool (one
-    /// connection), held during each transaction so the two writers take turns.
+    /// connection), held during each transaction so the two writers take turns; `waiting`:
+    /// how many sqlx writes want it.
     pub(crate) fn start(
         path: &std::path::Path,
         max_batch: usize,
         turn: sqlx::SqlitePool,
+        waiting: Arc<AtomicUsize>,
     ) -> Result<Self, StoreError> {
         let conn = open(path).map_err(map_err)?;
         let rt = tokio::runtime::Handle::try_current().map_err(|e| {
@@ -230,7 +232,13 @@ impl Writer {
         let (tx, rx) = mpsc::channel::<Box<dyn Job>>();
         std::thread::Builder::new()
             .name("sqlite-writer".into())
-            .spawn(move || run(conn, rx, max_batch.max(1), rt, turn, checkpoints))
+            .spawn(move || {
+                let turn = Turn {
+                    pool: turn,
+                    waiting,
+                };
+                run(conn, rx, max_batch.max(1), rt, turn, checkpoints)
+            })
             .map_err(|e| StoreError::Other(format!("cannot start the SQLite writer: {e}")))?;
         Ok(Self { tx })
     }
@@ -284,7 +292,7 @@ fn run(
     rx: mpsc::Receiver<Box<dyn Job>>,
     max_batch: usize,
     rt: tokio::runtime::Handle,
-    turn: sqlx::SqlitePool,
+    turn: Turn,
     checkpoints: Checkpoints,
 ) {
     // Inside the runtime's context: returning the borrowed pool connection spawns a task.
@@ -305,7 +313,7 @@ fn run(
         // Wait for our turn (queued behind sqlx writes already waiting), then take every job
         // that arrived meanwhile too.
         let (turn_conn, since) =
-            slot.get_or_insert_with(|| (rt.block_on(turn.acquire()), Instant::now()));
+            slot.get_or_insert_with(|| (rt.block_on(turn.pool.acquire()), Instant::now()));
         while batch.len() < max_batch {
             match rx.try_recv() {
                 Ok(j) => batch.push(j),
@@ -330,24 +338,38 @@ fn run(
         for job in batch.drain(..) {
             job.finish(outcome.as_ref().map(|_| ()));
         }
-        // Keep the turn only while more work is already queued and not for longer than
-        // TURN_HOLD. Giving it back costs a round trip through the runtime (the pool returns
-        // a connection from a spawned task), which with one turn per transaction left this
-        // thread idle about 40% of the time under rotating refresh.
-        match rx.try_recv() {
-            Ok(j) => {
-                next = Some(j);
-                if held >= TURN_HOLD || outcome.is_err() {
-                    slot = None;
-                }
-            }
-            Err(_) => slot = None,
+        // Keep the turn while more work comes and no sqlx write wants it; with sqlx writes
+        // waiting, for at most TURN_HOLD. Giving it back costs a round trip through the
+        // runtime (the pool returns a connection from a spawned task, and taking it again
+        // waits for that task): under rotating refresh, with the turn given back whenever the
+        // queue was empty for a moment, this thread waited for its turn 10-15% of the time.
+        let wanted = || turn.waiting.load(Ordering::Acquire) > 0;
+        let more = match rx.try_recv() {
+            Ok(j) => Some(j),
+            // Nothing queued: wait a moment for the next job, still holding the turn.
+            Err(_) if !wanted() && outcome.is_ok() => rx.recv_timeout(TURN_LINGER).ok(),
+            Err(_) => None,
+        };
+        let give_back = outcome.is_err() || (wanted() && held >= TURN_HOLD);
+        if more.is_none() || give_back {
+            slot = None;
         }
+        next = more;
     }
 }
 
-/// Longest time the writer thread keeps the write turn while its queue is never empty; sqlx
-/// writes (everything but the hot token paths) wait at most about this long for it.
+/// The write turn: the sqlx writer pool's one connection, and how many sqlx writes want it.
+struct Turn {
+    pool: sqlx::SqlitePool,
+    waiting: Arc<AtomicUsize>,
+}
+
+/// How long the writer thread waits for its next job, holding the turn, before it gives the
+/// turn back (only while no sqlx write wants it).
+const TURN_LINGER: Duration = Duration::from_millis(1);
+
+/// Longest time the writer thread keeps the write turn once a sqlx write wants it; sqlx writes
+/// (everything but the hot token paths) wait at most about this long for it.
 const TURN_HOLD: Duration = Duration::from_millis(20);
 
 fn exec(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
@@ -470,7 +492,11 @@ mod tests {
             .execute(&pool)
             .await
             .unwrap();
-        (Writer::start(&path, 64, pool.clone()).unwrap(), pool)
+        let waiting = Arc::new(AtomicUsize::new(0));
+        (
+            Writer::start(&path, 64, pool.clone(), waiting).unwrap(),
+            pool,
+        )
     }
 
     /// Jobs queued while the turn is taken run as one batch. A failing job (it inserts a
