@@ -492,12 +492,13 @@ mod tests {
     #[test]
     fn cache_key_follows_schema_and_rows() {
         let m = vec![(1, vec![1, 2, 3]), (2, vec![4])];
-        let k = cache_key(&m, 10);
+        let k = cache_key(&m, "t", 10);
         assert_eq!(k.len(), 16);
-        assert_eq!(k, cache_key(&m, 10));
-        assert_ne!(k, cache_key(&m, 11));
-        assert_ne!(k, cache_key(&m[..1], 10));
-        assert_ne!(k, cache_key(&[(1, vec![1, 2, 3]), (2, vec![5])], 10));
+        assert_eq!(k, cache_key(&m, "t", 10));
+        assert_ne!(k, cache_key(&m, "t", 11));
+        assert_ne!(k, cache_key(&m, "c", 10));
+        assert_ne!(k, cache_key(&m[..1], "t", 10));
+        assert_ne!(k, cache_key(&[(1, vec![1, 2, 3]), (2, vec![5])], "t", 10));
     }
 
     #[test]
