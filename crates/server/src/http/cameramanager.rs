@@ -2,12 +2,16 @@
 //! `{code, title, detail}` (RFC 7807 style).
 
 use axum::extract::{Query, State};
+use axum::http::{header, HeaderValue};
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 
 use camgate_core::cameras::Page;
 use camgate_core::error::ApiError;
+use camgate_core::listings::Listed;
+use camgate_core::model::Camera;
 use camgate_core::scope::Need;
 
 use super::auth::{Auth, ClientIp, Dialect};
@@ -94,7 +98,7 @@ pub async fn cameras(
     State(s): State<AppState>,
     Query(q): Query<HashMap<String, String>>,
     auth: A,
-) -> Result<Json<Value>, CmError> {
+) -> Result<Response, CmError> {
     auth.require(Need::Read)?;
     let owner = auth
         .owner_id()
@@ -104,30 +108,63 @@ pub async fn cameras(
         q.get("offset").map(String::as_str),
         1000,
     )?;
-    let (_, mut cams) = s.core.list_cameras(owner, page).await?;
-    for c in cams.iter_mut() {
-        s.core.sign_camera(&auth, c).await?;
+    let request = format!("cameramanager|{}|{}", page.limit, page.offset);
+    let core = &s.core;
+    let bytes = core
+        .camera_listing(&auth, Listed::Cameras(owner), &request, || async {
+            let (_, mut cams) = core.list_cameras(owner, page).await?;
+            for c in cams.iter_mut() {
+                core.sign_camera(&auth, c).await?;
+            }
+            let out: Vec<CmCamera> = cams.iter().map(CmCamera::of).collect();
+            serde_json::to_vec(&out).map_err(|_| ApiError::Internal)
+        })
+        .await?;
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        bytes,
+    )
+        .into_response())
+}
+
+/// One camera as CameraManager shapes it, serialised straight from the camera (no JSON tree).
+/// Fields in the order the answer always had (alphabetical).
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct CmCamera<'a> {
+    camera_id: i64,
+    codec: &'static str,
+    created_at: String,
+    name: &'a str,
+    /// A guest's view of a camera shared with them: whose, how (absent on the owner's).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    owner_name: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    permission: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    shared: Option<bool>,
+    snapshot_url: Option<&'a str>,
+    status: &'static str,
+    streams: &'a [camgate_core::model::Stream],
+}
+
+impl<'a> CmCamera<'a> {
+    fn of(c: &'a Camera) -> Self {
+        let f = &c.fields;
+        CmCamera {
+            camera_id: c.id,
+            codec: f.codec.as_str(),
+            created_at: iso(c.created_at),
+            name: &f.name,
+            owner_name: c.shared.as_ref().map(|s| s.owner_name.as_str()),
+            permission: c.shared.as_ref().map(|s| s.permission.as_str()),
+            shared: c.shared.as_ref().map(|_| true),
+            snapshot_url: f.snapshot.as_ref().map(|s| s.url.as_str()),
+            status: f.status.as_str(),
+            streams: &f.streams,
+        }
     }
-    Ok(Json(Value::Array(
-        cams.iter()
-            .map(|c| {
-                let f = &c.fields;
-                let mut v = json!({
-                    "cameraId": c.id,
-                    "name": f.name,
-                    "status": f.status.as_str(),
-                    "codec": f.codec.as_str(),
-                    "streams": f.streams,
-                    "snapshotUrl": f.snapshot.as_ref().map(|s| s.url.clone()),
-                    "createdAt": iso(c.created_at),
-                });
-                if let Some(s) = &c.shared {
-                    v["shared"] = json!(true);
-                    v["permission"] = json!(s.permission.as_str());
-                    v["ownerName"] = json!(s.owner_name);
-                }
-                v
-            })
-            .collect(),
-    )))
 }

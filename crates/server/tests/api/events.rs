@@ -689,6 +689,10 @@ async fn a_listing_from_memory_is_never_stale_on_any_node() {
     let (_, again) = get(&b, "/v1/cameras/", &owner).await;
     assert_eq!(first, again);
     assert_eq!(first["results"][0]["name"], "porch");
+    // The CameraManager listing is kept the same way.
+    let cm_first = cm(&b, &owner).await;
+    assert_eq!(cm(&b, &owner).await, cm_first);
+    assert_eq!(cm_first[0]["name"], "porch");
 
     // Renamed on A: B's next answer has the new name.
     let (st, _) = post_or_put(
@@ -702,6 +706,7 @@ async fn a_listing_from_memory_is_never_stale_on_any_node() {
     assert_eq!(st, 200);
     let (_, after) = get(&b, "/v1/cameras/", &owner).await;
     assert_eq!(after["results"][0]["name"], "front");
+    assert_eq!(cm(&b, &owner).await[0]["name"], "front");
     // A heartbeat's status, a new camera, a deleted one: each shows on B at once.
     let (st, _) = post(
         &a,
@@ -717,6 +722,7 @@ async fn a_listing_from_memory_is_never_stale_on_any_node() {
     );
     let second = camera(&a, &owner, body("yard")).await;
     assert_eq!(get(&b, "/v1/cameras/", &owner).await.1["count"], 2);
+    assert_eq!(cm(&b, &owner).await.as_array().map(Vec::len), Some(2));
     let (st, _) = post_or_put(
         &a,
         "DELETE",
@@ -727,6 +733,7 @@ async fn a_listing_from_memory_is_never_stale_on_any_node() {
     .await;
     assert_eq!(st, 204);
     assert_eq!(get(&b, "/v1/cameras/", &owner).await.1["count"], 1);
+    assert_eq!(cm(&b, &owner).await.as_array().map(Vec::len), Some(1));
 
     // Over ten minutes of polling, every URL handed out verifies with at least 75 s left.
     for _ in 0..15 {
@@ -737,6 +744,11 @@ async fn a_listing_from_memory_is_never_stale_on_any_node() {
         let c = media::verify(url, &jwks, now).unwrap();
         assert!(c.exp - now >= 75, "{} s left at {now}", c.exp - now);
     }
+}
+
+/// The CameraManager listing's body.
+async fn cm(app: &TestApp, token: &str) -> Value {
+    get(app, "/rest/v2.0/cameras", token).await.1
 }
 
 async fn post_or_put(
