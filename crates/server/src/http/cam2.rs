@@ -263,37 +263,66 @@ pub async fn refresh(
     Ok(cam2_token_json(t))
 }
 
-/// A camera in CAM2 field names.
-pub fn cam2_json(c: &Camera) -> Value {
-    let f = &c.fields;
-    let mut v = json!({
-        "camera_id": c.id,
-        "city": f.city,
-        "state": f.state,
-        "country": f.country,
-        "lat": f.lat,
-        "lng": f.lng,
-        "source": f.source,
-        "source_url": f.source_url,
-        "camera_type": f.camera_type,
-        "description": f.description,
-        "is_video": f.is_video,
-        "framerate": f.framerate,
-        "outdoors": f.outdoors,
-        "traffic": f.traffic,
-        "inactive": f.inactive,
-        "resolution_w": f.resolution_w,
-        "resolution_h": f.resolution_h,
-        "date_added": iso(c.created_at),
-        "last_updated": iso(c.updated_at),
-    });
-    // Only a camera shared with the caller is marked (the spec's shape stays as it is).
-    if let Some(s) = &c.shared {
-        v["shared"] = json!(true);
-        v["permission"] = json!(s.permission.as_str());
-        v["owner_name"] = json!(s.owner_name);
+/// A camera in CAM2 field names, serialised straight from the camera (no JSON tree). Fields
+/// in the order the answer always had (alphabetical).
+#[derive(serde::Serialize)]
+pub struct Cam2Camera<'a> {
+    camera_id: i64,
+    camera_type: &'a Option<String>,
+    city: &'a Option<String>,
+    country: &'a Option<String>,
+    date_added: String,
+    description: &'a Option<String>,
+    framerate: Option<f64>,
+    inactive: Option<bool>,
+    is_video: Option<bool>,
+    last_updated: String,
+    lat: Option<f64>,
+    lng: Option<f64>,
+    outdoors: Option<bool>,
+    /// Only a camera shared with the caller is marked (the spec's shape stays as it is).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    owner_name: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    permission: Option<&'static str>,
+    resolution_h: Option<i64>,
+    resolution_w: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    shared: Option<bool>,
+    source: &'a Option<String>,
+    source_url: &'a Option<String>,
+    state: &'a Option<String>,
+    traffic: Option<bool>,
+}
+
+impl<'a> Cam2Camera<'a> {
+    pub fn of(c: &'a Camera) -> Self {
+        let f = &c.fields;
+        Cam2Camera {
+            camera_id: c.id,
+            camera_type: &f.camera_type,
+            city: &f.city,
+            country: &f.country,
+            date_added: iso(c.created_at),
+            description: &f.description,
+            framerate: f.framerate,
+            inactive: f.inactive,
+            is_video: f.is_video,
+            last_updated: iso(c.updated_at),
+            lat: f.lat,
+            lng: f.lng,
+            outdoors: f.outdoors,
+            owner_name: c.shared.as_ref().map(|s| s.owner_name.as_str()),
+            permission: c.shared.as_ref().map(|s| s.permission.as_str()),
+            resolution_h: f.resolution_h,
+            resolution_w: f.resolution_w,
+            shared: c.shared.as_ref().map(|_| true),
+            source: &f.source,
+            source_url: &f.source_url,
+            state: &f.state,
+            traffic: f.traffic,
+        }
     }
-    v
 }
 
 /// `GET /cameras/`: the caller's and the public cameras, filtered, as a plain array.
@@ -337,7 +366,7 @@ pub async fn cameras(
     let body = core
         .camera_listing(&auth, Listed::Search, &request, || async {
             let cams = core.cam2_cameras(&auth, search).await?;
-            let list = Value::Array(cams.iter().map(cam2_json).collect());
+            let list: Vec<Cam2Camera> = cams.iter().map(Cam2Camera::of).collect();
             serde_json::to_vec(&list).map_err(|_| ApiError::Internal)
         })
         .await?;
@@ -373,5 +402,60 @@ pub async fn jwks(State(s): State<AppState>) -> Response {
             r
         }
         Err(e) => api_error_response(Surface::Angelcam, e.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use camgate_core::model::{CameraFields, SharePermission, SharedAs};
+
+    /// The struct answers exactly what the JSON tree it replaced answered: every CAM2 field,
+    /// `null` where unset, the share marks only on a shared camera, keys in the same order.
+    #[test]
+    fn a_camera_serialises_as_the_tree_did() {
+        let mut f = CameraFields::named("porch");
+        f.city = Some("Lafayette".into());
+        f.lat = Some(40.42);
+        f.lng = Some(-86.91);
+        f.framerate = Some(25.0);
+        f.is_video = Some(true);
+        f.resolution_w = Some(1920);
+        let mut c = Camera {
+            id: 7,
+            owner_id: 1,
+            fields: f,
+            created_at: 1_700_000_000,
+            updated_at: 1_700_000_060,
+            version: 1,
+            shared: None,
+        };
+        let tree = |c: &Camera| {
+            let f = &c.fields;
+            let mut v = json!({
+                "camera_id": c.id, "city": f.city, "state": f.state, "country": f.country,
+                "lat": f.lat, "lng": f.lng, "source": f.source, "source_url": f.source_url,
+                "camera_type": f.camera_type, "description": f.description,
+                "is_video": f.is_video, "framerate": f.framerate, "outdoors": f.outdoors,
+                "traffic": f.traffic, "inactive": f.inactive, "resolution_w": f.resolution_w,
+                "resolution_h": f.resolution_h, "date_added": iso(c.created_at),
+                "last_updated": iso(c.updated_at),
+            });
+            if let Some(s) = &c.shared {
+                v["shared"] = json!(true);
+                v["permission"] = json!(s.permission.as_str());
+                v["owner_name"] = json!(s.owner_name);
+            }
+            serde_json::to_string(&v).unwrap()
+        };
+        let direct = |c: &Camera| serde_json::to_string(&Cam2Camera::of(c)).unwrap();
+        assert_eq!(direct(&c), tree(&c));
+        assert!(!direct(&c).contains("owner_name"));
+        c.shared = Some(SharedAs {
+            permission: SharePermission::View,
+            owner_name: "Olga Owner".into(),
+        });
+        assert_eq!(direct(&c), tree(&c));
+        assert!(direct(&c).contains(r#""owner_name":"Olga Owner""#));
     }
 }
