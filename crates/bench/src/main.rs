@@ -109,12 +109,13 @@ struct Cli {
     /// Access-token rows of me-10m's small run.
     #[arg(long, default_value_t = 10_000)]
     small_token_rows: u64,
-    /// Where filled databases of 1 M+ token rows are kept between runs (SQLite files; for
-    /// PostgreSQL a template database `camgate_bench_tpl_<rows>_<key>` is kept instead)
+    /// Where filled databases (1 M+ token rows, cameras-json-1m's cameras) are kept between
+    /// runs (SQLite files; for PostgreSQL a template database
+    /// `camgate_bench_tpl_<what>_<rows>_<key>` is kept instead)
     /// [default: target/camgate-bench-cache in the workspace].
     #[arg(long)]
     cache_dir: Option<PathBuf>,
-    /// Fill the token table every time instead of using (or making) the cache.
+    /// Fill the databases every time instead of using (or making) the cache.
     #[arg(long)]
     no_cache: bool,
     /// List the scenarios and exit.
