@@ -1369,6 +1369,7 @@ async fn cameras_json_1m(ctx: &Ctx) -> anyhow::Result<ScenarioResult> {
     // changed); rows 2 and 3: a restart with `camera_listing_cache_bytes = 0`, every answer
     // searched anew.
     let mut server = server;
+    let mut token = token;
     for cached in [true, false] {
         if !cached {
             server.check_alive()?;
@@ -1376,6 +1377,11 @@ async fn cameras_json_1m(ctx: &Ctx) -> anyhow::Result<ScenarioResult> {
             no_listing_cache(&mut db)?;
             server = Server::start(&ctx.server, &mut db).await?;
             r.started(&server, "existing");
+            // The restarted server listens on another port, which is in its JWTs' issuer: the
+            // first server's token is not for it.
+            token = workloads::client_credentials_token(&server.target, &id, &secret)
+                .await?
+                .0;
         }
         for (i, path) in [&city, &radius].into_iter().enumerate() {
             let label = if cached { "" } else { " (no listing cache)" };

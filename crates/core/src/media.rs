@@ -13,7 +13,7 @@
 //! left, so a page served again within that time signs nothing.
 
 use std::collections::HashMap;
-use std::hash::{Hash, Hasher};
+use std::hash::Hasher;
 use std::sync::Mutex;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
@@ -102,52 +102,164 @@ pub enum MediaError {
     Audience,
 }
 
-type CacheKey = (String, CameraId, &'static str, String);
-
 const SHARDS: usize = 16;
 const CACHE_MAX: usize = 20_000;
 
-/// Media tokens already signed, by (caller, camera, kind, URL): (token, exp).
+/// Who a media token is for (its `sub`), borrowed from the principal.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+enum Subject<'a> {
+    User(i64),
+    Client(&'a str),
+    Nobody,
+}
+
+impl<'a> Subject<'a> {
+    fn of(p: &'a Principal) -> Self {
+        match (&p.user, &p.client) {
+            (Some(u), _) => Subject::User(u.id),
+            (None, Some(c)) => Subject::Client(&c.client_id),
+            (None, None) => Subject::Nobody,
+        }
+    }
+
+    /// The `sub` claim.
+    fn claim(self) -> String {
+        match self {
+            Subject::User(id) => id.to_string(),
+            Subject::Client(c) => format!("client:{c}"),
+            Subject::Nobody => String::new(),
+        }
+    }
+}
+
+/// [`Subject`], owned.
+#[derive(PartialEq, Eq)]
+enum OwnedSubject {
+    User(i64),
+    Client(String),
+    Nobody,
+}
+
+impl OwnedSubject {
+    fn is(&self, s: Subject<'_>) -> bool {
+        match (self, s) {
+            (OwnedSubject::User(a), Subject::User(b)) => *a == b,
+            (OwnedSubject::Client(a), Subject::Client(b)) => a == b,
+            (OwnedSubject::Nobody, Subject::Nobody) => true,
+            _ => false,
+        }
+    }
+}
+
+impl From<Subject<'_>> for OwnedSubject {
+    fn from(s: Subject<'_>) -> Self {
+        match s {
+            Subject::User(id) => OwnedSubject::User(id),
+            Subject::Client(c) => OwnedSubject::Client(c.to_string()),
+            Subject::Nobody => OwnedSubject::Nobody,
+        }
+    }
+}
+
+/// One signed token and what it was signed for (compared on a hit: the map is keyed by hash).
+struct Signed {
+    sub: OwnedSubject,
+    camera: CameraId,
+    kind: &'static str,
+    url: String,
+    token: String,
+    exp: i64,
+}
+
+/// Media tokens already signed, by (caller, camera, kind, URL). A lookup hashes the borrowed
+/// parts once (the hash picks the shard and is the map's key) and allocates nothing: a listing
+/// of 20 cameras looks up about 60 URLs, and the owned key it used to build for each (two
+/// strings, two SipHash passes) was a measurable share of an uncached listing.
 pub struct MediaCache {
-    shards: Vec<Mutex<HashMap<CacheKey, (String, i64)>>>,
+    hasher: std::hash::RandomState,
+    shards: Vec<Mutex<HashMap<u64, Signed, PassThrough>>>,
+}
+
+/// The map's keys are already hashes.
+#[derive(Default, Clone, Copy)]
+struct PassThrough;
+
+impl std::hash::BuildHasher for PassThrough {
+    type Hasher = PassThroughHasher;
+    fn build_hasher(&self) -> PassThroughHasher {
+        PassThroughHasher(0)
+    }
+}
+
+struct PassThroughHasher(u64);
+
+impl Hasher for PassThroughHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        // Only `write_u64` is used (the key is a u64); fold anything else in anyway.
+        for b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
 }
 
 impl Default for MediaCache {
     fn default() -> Self {
         Self {
-            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+            hasher: std::hash::RandomState::new(),
+            shards: (0..SHARDS)
+                .map(|_| Mutex::new(HashMap::with_hasher(PassThrough)))
+                .collect(),
         }
     }
 }
 
 impl MediaCache {
-    fn shard(&self, k: &CacheKey) -> &Mutex<HashMap<CacheKey, (String, i64)>> {
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        k.hash(&mut h);
-        &self.shards[(h.finish() as usize) % SHARDS]
+    fn hash(&self, sub: Subject<'_>, camera: CameraId, kind: &str, url: &str) -> u64 {
+        use std::hash::BuildHasher;
+        self.hasher.hash_one((sub, camera, kind, url))
     }
 
-    fn get(&self, k: &CacheKey, fresh_until: i64) -> Option<String> {
-        let m = self.shard(k).lock().unwrap_or_else(|e| e.into_inner());
-        m.get(k)
-            .filter(|(_, exp)| *exp >= fresh_until)
-            .map(|(t, _)| t.clone())
+    fn shard(&self, h: u64) -> &Mutex<HashMap<u64, Signed, PassThrough>> {
+        // The map uses the hash's low bits for its buckets; the shard takes high ones.
+        &self.shards[(h >> 58) as usize % SHARDS]
     }
 
-    fn put(&self, k: CacheKey, token: String, exp: i64) {
-        let mut m = self.shard(&k).lock().unwrap_or_else(|e| e.into_inner());
+    /// `url` with the cached token for (sub, camera, kind), if one is fresh until `fresh_until`.
+    fn signed_url(
+        &self,
+        sub: Subject<'_>,
+        camera: CameraId,
+        kind: &str,
+        url: &str,
+        fresh_until: i64,
+    ) -> Option<String> {
+        let h = self.hash(sub, camera, kind, url);
+        let m = self.shard(h).lock().unwrap_or_else(|e| e.into_inner());
+        m.get(&h)
+            .filter(|e| {
+                e.exp >= fresh_until
+                    && e.camera == camera
+                    && e.kind == kind
+                    && e.url == url
+                    && e.sub.is(sub)
+            })
+            .map(|e| add_token(url, &e.token))
+    }
+
+    fn put(&self, sub: Subject<'_>, e: Signed) {
+        debug_assert!(e.sub.is(sub));
+        let h = self.hash(sub, e.camera, e.kind, &e.url);
+        let mut m = self.shard(h).lock().unwrap_or_else(|e| e.into_inner());
         if m.len() >= CACHE_MAX / SHARDS {
             m.clear();
         }
-        m.insert(k, (token, exp));
-    }
-}
-
-fn subject(p: &Principal) -> String {
-    match (&p.user, &p.client) {
-        (Some(u), _) => u.id.to_string(),
-        (None, Some(c)) => format!("client:{}", c.client_id),
-        (None, None) => String::new(),
+        m.insert(h, e);
     }
 }
 
@@ -162,9 +274,12 @@ impl Core {
     ) -> Result<String, ApiError> {
         let ttl = self.settings.media_url_ttl_secs.max(1);
         let now = self.now();
-        let key: CacheKey = (subject(p), camera, kind, url.to_string());
-        if let Some(t) = self.media_cache.get(&key, now + ttl / 2) {
-            return Ok(add_token(url, &t));
+        let sub = Subject::of(p);
+        if let Some(signed) = self
+            .media_cache
+            .signed_url(sub, camera, kind, url, now + ttl / 2)
+        {
+            return Ok(signed);
         }
         let iss = self.jwt_issuer().ok_or(ApiError::Internal)?;
         let signing = self
@@ -174,7 +289,7 @@ impl Core {
         let claims = MediaClaims {
             iss,
             aud: MEDIA_AUD.into(),
-            sub: key.0.clone(),
+            sub: sub.claim(),
             cam: camera,
             kind: kind.into(),
             uh: url_hash(url),
@@ -187,7 +302,17 @@ impl Core {
         let sig = signing.sign(input.as_bytes());
         let token = format!("{input}.{}", B64.encode(sig));
         let out = add_token(url, &token);
-        self.media_cache.put(key, token, claims.exp);
+        self.media_cache.put(
+            sub,
+            Signed {
+                sub: sub.into(),
+                camera,
+                kind,
+                url: url.to_string(),
+                token,
+                exp: claims.exp,
+            },
+        );
         Ok(out)
     }
 

@@ -232,6 +232,17 @@ pub(crate) trait CameraReads<Q: Sql>: Send + Sync + 'static {
     async fn camera_listing_version(&self, sql: &Q, user: UserId) -> StoreResult<i64>;
 
     async fn camera_search_version(&self, sql: &Q) -> StoreResult<i64>;
+
+    /// Whole camera rows (`CAMERA_COLS`) of a query built here (`$N` parameters).
+    async fn camera_rows(&self, sql: &Q, text: &str, args: Vec<Arg>) -> StoreResult<Vec<Camera>>;
+
+    /// `(id, lat, lng)` rows of a query built here; rows without a position are left out.
+    async fn camera_positions(
+        &self,
+        sql: &Q,
+        text: &str,
+        args: Vec<Arg>,
+    ) -> StoreResult<Vec<(CameraId, f64, f64)>>;
 }
 
 /// PostgreSQL (and any sqlx pool): the shared statements through sqlx.
@@ -282,6 +293,24 @@ impl<Q: Sql> CameraReads<Q> for super::tokens::SqlTokens {
     async fn camera_search_version(&self, sql: &Q) -> StoreResult<i64> {
         let v: Option<(i64,)> = sql.one(CAMERA_SEARCH_VERSION_SQL, args![]).await?;
         Ok(v.map_or(0, |(v,)| v))
+    }
+
+    async fn camera_rows(&self, sql: &Q, text: &str, args: Vec<Arg>) -> StoreResult<Vec<Camera>> {
+        let rows: Vec<CameraRow> = sql.all(text, args).await?;
+        rows::try_all(rows)
+    }
+
+    async fn camera_positions(
+        &self,
+        sql: &Q,
+        text: &str,
+        args: Vec<Arg>,
+    ) -> StoreResult<Vec<(CameraId, f64, f64)>> {
+        let rows: Vec<(CameraId, Option<f64>, Option<f64>)> = sql.all(text, args).await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(id, lat, lng)| Some((id, lat?, lng?)))
+            .collect())
     }
 }
 
@@ -427,8 +456,7 @@ impl<T: CameraReads<Q>, Q: Sql> CameraStore for Backend<T, Q> {
         limit: i64,
     ) -> StoreResult<Vec<Camera>> {
         let (sql, args) = camera_search_sql(CAMERA_COLS, Q::GEO, q, after_id, offset, limit);
-        let rows: Vec<CameraRow> = self.sql.all(&sql, args).await?;
-        rows::try_all(rows)
+        self.tokens.camera_rows(&self.sql, &sql, args).await
     }
 
     async fn search_camera_positions(
@@ -438,11 +466,7 @@ impl<T: CameraReads<Q>, Q: Sql> CameraStore for Backend<T, Q> {
         limit: i64,
     ) -> StoreResult<Vec<(CameraId, f64, f64)>> {
         let (sql, args) = camera_search_sql("id, lat, lng", Q::GEO, q, after_id, 0, limit);
-        let rows: Vec<(CameraId, Option<f64>, Option<f64>)> = self.sql.all(&sql, args).await?;
-        Ok(rows
-            .into_iter()
-            .filter_map(|(id, lat, lng)| Some((id, lat?, lng?)))
-            .collect())
+        self.tokens.camera_positions(&self.sql, &sql, args).await
     }
 
     async fn cameras_with_ids(&self, ids: &[CameraId]) -> StoreResult<Vec<Camera>> {
@@ -455,8 +479,7 @@ impl<T: CameraReads<Q>, Q: Sql> CameraStore for Backend<T, Q> {
             marks.join(", ")
         );
         let args = ids.iter().map(|i| Arg::from(*i)).collect();
-        let rows: Vec<CameraRow> = self.sql.all(&sql, args).await?;
-        rows::try_all(rows)
+        self.tokens.camera_rows(&self.sql, &sql, args).await
     }
 
     async fn import_cameras(&self, owner: UserId, rows: &[NewCamera]) -> StoreResult<u64> {

@@ -386,6 +386,48 @@ impl TokenStore for SqliteStore {
 /// Camera listings on the per-thread reader, like the token lookups.
 #[async_trait]
 impl crate::sql::cameras::CameraReads<Pools<sqlx::Sqlite>> for SqliteTokens {
+    /// The CAM2 searches' statements on this thread's reader: through sqlx every row was a
+    /// message from its worker thread (a futex wake each), which made a radius search that
+    /// reads thousands of candidate positions cost ≈ 20 ms of CPU.
+    async fn camera_rows(
+        &self,
+        _sql: &Pools<sqlx::Sqlite>,
+        text: &str,
+        args: Vec<crate::sql::Arg>,
+    ) -> StoreResult<Vec<Camera>> {
+        let rows = self.reader.with(|c| {
+            let mut st = c.prepare_cached(text)?;
+            bind_numbered(&mut st, &args)?;
+            let mut rows = st.raw_query();
+            let mut out = Vec::new();
+            while let Some(r) = rows.next()? {
+                out.push(camera_at(r)?);
+            }
+            Ok(out)
+        })?;
+        crate::sql::rows::try_all(rows)
+    }
+
+    async fn camera_positions(
+        &self,
+        _sql: &Pools<sqlx::Sqlite>,
+        text: &str,
+        args: Vec<crate::sql::Arg>,
+    ) -> StoreResult<Vec<(CameraId, f64, f64)>> {
+        self.reader.with(|c| {
+            let mut st = c.prepare_cached(text)?;
+            bind_numbered(&mut st, &args)?;
+            let mut rows = st.raw_query();
+            let mut out = Vec::new();
+            while let Some(r) = rows.next()? {
+                if let (Some(lat), Some(lng)) = (r.get(1)?, r.get(2)?) {
+                    out.push((r.get(0)?, lat, lng));
+                }
+            }
+            Ok(out)
+        })
+    }
+
     async fn camera_page(
         &self,
         _sql: &Pools<sqlx::Sqlite>,
@@ -460,4 +502,26 @@ impl crate::sql::cameras::CameraReads<Pools<sqlx::Sqlite>> for SqliteTokens {
                 .query_row([], |r| r.get(0))
         })
     }
+}
+
+/// Binds `args` to a statement written with `$1`, `$2`, … (the shared SQL's style); SQLite
+/// numbers such parameters by first appearance, so each is looked up by name.
+fn bind_numbered(
+    st: &mut rusqlite::Statement<'_>,
+    args: &[crate::sql::Arg],
+) -> rusqlite::Result<()> {
+    use crate::sql::Arg;
+    for (i, a) in args.iter().enumerate() {
+        let Some(idx) = st.parameter_index(&format!("${}", i + 1))? else {
+            continue;
+        };
+        match a {
+            Arg::Int(v) => st.raw_bind_parameter(idx, v)?,
+            Arg::Real(v) => st.raw_bind_parameter(idx, v)?,
+            Arg::Text(v) => st.raw_bind_parameter(idx, v)?,
+            Arg::Bytes(v) => st.raw_bind_parameter(idx, v)?,
+            Arg::Bool(v) => st.raw_bind_parameter(idx, v)?,
+        }
+    }
+    Ok(())
 }
