@@ -275,14 +275,7 @@ pub async fn list_cameras(
             serde_json::to_vec(&body).map_err(|_| ApiError::Internal)
         })
         .await?;
-    Ok((
-        [(
-            header::CONTENT_TYPE,
-            axum::http::HeaderValue::from_static("application/json"),
-        )],
-        bytes,
-    )
-        .into_response())
+    Ok(super::json_bytes(bytes))
 }
 
 /// The listing as Angelcam shapes it, serialised straight from the cameras (no JSON tree).

@@ -370,14 +370,7 @@ pub async fn cameras(
             serde_json::to_vec(&list).map_err(|_| ApiError::Internal)
         })
         .await?;
-    Ok((
-        [(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        )],
-        body,
-    )
-        .into_response())
+    Ok(super::json_bytes(body))
 }
 
 /// `GET /.well-known/jwks.json` (RFC 7517 §5): public keys that still verify tokens.

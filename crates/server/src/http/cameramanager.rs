@@ -2,8 +2,7 @@
 //! `{code, title, detail}` (RFC 7807 style).
 
 use axum::extract::{Query, State};
-use axum::http::{header, HeaderValue};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::Json;
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -120,14 +119,7 @@ pub async fn cameras(
             serde_json::to_vec(&out).map_err(|_| ApiError::Internal)
         })
         .await?;
-    Ok((
-        [(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        )],
-        bytes,
-    )
-        .into_response())
+    Ok(super::json_bytes(bytes))
 }
 
 /// One camera as CameraManager shapes it, serialised straight from the camera (no JSON tree).

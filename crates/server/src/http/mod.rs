@@ -63,6 +63,19 @@ pub fn base_url(s: &AppState, headers: &HeaderMap) -> String {
     format!("http://{host}")
 }
 
+/// A JSON body already serialised (a listing from `Core::camera_listing`), as a 200.
+pub fn json_bytes(body: bytes::Bytes) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            axum::http::HeaderValue::from_static("application/json"),
+        )],
+        body,
+    )
+        .into_response()
+}
+
 /// RFC 3339 in UTC.
 pub fn iso(t: i64) -> String {
     camgate_core::clock::rfc3339(t)
