@@ -133,7 +133,6 @@ impl<'a> Subject<'a> {
 }
 
 /// [`Subject`], owned.
-#[derive(PartialEq, Eq)]
 enum OwnedSubject {
     User(i64),
     Client(String),
@@ -141,12 +140,11 @@ enum OwnedSubject {
 }
 
 impl OwnedSubject {
-    fn is(&self, s: Subject<'_>) -> bool {
-        match (self, s) {
-            (OwnedSubject::User(a), Subject::User(b)) => *a == b,
-            (OwnedSubject::Client(a), Subject::Client(b)) => a == b,
-            (OwnedSubject::Nobody, Subject::Nobody) => true,
-            _ => false,
+    fn borrowed(&self) -> Subject<'_> {
+        match self {
+            OwnedSubject::User(id) => Subject::User(*id),
+            OwnedSubject::Client(c) => Subject::Client(c),
+            OwnedSubject::Nobody => Subject::Nobody,
         }
     }
 }
@@ -247,14 +245,13 @@ impl MediaCache {
                     && e.camera == camera
                     && e.kind == kind
                     && e.url == url
-                    && e.sub.is(sub)
+                    && e.sub.borrowed() == sub
             })
             .map(|e| add_token(url, &e.token))
     }
 
-    fn put(&self, sub: Subject<'_>, e: Signed) {
-        debug_assert!(e.sub.is(sub));
-        let h = self.hash(sub, e.camera, e.kind, &e.url);
+    fn put(&self, e: Signed) {
+        let h = self.hash(e.sub.borrowed(), e.camera, e.kind, &e.url);
         let mut m = self.shard(h).lock().unwrap_or_else(|e| e.into_inner());
         if m.len() >= CACHE_MAX / SHARDS {
             m.clear();
@@ -302,17 +299,14 @@ impl Core {
         let sig = signing.sign(input.as_bytes());
         let token = format!("{input}.{}", B64.encode(sig));
         let out = add_token(url, &token);
-        self.media_cache.put(
-            sub,
-            Signed {
-                sub: sub.into(),
-                camera,
-                kind,
-                url: url.to_string(),
-                token,
-                exp: claims.exp,
-            },
-        );
+        self.media_cache.put(Signed {
+            sub: sub.into(),
+            camera,
+            kind,
+            url: url.to_string(),
+            token,
+            exp: claims.exp,
+        });
         Ok(out)
     }
 

@@ -395,16 +395,9 @@ impl crate::sql::cameras::CameraReads<Pools<sqlx::Sqlite>> for SqliteTokens {
         text: &str,
         args: Vec<crate::sql::Arg>,
     ) -> StoreResult<Vec<Camera>> {
-        let rows = self.reader.with(|c| {
-            let mut st = c.prepare_cached(text)?;
-            bind_numbered(&mut st, &args)?;
-            let mut rows = st.raw_query();
-            let mut out = Vec::new();
-            while let Some(r) = rows.next()? {
-                out.push(camera_at(r)?);
-            }
-            Ok(out)
-        })?;
+        let rows = self
+            .reader
+            .with(|c| rows_where(c, text, &args, |r| camera_at(r).map(Some)))?;
         crate::sql::rows::try_all(rows)
     }
 
@@ -415,16 +408,12 @@ impl crate::sql::cameras::CameraReads<Pools<sqlx::Sqlite>> for SqliteTokens {
         args: Vec<crate::sql::Arg>,
     ) -> StoreResult<Vec<(CameraId, f64, f64)>> {
         self.reader.with(|c| {
-            let mut st = c.prepare_cached(text)?;
-            bind_numbered(&mut st, &args)?;
-            let mut rows = st.raw_query();
-            let mut out = Vec::new();
-            while let Some(r) = rows.next()? {
-                if let (Some(lat), Some(lng)) = (r.get(1)?, r.get(2)?) {
-                    out.push((r.get(0)?, lat, lng));
-                }
-            }
-            Ok(out)
+            rows_where(c, text, &args, |r| {
+                Ok(match (r.get(1)?, r.get(2)?) {
+                    (Some(lat), Some(lng)) => Some((r.get(0)?, lat, lng)),
+                    _ => None,
+                })
+            })
         })
     }
 
@@ -502,6 +491,23 @@ impl crate::sql::cameras::CameraReads<Pools<sqlx::Sqlite>> for SqliteTokens {
                 .query_row([], |r| r.get(0))
         })
     }
+}
+
+/// Runs `text` with `args` and keeps what `keep` makes of each row (`None`: left out).
+fn rows_where<T>(
+    c: &Connection,
+    text: &str,
+    args: &[crate::sql::Arg],
+    mut keep: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<Option<T>>,
+) -> rusqlite::Result<Vec<T>> {
+    let mut st = c.prepare_cached(text)?;
+    bind_numbered(&mut st, args)?;
+    let mut rows = st.raw_query();
+    let mut out = Vec::new();
+    while let Some(r) = rows.next()? {
+        out.extend(keep(r)?);
+    }
+    Ok(out)
 }
 
 /// Binds `args` to a statement written with `$1`, `$2`, … (the shared SQL's style); SQLite
