@@ -5,10 +5,12 @@
 //! Radius search: the store narrows rows to the bounding box of the spherical cap (an
 //! indexable `lat`/`lng` range, split in two at the antimeridian, opened to every longitude
 //! when the cap covers a pole), then the exact great-circle distance (haversine) is checked
-//! here, walking the candidates in id order by keyset until the page is full. SQLite has no
-//! trigonometric functions, and this way both backends give the same, exact answer.
+//! here: the spatial index's cells in the box first (no row read), those that cannot reach the
+//! circle dropped, then the rows of the rest in id order, a chunk of ids at a time, until the
+//! page is full. SQLite has no trigonometric functions, and this way both backends give the
+//! same, exact answer.
 
-pub use crate::store::records::{CameraQuery, GeoBox, NewCamera};
+pub use crate::store::records::{CameraQuery, GeoBox, GeoCell, NewCamera};
 use std::collections::HashMap;
 
 use crate::cameras::{validate, Page};
@@ -24,8 +26,8 @@ pub const CAM2_PAGE_DEFAULT: i64 = 100;
 pub const CAM2_PAGE_MAX: i64 = 1000;
 /// Mean Earth radius (IUGG), km.
 pub const EARTH_RADIUS_KM: f64 = 6371.0088;
-/// Candidates fetched per round of a radius search.
-const RADIUS_CHUNK: i64 = 5000;
+/// The most ids a radius search reads rows for in one statement (the chunks grow to this).
+const RADIUS_CHUNK_MAX: usize = 4096;
 
 /// The CAM2 camera fields, in the order CAM2API lists them (and the import's column names).
 pub const CAM2_FIELDS: [&str; 19] = [
@@ -109,6 +111,17 @@ pub fn bounding_box(n: &Near) -> GeoBox {
         lat_max: deg(lat_max) + EPS,
         lng_ranges,
     }
+}
+
+/// False only if no point of `c` can lie within the circle of `n`: the distance to the cell's
+/// middle, less the farthest a point of the cell can be from it (along a meridian, then a
+/// parallel, which is no shorter than the great circle), less a metre for float rounding,
+/// exceeds the radius. A cell it keeps still gets the exact check on the row's position.
+fn may_reach(n: &Near, c: &GeoCell) -> bool {
+    let (lat, lng) = ((c.lat_min + c.lat_max) / 2.0, (c.lng_min + c.lng_max) / 2.0);
+    let reach = ((c.lat_max - c.lat_min).abs() + (c.lng_max - c.lng_min).abs()) / 2.0;
+    let reach_km = reach.to_radians() * EARTH_RADIUS_KM + 1e-3;
+    great_circle_km(n.lat, n.lng, lat, lng) - reach_km <= n.radius_km
 }
 
 fn bad(param: &str, what: &str) -> ApiError {
@@ -392,20 +405,37 @@ impl Core {
                 .search_cameras(&q, 0, page.offset, page.limit)
                 .await?);
         };
-        q.bbox = Some(bounding_box(&near));
-        // The candidates' positions first (the spatial index's box, light rows), the exact
-        // distance here, then the page's whole rows only.
-        let mut ids = Vec::new();
-        let mut skip = page.offset;
-        let mut after: CameraId = 0;
-        'chunks: loop {
-            let rows = self
-                .store
-                .search_camera_positions(&q, after, RADIUS_CHUNK)
-                .await?;
-            let n = rows.len() as i64;
-            for (id, lat, lng) in rows {
-                after = id;
+        let bbox = bounding_box(&near);
+        // The spatial index's cells in the box, without reading a row; the cells that cannot
+        // reach the circle are left out here. The rows are then read in id order, a chunk of
+        // ids at a time, with every filter and the exact distance, until the page is full:
+        // a page reads about as many rows as it shows, however many cameras the box holds.
+        let mut ids: Vec<CameraId> = self
+            .store
+            .camera_cells(&bbox)
+            .await?
+            .into_iter()
+            .filter(|c| may_reach(&near, c))
+            .map(|c| c.id)
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        q.bbox = Some(bbox);
+        let (offset, limit) = (page.offset.max(0) as usize, page.limit.max(0) as usize);
+        let mut skip = offset;
+        let mut out = Vec::new();
+        let want = offset.saturating_add(limit);
+        let mut chunk = want
+            .saturating_add(want / 4)
+            .saturating_add(16)
+            .min(RADIUS_CHUNK_MAX);
+        let mut rest = &ids[..];
+        while !rest.is_empty() && out.len() < limit {
+            let (head, tail) = rest.split_at(chunk.min(rest.len()));
+            for cam in self.store.search_cameras_among(&q, head).await? {
+                let (Some(lat), Some(lng)) = (cam.fields.lat, cam.fields.lng) else {
+                    continue;
+                };
                 if great_circle_km(near.lat, near.lng, lat, lng) > near.radius_km {
                     continue;
                 }
@@ -413,16 +443,15 @@ impl Core {
                     skip -= 1;
                     continue;
                 }
-                ids.push(id);
-                if ids.len() as i64 >= page.limit {
-                    break 'chunks;
+                out.push(cam);
+                if out.len() >= limit {
+                    break;
                 }
             }
-            if n < RADIUS_CHUNK {
-                break;
-            }
+            rest = tail;
+            chunk = chunk.saturating_mul(4).min(RADIUS_CHUNK_MAX);
         }
-        Ok(self.store.cameras_with_ids(&ids).await?)
+        Ok(out)
     }
 
     /// Inserts one batch of imported cameras in one transaction.
@@ -448,6 +477,85 @@ mod tests {
         assert!((d - 343.5).abs() < 1.0, "{d}");
         let half = great_circle_km(0.0, 0.0, 0.0, 180.0);
         assert!((half - std::f64::consts::PI * EARTH_RADIUS_KM).abs() < 1e-6);
+    }
+
+    /// A cell as R*Tree stores a point: 32-bit bounds rounded outward.
+    fn f32_cell(lat: f64, lng: f64) -> GeoCell {
+        let down = |x: f64| {
+            let f = x as f32;
+            if f64::from(f) > x {
+                f.next_down()
+            } else {
+                f
+            }
+        };
+        let up = |x: f64| {
+            let f = x as f32;
+            if f64::from(f) < x {
+                f.next_up()
+            } else {
+                f
+            }
+        };
+        GeoCell {
+            id: 1,
+            lat_min: down(lat).into(),
+            lat_max: up(lat).into(),
+            lng_min: down(lng).into(),
+            lng_max: up(lng).into(),
+        }
+    }
+
+    /// The pre-check never drops a point that the exact check keeps (points on and just
+    /// inside the circle, exact and rounded cells), and it does drop a cell far outside.
+    #[test]
+    fn a_cell_is_dropped_only_if_its_point_cannot_be_within() {
+        for (lat, lng, r) in [
+            (-55.086, -155.846, 25.0),
+            (35.0, 139.0, 0.5),
+            (10.0, 179.99, 300.0),
+            (89.9, 10.0, 40.0),
+            (0.0, 0.0, 19_000.0),
+        ] {
+            let n = Near {
+                lat,
+                lng,
+                radius_km: r,
+            };
+            for i in 0..720 {
+                let brg = (f64::from(i) / 2.0).to_radians();
+                for frac in [0.5, 0.999_999, 0.999_999_999, 1.0] {
+                    let d = r * frac / EARTH_RADIUS_KM;
+                    let (p1, l1) = (lat.to_radians(), lng.to_radians());
+                    let p2 = (p1.sin() * d.cos() + p1.cos() * d.sin() * brg.cos()).asin();
+                    let l2 =
+                        l1 + (brg.sin() * d.sin() * p1.cos()).atan2(d.cos() - p1.sin() * p2.sin());
+                    let (plat, plng) = (p2.to_degrees(), {
+                        let x = l2.to_degrees();
+                        (x + 540.0).rem_euclid(360.0) - 180.0
+                    });
+                    if great_circle_km(lat, lng, plat, plng) > r {
+                        continue;
+                    }
+                    let exact = GeoCell {
+                        id: 1,
+                        lat_min: plat,
+                        lat_max: plat,
+                        lng_min: plng,
+                        lng_max: plng,
+                    };
+                    assert!(may_reach(&n, &exact), "{plat},{plng} around {lat},{lng}");
+                    assert!(may_reach(&n, &f32_cell(plat, plng)), "{plat},{plng} (f32)");
+                }
+            }
+        }
+        let n = Near {
+            lat: 0.0,
+            lng: 0.0,
+            radius_km: 10.0,
+        };
+        assert!(!may_reach(&n, &f32_cell(0.0, 0.1)), "11 km away");
+        assert!(may_reach(&n, &f32_cell(0.0, 0.089)), "9.9 km away");
     }
 
     #[test]

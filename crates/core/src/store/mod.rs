@@ -332,17 +332,17 @@ pub trait CameraStore: Send + Sync + 'static {
         offset: i64,
         limit: i64,
     ) -> StoreResult<Vec<Camera>>;
-    /// The positions (`id`, `lat`, `lng`) of the cameras matching `q` that have one, with
-    /// `id > after_id`, in id order, at most `limit`: the radius search's candidates, without
-    /// reading whole rows.
-    async fn search_camera_positions(
+    /// Every camera whose position lies in `b`, as cells from the spatial index (a superset:
+    /// a cell may only touch the box). No other condition applies, not even visibility: the
+    /// radius search refines these and reads the rows through [`Self::search_cameras_among`].
+    async fn camera_cells(&self, b: &GeoBox) -> StoreResult<Vec<GeoCell>>;
+    /// The cameras among `ids` (ascending) that match `q`, in id order. `q.bbox`'s exact
+    /// latitude/longitude conditions apply; the spatial index is not consulted again.
+    async fn search_cameras_among(
         &self,
         q: &CameraQuery,
-        after_id: CameraId,
-        limit: i64,
-    ) -> StoreResult<Vec<(CameraId, f64, f64)>>;
-    /// The cameras with these ids (which a search of the caller found), in id order.
-    async fn cameras_with_ids(&self, ids: &[CameraId]) -> StoreResult<Vec<Camera>>;
+        ids: &[CameraId],
+    ) -> StoreResult<Vec<Camera>>;
     /// Inserts `rows` for `owner` in one transaction (multi-row INSERTs). Returns the count.
     async fn import_cameras(&self, owner: UserId, rows: &[NewCamera]) -> StoreResult<u64>;
     /// The camera of `owner` with this device serial, registered now (status online) or, if

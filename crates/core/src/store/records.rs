@@ -5,8 +5,8 @@
 
 use crate::clock::Timestamp;
 use crate::model::{
-    Authn, CameraFields, ClientPk, ClientRef, FamilyId, GrantType, NewAccessToken, NewFamily,
-    NewRefreshToken, OidcClient, User, UserId,
+    Authn, CameraFields, CameraId, ClientPk, ClientRef, FamilyId, GrantType, NewAccessToken,
+    NewFamily, NewRefreshToken, OidcClient, User, UserId,
 };
 use crate::scope::ScopeSet;
 
@@ -193,6 +193,18 @@ pub struct GeoBox {
     pub lat_min: f64,
     pub lat_max: f64,
     pub lng_ranges: Vec<(f64, f64)>,
+}
+
+/// Where a camera may be, as a spatial index answers: bounds that contain its position (exact,
+/// `min == max`, where the index keeps the coordinates as they are; SQLite's R*Tree keeps
+/// 32-bit floats rounded outward, a cell of a metre or two).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct GeoCell {
+    pub id: CameraId,
+    pub lat_min: f64,
+    pub lat_max: f64,
+    pub lng_min: f64,
+    pub lng_max: f64,
 }
 
 /// A camera search as the store runs it. Every `Some` narrows the result (AND).

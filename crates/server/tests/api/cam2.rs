@@ -1118,6 +1118,67 @@ async fn visibility_owner_and_public() {
     );
 }
 
+/// The radius search reads every camera in its box from the spatial index, other users'
+/// private ones included; only what the caller may see is listed, and the page is still full.
+#[tokio::test]
+async fn radius_search_shows_only_what_the_caller_may_see() {
+    let app = spawn_app().await;
+    let a = app.create_user("a@example.com", PASSWORD).await;
+    let b = app.create_user("b@example.com", PASSWORD).await;
+    let at = |name: &str, lat: f64, public: bool| {
+        let mut f = CameraFields::named(name);
+        (f.lat, f.lng, f.is_public) = (Some(lat), Some(2.35), public);
+        f
+    };
+    // Forty private cameras of b first (lowest ids), then a's cameras and b's public one.
+    for i in 0..40 {
+        let f = at(
+            &format!("b private {i}"),
+            48.85 + f64::from(i) * 1e-4,
+            false,
+        );
+        app.core.create_camera(b.id, f).await.unwrap();
+    }
+    let a_private = app
+        .core
+        .create_camera(a.id, at("a private", 48.86, false))
+        .await
+        .unwrap();
+    let b_public = app
+        .core
+        .create_camera(b.id, at("b public", 48.87, true))
+        .await
+        .unwrap();
+    let a_far = app
+        .core
+        .create_camera(a.id, at("a far", 49.5, false))
+        .await
+        .unwrap();
+    let (id, secret) = cc_client(&app, "cam2", Some(a.id)).await;
+    let t = cam2_token(&app, &id, &secret).await;
+    let v: Value = get_jwt(&app, "/cameras/?near=48.85,2.35&radius_km=25&limit=2", &t)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ids(&v), vec![a_private.id, b_public.id]);
+    let v: Value = get_jwt(&app, "/cameras/?near=48.85,2.35&radius_km=100", &t)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ids(&v), vec![a_private.id, b_public.id, a_far.id]);
+    // Without an owner: public cameras only.
+    let (id, secret) = cc_client(&app, "cam2", None).await;
+    let t = cam2_token(&app, &id, &secret).await;
+    let v: Value = get_jwt(&app, "/cameras/?near=48.85,2.35&radius_km=25", &t)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ids(&v), vec![b_public.id]);
+}
+
 fn camgate(app: &TestApp, args: &[&str]) -> std::process::Output {
     std::process::Command::new(env!("CARGO_BIN_EXE_camgate"))
         .args(args)

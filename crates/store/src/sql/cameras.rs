@@ -4,7 +4,9 @@ use async_trait::async_trait;
 
 use camgate_core::clock::Timestamp;
 use camgate_core::model::*;
-use camgate_core::store::{CameraQuery, CameraStore, NewCamera, PairedDevice, StoreResult};
+use camgate_core::store::{
+    CameraQuery, CameraStore, GeoBox, GeoCell, NewCamera, PairedDevice, StoreResult,
+};
 
 use super::queries::{
     CAMERA_COLS, CAMERA_COUNTS_SQL, CAMERA_LISTING_VERSION_SQL, CAMERA_PAGE_AFTER_SQL,
@@ -118,15 +120,28 @@ impl Where {
 }
 
 /// The SQL of `CameraStore::search_cameras` and its arguments (the CAM2 filters).
+/// `among`: only these ids (ascending; the radius search's refined cells), and then the box's
+/// spatial index is not consulted again, only its exact conditions.
 pub(crate) fn camera_search_sql(
     cols: &str,
     geo: Geo,
     q: &CameraQuery,
+    among: Option<&[CameraId]>,
     after_id: i64,
     offset: i64,
     limit: i64,
 ) -> (String, Vec<Arg>) {
     let mut w = Where::default();
+    if let Some(ids) = among {
+        // The list is padded (with its last id, which changes nothing) to a power of two, so
+        // that a few statement texts serve every length and stay in the statement caches.
+        let n = ids.len().max(16).next_power_of_two();
+        let last = ids.last().copied().unwrap_or(0);
+        let marks: Vec<String> = (0..n)
+            .map(|i| w.arg(Arg::from(ids.get(i).copied().unwrap_or(last))))
+            .collect();
+        w.clauses.push(format!("id IN ({})", marks.join(", ")));
+    }
     match q.owner {
         Some(o) => {
             let p = w.arg(Arg::from(o));
@@ -202,8 +217,12 @@ pub(crate) fn camera_search_sql(
         let mut ors = Vec::new();
         for (lo, hi) in &ranges {
             let (a, z) = (w.arg(Arg::from(*lo)), w.arg(Arg::from(*hi)));
-            let boxed = geo.within((&lat_lo, &lat_hi), (&a, &z));
-            ors.push(format!("({boxed} AND lng >= {a} AND lng <= {z})"));
+            if among.is_some() {
+                ors.push(format!("(lng >= {a} AND lng <= {z})"));
+            } else {
+                let boxed = geo.within((&lat_lo, &lat_hi), (&a, &z));
+                ors.push(format!("({boxed} AND lng >= {a} AND lng <= {z})"));
+            }
         }
         w.clauses.push(format!("({})", ors.join(" OR ")));
     }
@@ -236,13 +255,8 @@ pub(crate) trait CameraReads<Q: Sql>: Send + Sync + 'static {
     /// Whole camera rows (`CAMERA_COLS`) of a query built here (`$N` parameters).
     async fn camera_rows(&self, sql: &Q, text: &str, args: Vec<Arg>) -> StoreResult<Vec<Camera>>;
 
-    /// `(id, lat, lng)` rows of a query built here; rows without a position are left out.
-    async fn camera_positions(
-        &self,
-        sql: &Q,
-        text: &str,
-        args: Vec<Arg>,
-    ) -> StoreResult<Vec<(CameraId, f64, f64)>>;
+    /// The cells of a query built here (`id` and the four bounds, in [`GeoCell`]'s order).
+    async fn camera_cells(&self, sql: &Q, text: &str, args: Vec<Arg>) -> StoreResult<Vec<GeoCell>>;
 }
 
 /// PostgreSQL (and any sqlx pool): the shared statements through sqlx.
@@ -300,16 +314,17 @@ impl<Q: Sql> CameraReads<Q> for super::tokens::SqlTokens {
         rows::try_all(rows)
     }
 
-    async fn camera_positions(
-        &self,
-        sql: &Q,
-        text: &str,
-        args: Vec<Arg>,
-    ) -> StoreResult<Vec<(CameraId, f64, f64)>> {
-        let rows: Vec<(CameraId, Option<f64>, Option<f64>)> = sql.all(text, args).await?;
+    async fn camera_cells(&self, sql: &Q, text: &str, args: Vec<Arg>) -> StoreResult<Vec<GeoCell>> {
+        let rows: Vec<(CameraId, f64, f64, f64, f64)> = sql.all(text, args).await?;
         Ok(rows
             .into_iter()
-            .filter_map(|(id, lat, lng)| Some((id, lat?, lng?)))
+            .map(|(id, lat_min, lat_max, lng_min, lng_max)| GeoCell {
+                id,
+                lat_min,
+                lat_max,
+                lng_min,
+                lng_max,
+            })
             .collect())
     }
 }
@@ -455,30 +470,38 @@ impl<T: CameraReads<Q>, Q: Sql> CameraStore for Backend<T, Q> {
         offset: i64,
         limit: i64,
     ) -> StoreResult<Vec<Camera>> {
-        let (sql, args) = camera_search_sql(CAMERA_COLS, Q::GEO, q, after_id, offset, limit);
+        let (sql, args) = camera_search_sql(CAMERA_COLS, Q::GEO, q, None, after_id, offset, limit);
         self.tokens.camera_rows(&self.sql, &sql, args).await
     }
 
-    async fn search_camera_positions(
-        &self,
-        q: &CameraQuery,
-        after_id: CameraId,
-        limit: i64,
-    ) -> StoreResult<Vec<(CameraId, f64, f64)>> {
-        let (sql, args) = camera_search_sql("id, lat, lng", Q::GEO, q, after_id, 0, limit);
-        self.tokens.camera_positions(&self.sql, &sql, args).await
+    async fn camera_cells(&self, b: &GeoBox) -> StoreResult<Vec<GeoCell>> {
+        let ranges = if b.lng_ranges.is_empty() {
+            vec![(-180.0, 180.0)]
+        } else {
+            b.lng_ranges.clone()
+        };
+        let mut cells = Vec::new();
+        for (lo, hi) in ranges {
+            let args = args![b.lat_min, b.lat_max, lo, hi];
+            cells.extend(
+                self.tokens
+                    .camera_cells(&self.sql, Q::GEO.cells(), args)
+                    .await?,
+            );
+        }
+        Ok(cells)
     }
 
-    async fn cameras_with_ids(&self, ids: &[CameraId]) -> StoreResult<Vec<Camera>> {
+    async fn search_cameras_among(
+        &self,
+        q: &CameraQuery,
+        ids: &[CameraId],
+    ) -> StoreResult<Vec<Camera>> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let marks: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
-        let sql = format!(
-            "SELECT {CAMERA_COLS} FROM cameras WHERE id IN ({}) ORDER BY id",
-            marks.join(", ")
-        );
-        let args = ids.iter().map(|i| Arg::from(*i)).collect();
+        let n = ids.len() as i64;
+        let (sql, args) = camera_search_sql(CAMERA_COLS, Q::GEO, q, Some(ids), 0, 0, n);
         self.tokens.camera_rows(&self.sql, &sql, args).await
     }
 

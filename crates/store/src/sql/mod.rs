@@ -133,6 +133,23 @@ impl Geo {
             ),
         }
     }
+
+    /// The cells in a box (`$1`–`$2` latitude, `$3`–`$4` longitude) straight from the index:
+    /// `id, lat_min, lat_max, lng_min, lng_max`. R*Tree answers from its own nodes (no camera
+    /// row is read); PostgreSQL's rows carry the exact position.
+    pub(crate) fn cells(self) -> &'static str {
+        match self {
+            Geo::RTree => {
+                "SELECT id, min_lat, max_lat, min_lng, max_lng FROM cameras_geo \
+                 WHERE min_lat <= $2 AND max_lat >= $1 AND min_lng <= $4 AND max_lng >= $3"
+            }
+            Geo::Gist => {
+                "SELECT id, lat, lat, lng, lng FROM cameras \
+                 WHERE point(lng, lat) <@ box(point($3, $1), point($4, $2)) \
+                 AND lat >= $1 AND lat <= $2 AND lng >= $3 AND lng <= $4"
+            }
+        }
+    }
 }
 
 /// A backend's pools. Reads go to the read pool; writes, and reads that must see the latest

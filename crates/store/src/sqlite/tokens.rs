@@ -8,7 +8,9 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 use camgate_core::clock::Timestamp;
 use camgate_core::model::*;
-use camgate_core::store::{AddAccess, NewGrant, Rotation, StoreResult, TokenStore, Window};
+use camgate_core::store::{
+    AddAccess, GeoCell, NewGrant, Rotation, StoreResult, TokenStore, Window,
+};
 
 use super::reader::{
     camera_at, client_ref_at, opt_user_at, pat_at, user_at, Reader, AT_CAMERA, AT_CLIENT, AT_USER,
@@ -401,18 +403,21 @@ impl crate::sql::cameras::CameraReads<Pools<sqlx::Sqlite>> for SqliteTokens {
         crate::sql::rows::try_all(rows)
     }
 
-    async fn camera_positions(
+    async fn camera_cells(
         &self,
         _sql: &Pools<sqlx::Sqlite>,
         text: &str,
         args: Vec<crate::sql::Arg>,
-    ) -> StoreResult<Vec<(CameraId, f64, f64)>> {
+    ) -> StoreResult<Vec<GeoCell>> {
         self.reader.with(|c| {
             rows_where(c, text, &args, |r| {
-                Ok(match (r.get(1)?, r.get(2)?) {
-                    (Some(lat), Some(lng)) => Some((r.get(0)?, lat, lng)),
-                    _ => None,
-                })
+                Ok(Some(GeoCell {
+                    id: r.get(0)?,
+                    lat_min: r.get(1)?,
+                    lat_max: r.get(2)?,
+                    lng_min: r.get(3)?,
+                    lng_max: r.get(4)?,
+                }))
             })
         })
     }
