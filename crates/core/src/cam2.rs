@@ -479,6 +479,16 @@ mod tests {
         assert!((half - std::f64::consts::PI * EARTH_RADIUS_KM).abs() < 1e-6);
     }
 
+    /// The point `km` from `lat`,`lng` on bearing `brg` (radians), longitude in [-180, 180).
+    fn destination(lat: f64, lng: f64, brg: f64, km: f64) -> (f64, f64) {
+        let d = km / EARTH_RADIUS_KM;
+        let (p1, l1) = (lat.to_radians(), lng.to_radians());
+        let p2 = (p1.sin() * d.cos() + p1.cos() * d.sin() * brg.cos()).asin();
+        let l2 = l1 + (brg.sin() * d.sin() * p1.cos()).atan2(d.cos() - p1.sin() * p2.sin());
+        let lng2 = (l2.to_degrees() + 540.0).rem_euclid(360.0) - 180.0;
+        (p2.to_degrees(), lng2)
+    }
+
     /// A cell as R*Tree stores a point: 32-bit bounds rounded outward.
     fn f32_cell(lat: f64, lng: f64) -> GeoCell {
         let down = |x: f64| {
@@ -525,15 +535,7 @@ mod tests {
             for i in 0..720 {
                 let brg = (f64::from(i) / 2.0).to_radians();
                 for frac in [0.5, 0.999_999, 0.999_999_999, 1.0] {
-                    let d = r * frac / EARTH_RADIUS_KM;
-                    let (p1, l1) = (lat.to_radians(), lng.to_radians());
-                    let p2 = (p1.sin() * d.cos() + p1.cos() * d.sin() * brg.cos()).asin();
-                    let l2 =
-                        l1 + (brg.sin() * d.sin() * p1.cos()).atan2(d.cos() - p1.sin() * p2.sin());
-                    let (plat, plng) = (p2.to_degrees(), {
-                        let x = l2.to_degrees();
-                        (x + 540.0).rem_euclid(360.0) - 180.0
-                    });
+                    let (plat, plng) = destination(lat, lng, brg, r * frac);
                     if great_circle_km(lat, lng, plat, plng) > r {
                         continue;
                     }
@@ -577,17 +579,7 @@ mod tests {
             let b = bounding_box(&n);
             for i in 0..360 {
                 let brg = (i as f64).to_radians();
-                let d = r * 0.999_999 / EARTH_RADIUS_KM;
-                let (p1, l1) = (lat.to_radians(), lng.to_radians());
-                let p2 = (p1.sin() * d.cos() + p1.cos() * d.sin() * brg.cos()).asin();
-                let l2 = l1 + (brg.sin() * d.sin() * p1.cos()).atan2(d.cos() - p1.sin() * p2.sin());
-                let (p2, mut l2) = (p2.to_degrees(), l2.to_degrees());
-                while l2 > 180.0 {
-                    l2 -= 360.0;
-                }
-                while l2 < -180.0 {
-                    l2 += 360.0;
-                }
+                let (p2, l2) = destination(lat, lng, brg, r * 0.999_999);
                 assert!(
                     p2 >= b.lat_min && p2 <= b.lat_max,
                     "{lat},{lng},{r}: lat {p2}"
