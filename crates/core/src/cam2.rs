@@ -1,4 +1,5 @@
-//! CAM2API cameras (spec 002 and the CAM2 facts in `shared/spec/README.md`): the search
+//! CAM2API cameras (the CAM2API specification, and the behaviour its clients rely on that it leaves
+//! unwritten: the filters and paging described on each function here): the search
 //! behind `GET /cameras/` — every CAM2 filter, a radius search, limit/offset — and the row
 //! conversion of `camgate camera import`.
 //!

@@ -195,6 +195,18 @@ pub struct GeoBox {
     pub lng_ranges: Vec<(f64, f64)>,
 }
 
+impl GeoBox {
+    /// The longitude ranges to query: [`GeoBox::lng_ranges`], or the whole circle when the
+    /// box has none.
+    pub fn lng_spans(&self) -> &[(f64, f64)] {
+        if self.lng_ranges.is_empty() {
+            &[(-180.0, 180.0)]
+        } else {
+            &self.lng_ranges
+        }
+    }
+}
+
 /// Where a camera may be, as a spatial index answers: bounds that contain its position (exact,
 /// `min == max`, where the index keeps the coordinates as they are; SQLite's R*Tree keeps
 /// 32-bit floats rounded outward, a cell of a metre or two).

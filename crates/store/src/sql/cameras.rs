@@ -209,13 +209,8 @@ pub(crate) fn camera_search_sql(
         let (lat_lo, lat_hi) = (w.arg(Arg::from(b.lat_min)), w.arg(Arg::from(b.lat_max)));
         w.clauses
             .push(format!("lat >= {lat_lo} AND lat <= {lat_hi}"));
-        let ranges: Vec<(f64, f64)> = if b.lng_ranges.is_empty() {
-            vec![(-180.0, 180.0)]
-        } else {
-            b.lng_ranges.clone()
-        };
         let mut ors = Vec::new();
-        for (lo, hi) in &ranges {
+        for (lo, hi) in b.lng_spans() {
             let (a, z) = (w.arg(Arg::from(*lo)), w.arg(Arg::from(*hi)));
             if among.is_some() {
                 ors.push(format!("(lng >= {a} AND lng <= {z})"));
@@ -475,13 +470,8 @@ impl<T: CameraReads<Q>, Q: Sql> CameraStore for Backend<T, Q> {
     }
 
     async fn camera_cells(&self, b: &GeoBox) -> StoreResult<Vec<GeoCell>> {
-        let ranges = if b.lng_ranges.is_empty() {
-            vec![(-180.0, 180.0)]
-        } else {
-            b.lng_ranges.clone()
-        };
         let mut cells = Vec::new();
-        for (lo, hi) in ranges {
+        for &(lo, hi) in b.lng_spans() {
             let args = args![b.lat_min, b.lat_max, lo, hi];
             cells.extend(
                 self.tokens
