@@ -250,7 +250,7 @@ pub(crate) trait CameraReads<Q: Sql>: Send + Sync + 'static {
     /// Whole camera rows (`CAMERA_COLS`) of a query built here (`$N` parameters).
     async fn camera_rows(&self, sql: &Q, text: &str, args: Vec<Arg>) -> StoreResult<Vec<Camera>>;
 
-    /// The cells of a query built here (`id` and the four bounds, in [`GeoCell`]'s order).
+    /// The cells of a query built here ([`Geo::cells`]).
     async fn camera_cells(&self, sql: &Q, text: &str, args: Vec<Arg>) -> StoreResult<Vec<GeoCell>>;
 }
 
@@ -310,6 +310,21 @@ impl<Q: Sql> CameraReads<Q> for super::tokens::SqlTokens {
     }
 
     async fn camera_cells(&self, sql: &Q, text: &str, args: Vec<Arg>) -> StoreResult<Vec<GeoCell>> {
+        if Q::GEO == Geo::Gist {
+            // An exact point per row (`id, lat, lng`): three columns to decode, not five, for
+            // the thousands of rows a box holds.
+            let rows: Vec<(CameraId, f64, f64)> = sql.all(text, args).await?;
+            return Ok(rows
+                .into_iter()
+                .map(|(id, lat, lng)| GeoCell {
+                    id,
+                    lat_min: lat,
+                    lat_max: lat,
+                    lng_min: lng,
+                    lng_max: lng,
+                })
+                .collect());
+        }
         let rows: Vec<(CameraId, f64, f64, f64, f64)> = sql.all(text, args).await?;
         Ok(rows
             .into_iter()
@@ -521,11 +536,6 @@ impl<T: CameraReads<Q>, Q: Sql> CameraStore for Backend<T, Q> {
     }
 
     async fn analyze_cameras(&self) -> StoreResult<()> {
-        // SQLite: sampled statistics first (PostgreSQL samples by itself) — seconds, not
-        // minutes, at a million rows.
-        match Q::ANALYZE_PREP {
-            Some(prep) => self.sql.run_each(&[prep, "ANALYZE cameras"]).await,
-            None => self.sql.run_each(&["ANALYZE cameras"]).await,
-        }
+        self.sql.run_each(Q::ANALYZE_CAMERAS).await
     }
 }

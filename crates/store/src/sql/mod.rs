@@ -113,7 +113,7 @@ pub(crate) trait Exec: Send {
 pub(crate) enum Geo {
     /// SQLite: the `cameras_geo` R*Tree table, kept by triggers.
     RTree,
-    /// PostgreSQL: a GiST index on `point(lng, lat)`.
+    /// PostgreSQL: a GiST index on `point(lng, lat)` that includes `id, lat, lng`.
     Gist,
 }
 
@@ -135,8 +135,9 @@ impl Geo {
     }
 
     /// The cells in a box (`$1`–`$2` latitude, `$3`–`$4` longitude) straight from the index:
-    /// `id, lat_min, lat_max, lng_min, lng_max`. R*Tree answers from its own nodes (no camera
-    /// row is read); PostgreSQL's rows carry the exact position.
+    /// R*Tree answers `id, lat_min, lat_max, lng_min, lng_max` from its own nodes (no camera
+    /// row is read); PostgreSQL answers `id, lat, lng`, the exact point, from its index (an
+    /// index-only scan where the rows are all-visible, migration 17).
     pub(crate) fn cells(self) -> &'static str {
         match self {
             Geo::RTree => {
@@ -144,7 +145,7 @@ impl Geo {
                  WHERE min_lat <= $2 AND max_lat >= $1 AND min_lng <= $4 AND max_lng >= $3"
             }
             Geo::Gist => {
-                "SELECT id, lat, lat, lng, lng FROM cameras \
+                "SELECT id, lat, lng FROM cameras \
                  WHERE point(lng, lat) <@ box(point($3, $1), point($4, $2)) \
                  AND lat >= $1 AND lat <= $2 AND lng >= $3 AND lng <= $4"
             }
@@ -160,8 +161,11 @@ pub(crate) trait Sql: Send + Sync + 'static {
     type Tx: Exec;
     /// False for SQLite's multi-row INSERTs, which bind anonymous `?` parameters faster.
     const NUMBERED: bool;
-    /// `ANALYZE` needs a sampling limit first on SQLite (PostgreSQL samples by itself).
-    const ANALYZE_PREP: Option<&'static str>;
+    /// What runs after a bulk camera import: statistics for the planner (SQLite sampled
+    /// first, seconds rather than minutes at a million rows; PostgreSQL samples by itself).
+    /// PostgreSQL also vacuums, which marks the new rows all-visible so that the radius
+    /// search's cells come from the GiST index alone (an index-only scan, migration 17).
+    const ANALYZE_CAMERAS: &'static [&'static str];
     /// Appended to the SELECT of a claim (the outbox): ` FOR UPDATE SKIP LOCKED` on
     /// PostgreSQL, so that concurrent claimers pass over each other's rows instead of waiting;
     /// empty on SQLite, which has no row locks (its one writer runs a claim's UPDATE whole).
@@ -227,7 +231,7 @@ impl<DB: sqlx::Database> Clone for Pools<DB> {
 /// `Sql` for `Pools<$Db>` and `Exec` for its transactions. One body for both backends: sqlx's
 /// generic executor bounds cannot be named once for both, so the two impls are expanded here.
 macro_rules! sql_for {
-    ($Db:ty, numbered = $numbered:expr, analyze_prep = $prep:expr, skip_locked = $skip:expr, geo = $geo:expr) => {
+    ($Db:ty, numbered = $numbered:expr, analyze = $analyze:expr, skip_locked = $skip:expr, geo = $geo:expr) => {
         #[async_trait]
         impl Exec for sqlx::Transaction<'static, $Db> {
             async fn run(&mut self, sql: &str, args: Vec<Arg>) -> StoreResult<u64> {
@@ -254,7 +258,7 @@ macro_rules! sql_for {
         impl Sql for Pools<$Db> {
             type Tx = sqlx::Transaction<'static, $Db>;
             const NUMBERED: bool = $numbered;
-            const ANALYZE_PREP: Option<&'static str> = $prep;
+            const ANALYZE_CAMERAS: &'static [&'static str] = $analyze;
             const SKIP_LOCKED: &'static str = $skip;
             const GEO: Geo = $geo;
 
@@ -328,14 +332,14 @@ macro_rules! bind {
 sql_for!(
     sqlx::Sqlite,
     numbered = false,
-    analyze_prep = Some("PRAGMA analysis_limit = 1000"),
+    analyze = &["PRAGMA analysis_limit = 1000", "ANALYZE cameras"],
     skip_locked = "",
     geo = Geo::RTree
 );
 sql_for!(
     sqlx::Postgres,
     numbered = true,
-    analyze_prep = None,
+    analyze = &["VACUUM (ANALYZE) cameras"],
     skip_locked = " FOR UPDATE SKIP LOCKED",
     geo = Geo::Gist
 );

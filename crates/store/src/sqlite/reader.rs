@@ -221,6 +221,7 @@ mod tests {
             include_str!("../../migrations/sqlite/0014_media_events_webhooks.sql"),
             include_str!("../../migrations/sqlite/0015_camera_listing_version.sql"),
             include_str!("../../migrations/sqlite/0016_camera_search.sql"),
+            include_str!("../../migrations/sqlite/0017_camera_geo_cells.sql"),
         ] {
             c.execute_batch(m).unwrap();
         }
