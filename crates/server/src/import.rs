@@ -364,7 +364,9 @@ pub async fn import_file(
         ));
     }
     let parsed = parsed?;
-    // Fresh statistics, so the planner picks the selective index for the CAM2 filters.
+    // Fresh statistics, so the planner picks the selective index for the CAM2 filters (on
+    // PostgreSQL also a vacuum: the new rows all-visible, for the radius search's index-only
+    // scan).
     if imported > 0 {
         pb.set_message("analyzing");
         core.store
