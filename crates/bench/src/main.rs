@@ -82,6 +82,13 @@ struct Cli {
     /// --scaling-cpus 0,1`. Needs --server-cpus.
     #[arg(long, value_name = "LIST", value_parser = parse_server_cpus, requires = "server_cpus")]
     scaling_cpus: Option<sys::CpuList>,
+    /// Run the server's threads at this nice value (0–19). Where the load generator has no
+    /// CPU of its own (a scaling run's second set includes its CPU), 19 lets the server use
+    /// the generator's CPU only while the generator waits, so the second set measures the
+    /// server's scaling rather than a starved generator. Meant for SQLite: an unpinned
+    /// PostgreSQL at nice 0 would take the server's CPU too.
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(i32).range(0..=19))]
+    server_nice: i32,
     /// Server restarts in the startup scenario.
     #[arg(long, default_value_t = 5)]
     restarts: usize,
@@ -231,6 +238,7 @@ async fn run(cli: Cli, bench_cpus: Option<sys::CpuList>) -> anyhow::Result<bool>
             binary: binary.clone(),
             log_filter: cli.server_log.clone(),
             cpus: cli.server_cpus.clone(),
+            nice: cli.server_nice,
         },
         phases: load::Phases {
             warmup: secs(cli.warmup, "warmup")?,
@@ -249,7 +257,10 @@ async fn run(cli: Cli, bench_cpus: Option<sys::CpuList>) -> anyhow::Result<bool>
         restarts: cli.restarts,
     };
     let machine = sys::MachineInfo::collect(&root);
-    let cpus = cpu_settings(cli.server_cpus.as_ref(), bench_cpus.as_ref());
+    let mut cpus = cpu_settings(cli.server_cpus.as_ref(), bench_cpus.as_ref());
+    if cli.server_nice > 0 {
+        cpus.push_str(&format!("; server at nice {}", cli.server_nice));
+    }
     eprintln!(
         "camgate-bench: {} on {} × {} (load {}), {} scenario(s) on {}; CPUs: {cpus}",
         binary.display(),

@@ -23,6 +23,8 @@ pub struct ServerOpts {
     pub log_filter: Option<String>,
     /// `--server-cpus`: the server process runs on these CPUs only (all its threads).
     pub cpus: Option<sys::CpuList>,
+    /// `--server-nice`: every server thread at least this nice (0 leaves them alone).
+    pub nice: i32,
 }
 
 /// Which database a scenario gets.
@@ -193,6 +195,10 @@ impl Server {
             log_path,
         };
         server.ready = server.wait_ready(spawned).await?;
+        // After start-up: the threads that serve exist now, and later ones inherit.
+        if opts.nice > 0 {
+            sys::renice_threads(pid, opts.nice)?;
+        }
         // Let start-up allocations settle before calling the memory "idle".
         tokio::time::sleep(Duration::from_millis(250)).await;
         server.idle_rss_kb = sys::status_kb(pid, "VmRSS").unwrap_or(0);

@@ -427,6 +427,37 @@ pub fn pin_current_thread(cpus: &CpuList) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("sched_setaffinity({}): {e}", cpus.label()))
 }
 
+/// Makes every thread of process `pid` at least `nice` nice (a thread already nicer keeps its
+/// value; nothing is made less nice, which would need privileges). Threads the process starts
+/// afterwards inherit the value of the thread that starts them. Returns how many threads
+/// changed.
+pub fn renice_threads(pid: u32, nice: i32) -> anyhow::Result<usize> {
+    let dir = format!("/proc/{pid}/task");
+    let mut changed = 0;
+    for entry in std::fs::read_dir(&dir).map_err(|e| anyhow::anyhow!("listing {dir}: {e}"))? {
+        let name = entry?.file_name();
+        let Some(tid) = name
+            .to_str()
+            .and_then(|t| t.parse::<i32>().ok())
+            .and_then(rustix::process::Pid::from_raw)
+        else {
+            continue;
+        };
+        // A thread may end between the listing and here: skip it.
+        let Ok(now) = rustix::process::getpriority_process(Some(tid)) else {
+            continue;
+        };
+        if now < nice {
+            // On Linux, PRIO_PROCESS with a thread id sets that thread alone.
+            rustix::process::setpriority_process(Some(tid), nice).map_err(|e| {
+                anyhow::anyhow!("setpriority({}, {nice}): {e}", tid.as_raw_nonzero())
+            })?;
+            changed += 1;
+        }
+    }
+    Ok(changed)
+}
+
 /// Runs `f` with the calling thread pinned to `cpus` (unchanged if `None`), then puts its
 /// previous affinity back. A child process forked or a thread spawned inside `f` keeps
 /// `cpus`, from its first instruction on, and so do the threads it starts in turn.
@@ -449,6 +480,28 @@ pub fn on_cpus<T>(cpus: Option<&CpuList>, f: impl FnOnce() -> T) -> anyhow::Resu
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn renices_every_thread_of_a_child_and_never_lowers() {
+        let nice_of = |pid: u32| {
+            let pid = rustix::process::Pid::from_raw(i32::try_from(pid).unwrap()).unwrap();
+            rustix::process::getpriority_process(Some(pid)).unwrap()
+        };
+        let mut child = std::process::Command::new("sleep")
+            .arg("5")
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        let before = nice_of(pid);
+        let target = (before + 3).min(19);
+        assert_eq!(renice_threads(pid, target).unwrap(), 1);
+        assert_eq!(nice_of(pid), target);
+        // Asking for less than it has changes nothing.
+        assert_eq!(renice_threads(pid, before).unwrap(), 0);
+        assert_eq!(nice_of(pid), target);
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
 
     #[test]
     fn reads_own_process() {
