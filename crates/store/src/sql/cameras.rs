@@ -63,6 +63,42 @@ const IMPORT_CHUNK: usize = 500;
 /// parameter up in a linear list, which makes binding 13,000 `$n` parameters quadratic
 /// (~1 s per statement), while `?` parameters bind in order. The only place the two backends
 /// get different SQL text.
+/// Bytes of one packed cell: `int8send(id) || float8send(lat) || float8send(lng)`.
+const PACKED_CELL: usize = 24;
+
+/// The cells of PostgreSQL's packed answer (`Geo::cells`): big-endian id, latitude and
+/// longitude, 24 bytes a cell. A length that is not a whole number of cells is an error (the
+/// statement and this decoder disagree), not a short answer.
+pub(crate) fn decode_packed_cells(bytes: &[u8]) -> StoreResult<Vec<GeoCell>> {
+    if !bytes.len().is_multiple_of(PACKED_CELL) {
+        return Err(camgate_core::error::StoreError::Other(format!(
+            "packed camera cells: {} bytes is not a multiple of {PACKED_CELL}",
+            bytes.len()
+        )));
+    }
+    let word = |c: &[u8], at: usize| {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&c[at..at + 8]);
+        w
+    };
+    Ok(bytes
+        .chunks_exact(PACKED_CELL)
+        .map(|c| {
+            let (lat, lng) = (
+                f64::from_be_bytes(word(c, 8)),
+                f64::from_be_bytes(word(c, 16)),
+            );
+            GeoCell {
+                id: i64::from_be_bytes(word(c, 0)),
+                lat_min: lat,
+                lat_max: lat,
+                lng_min: lng,
+                lng_max: lng,
+            }
+        })
+        .collect())
+}
+
 fn insert_sql(rows: usize, numbered: bool) -> String {
     let mut s = String::with_capacity(200 + rows * IMPORT_NCOLS * 6);
     s.push_str("INSERT INTO cameras (owner_id, ");
@@ -311,19 +347,9 @@ impl<Q: Sql> CameraReads<Q> for super::tokens::SqlTokens {
 
     async fn camera_cells(&self, sql: &Q, text: &str, args: Vec<Arg>) -> StoreResult<Vec<GeoCell>> {
         if Q::GEO == Geo::Gist {
-            // An exact point per row (`id, lat, lng`): three columns to decode, not five, for
-            // the thousands of rows a box holds.
-            let rows: Vec<(CameraId, f64, f64)> = sql.all(text, args).await?;
-            return Ok(rows
-                .into_iter()
-                .map(|(id, lat, lng)| GeoCell {
-                    id,
-                    lat_min: lat,
-                    lat_max: lat,
-                    lng_min: lng,
-                    lng_max: lng,
-                })
-                .collect());
+            // Every cell of the box in one packed value (Geo::cells).
+            let packed: Option<(Option<Vec<u8>>,)> = sql.one(text, args).await?;
+            return decode_packed_cells(packed.and_then(|(b,)| b).as_deref().unwrap_or_default());
         }
         let rows: Vec<(CameraId, f64, f64, f64, f64)> = sql.all(text, args).await?;
         Ok(rows
@@ -537,5 +563,38 @@ impl<T: CameraReads<Q>, Q: Sql> CameraStore for Backend<T, Q> {
 
     async fn analyze_cameras(&self) -> StoreResult<()> {
         self.sql.run_each(Q::ANALYZE_CAMERAS).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn packed_cells_decode_exactly_and_reject_a_ragged_length() {
+        // What PostgreSQL's int8send/float8send produce: big-endian two's complement and
+        // IEEE 754 bits.
+        let cells = [
+            (7_i64, -55.086_012_345_678_9_f64, -155.846_f64),
+            (i64::MAX, 89.999_999_999_999_99, 179.999_999_999_999_97),
+            (1, -0.0, 5e-324),
+        ];
+        let mut packed = Vec::new();
+        for (id, lat, lng) in cells {
+            packed.extend(id.to_be_bytes());
+            packed.extend(lat.to_be_bytes());
+            packed.extend(lng.to_be_bytes());
+        }
+        let got = decode_packed_cells(&packed).unwrap();
+        assert_eq!(got.len(), cells.len());
+        for (g, (id, lat, lng)) in got.iter().zip(cells) {
+            assert_eq!(g.id, id);
+            assert_eq!(g.lat_min.to_bits(), lat.to_bits());
+            assert_eq!(g.lat_max.to_bits(), lat.to_bits());
+            assert_eq!(g.lng_min.to_bits(), lng.to_bits());
+            assert_eq!(g.lng_max.to_bits(), lng.to_bits());
+        }
+        assert!(decode_packed_cells(&[]).unwrap().is_empty());
+        assert!(decode_packed_cells(&packed[..packed.len() - 1]).is_err());
     }
 }

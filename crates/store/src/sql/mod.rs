@@ -136,8 +136,11 @@ impl Geo {
 
     /// The cells in a box (`$1`–`$2` latitude, `$3`–`$4` longitude) straight from the index:
     /// R*Tree answers `id, lat_min, lat_max, lng_min, lng_max` from its own nodes (no camera
-    /// row is read); PostgreSQL answers `id, lat, lng`, the exact point, from its index (an
-    /// index-only scan where the rows are all-visible, migration 17).
+    /// row is read); PostgreSQL reads `id, lat, lng`, the exact point, from its index (an
+    /// index-only scan where the rows are all-visible, migration 17) and answers them packed
+    /// in ONE `bytea`, 24 bytes a cell (`int8send`/`float8send`: big-endian, the float's exact
+    /// bits), or NULL for none (`cameras::decode_packed_cells`). Decoding thousands of one-row answers
+    /// through sqlx was most of the uncached radius search's time on PostgreSQL.
     pub(crate) fn cells(self) -> &'static str {
         match self {
             Geo::RTree => {
@@ -145,7 +148,8 @@ impl Geo {
                  WHERE min_lat <= $2 AND max_lat >= $1 AND min_lng <= $4 AND max_lng >= $3"
             }
             Geo::Gist => {
-                "SELECT id, lat, lng FROM cameras \
+                "SELECT string_agg(int8send(id) || float8send(lat) || float8send(lng), ''::bytea) \
+                 FROM cameras \
                  WHERE point(lng, lat) <@ box(point($3, $1), point($4, $2)) \
                  AND lat >= $1 AND lat <= $2 AND lng >= $3 AND lng <= $4"
             }
