@@ -82,11 +82,12 @@ struct Cli {
     /// --scaling-cpus 0,1`. Needs --server-cpus.
     #[arg(long, value_name = "LIST", value_parser = parse_server_cpus, requires = "server_cpus")]
     scaling_cpus: Option<sys::CpuList>,
-    /// Run the server's threads at this nice value (0–19). Where the load generator has no
-    /// CPU of its own (a scaling run's second set includes its CPU), 19 lets the server use
-    /// the generator's CPU only while the generator waits, so the second set measures the
-    /// server's scaling rather than a starved generator. Meant for SQLite: an unpinned
-    /// PostgreSQL at nice 0 would take the server's CPU too.
+    /// Run the server's threads at this nice value (0–19) once it is ready. A contention
+    /// probe: where the server's CPU set includes the load generator's CPU, 19 lets the
+    /// server use that CPU only while the generator waits, so a server thread preempted
+    /// inside a critical section stalls the others and a lock shared by the worker threads
+    /// shows as a scaling ratio below 1. Meant for SQLite: an unpinned PostgreSQL at nice 0
+    /// would take the server's CPU too.
     #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(i32).range(0..=19))]
     server_nice: i32,
     /// Server restarts in the startup scenario.

@@ -449,10 +449,12 @@ pub fn renice_threads(pid: u32, nice: i32) -> anyhow::Result<usize> {
         };
         if now < nice {
             // On Linux, PRIO_PROCESS with a thread id sets that thread alone.
-            rustix::process::setpriority_process(Some(tid), nice).map_err(|e| {
-                anyhow::anyhow!("setpriority({}, {nice}): {e}", tid.as_raw_nonzero())
-            })?;
-            changed += 1;
+            match rustix::process::setpriority_process(Some(tid), nice) {
+                Ok(()) => changed += 1,
+                // The thread ended meanwhile.
+                Err(rustix::io::Errno::SRCH) => {}
+                Err(e) => anyhow::bail!("setpriority({}, {nice}): {e}", tid.as_raw_nonzero()),
+            }
         }
     }
     Ok(changed)

@@ -58,11 +58,6 @@ const IMPORT_NCOLS: usize = 26;
 /// PostgreSQL's 65,535.
 const IMPORT_CHUNK: usize = 500;
 
-/// `INSERT INTO cameras (…) VALUES (…), (…)` for `rows` rows. PostgreSQL gets `$n`
-/// parameters; SQLite gets anonymous `?` ones (`numbered = false`): SQLite looks each named
-/// parameter up in a linear list, which makes binding 13,000 `$n` parameters quadratic
-/// (~1 s per statement), while `?` parameters bind in order. The only place the two backends
-/// get different SQL text.
 /// Bytes of one packed cell: `int8send(id) || float8send(lat) || float8send(lng)`.
 const PACKED_CELL: usize = 24;
 
@@ -99,6 +94,11 @@ pub(crate) fn decode_packed_cells(bytes: &[u8]) -> StoreResult<Vec<GeoCell>> {
         .collect())
 }
 
+/// `INSERT INTO cameras (…) VALUES (…), (…)` for `rows` rows. PostgreSQL gets `$n`
+/// parameters; SQLite gets anonymous `?` ones (`numbered = false`): SQLite looks each named
+/// parameter up in a linear list, which makes binding 13,000 `$n` parameters quadratic
+/// (~1 s per statement), while `?` parameters bind in order. The only place the two backends
+/// get different SQL text.
 fn insert_sql(rows: usize, numbered: bool) -> String {
     let mut s = String::with_capacity(200 + rows * IMPORT_NCOLS * 6);
     s.push_str("INSERT INTO cameras (owner_id, ");

@@ -138,9 +138,9 @@ impl Geo {
     /// R*Tree answers `id, lat_min, lat_max, lng_min, lng_max` from its own nodes (no camera
     /// row is read); PostgreSQL reads `id, lat, lng`, the exact point, from its index (an
     /// index-only scan where the rows are all-visible, migration 17) and answers them packed
-    /// in ONE `bytea`, 24 bytes a cell (`int8send`/`float8send`: big-endian, the float's exact
-    /// bits), or NULL for none (`cameras::decode_packed_cells`). Decoding thousands of one-row answers
-    /// through sqlx was most of the uncached radius search's time on PostgreSQL.
+    /// in ONE `bytea`, 24 bytes a cell (`int8send`/`float8send`: big-endian, the float's
+    /// exact bits), or NULL for none (`cameras::decode_packed_cells`). Decoding thousands of
+    /// one-row answers through sqlx was most of the uncached radius search's time there.
     pub(crate) fn cells(self) -> &'static str {
         match self {
             Geo::RTree => {
