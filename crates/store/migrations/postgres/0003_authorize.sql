@@ -1,4 +1,4 @@
--- Issue 3: the browser half of OAuth2 (RFC 6749 §4.1): authorization codes, remembered
+-- The browser half of OAuth2 (RFC 6749 §4.1): authorization codes, remembered
 -- consents, parked authorization requests, browser sessions and the login throttle.
 -- PostgreSQL flavour. Secrets (codes, session ids, request handles) appear only as SHA-256 digests.
 

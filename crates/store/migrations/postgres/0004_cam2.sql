@@ -1,4 +1,4 @@
--- Issue 7 (CAM2API): JWT signing keys, the JWT denylist, and indexes for the camera filters.
+-- CAM2API: JWT signing keys, the JWT denylist, and indexes for the camera filters.
 
 -- Signing keys of JWT access tokens (RFC 9068). `private_key` is the raw 32-byte Ed25519 seed
 -- or P-256 scalar. An active key has retired_at NULL; a retired key still verifies until
@@ -24,7 +24,7 @@ CREATE INDEX jwt_denylist_expires ON jwt_denylist(expires_at);
 -- for a *selective* filter: city, country/state, and latitude (ranges and the radius search's
 -- bounding box); public cameras for the visibility rule. Low-cardinality columns (source,
 -- camera_type, booleans) and dates are served by the id-order scan, which stops after one page;
--- each extra index with random keys costs the bulk import dearly (measured, issue 7 note).
+-- each extra index with random keys costs the bulk import dearly (measured when the CAM2 search was built).
 -- PostgreSQL: `id` is part of the key (SQLite appends the rowid by itself), so an equality
 -- filter is read in id order and `ORDER BY id LIMIT` needs neither a sort nor a gamble on the
 -- primary-key scan (which read all 1 M rows for a filter matching nothing).

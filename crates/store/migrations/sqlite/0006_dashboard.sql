@@ -1,4 +1,4 @@
--- Issue 8: the developer dashboard. SQLite flavour.
+-- The developer dashboard. SQLite flavour.
 
 -- Client secret rotation with an overlap: the secret being replaced may keep working until
 -- `previous_secret_expires_at` (config `client_secret_overlap_secs`, default 0 = at once).

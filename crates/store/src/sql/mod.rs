@@ -196,6 +196,8 @@ pub(crate) struct Pools<DB: sqlx::Database> {
     pub read: sqlx::Pool<DB>,
     pub write: sqlx::Pool<DB>,
     pub migrator: &'static sqlx::migrate::Migrator,
+    /// Applied migrations whose comments changed since: (version, checksum of the old text).
+    pub comment_edits: &'static [CommentEdit],
     /// `read` and `write` are one pool (PostgreSQL).
     pub shared: bool,
     /// sqlx writes waiting for (or running on) the write connection. The SQLite writer
@@ -203,6 +205,31 @@ pub(crate) struct Pools<DB: sqlx::Database> {
     /// transactions while this is zero (sqlite/writer.rs, `TURN_HOLD`).
     pub write_waiting: Arc<AtomicUsize>,
 }
+
+/// An applied migration whose comments were edited after databases had recorded it. sqlx
+/// stores a SHA-384 of each migration's whole text and refuses to start when an applied file
+/// changed; a database that still holds the checksum of exactly the old text is given the new
+/// one before sqlx compares them. Only comments may change this way: the statements already ran.
+pub(crate) struct CommentEdit {
+    pub version: i64,
+    /// The SHA-384 of the text as it was applied, in hex.
+    pub old_sha384: &'static str,
+}
+
+impl CommentEdit {
+    pub(crate) fn old_checksum(&self) -> StoreResult<Vec<u8>> {
+        hex::decode(self.old_sha384).map_err(|e| {
+            camgate_core::error::StoreError::Other(format!(
+                "migration {} checksum: {e}",
+                self.version
+            ))
+        })
+    }
+}
+
+/// Replaces a recorded checksum only where it is the old text's (`$3`).
+pub(crate) const ADOPT_COMMENT_EDIT: &str =
+    "UPDATE _sqlx_migrations SET checksum = $1 WHERE version = $2 AND checksum = $3";
 
 /// Counts one sqlx write in [`Pools::write_waiting`] while it lives.
 pub(crate) struct Waiting<'a>(&'a AtomicUsize);
@@ -226,6 +253,7 @@ impl<DB: sqlx::Database> Clone for Pools<DB> {
             read: self.read.clone(),
             write: self.write.clone(),
             migrator: self.migrator,
+            comment_edits: self.comment_edits,
             shared: self.shared,
             write_waiting: self.write_waiting.clone(),
         }
@@ -303,11 +331,37 @@ macro_rules! sql_for {
             async fn migrate(&self) -> StoreResult<()> {
                 // Several nodes may start at once: sqlx takes an advisory lock around
                 // migrations (PostgreSQL).
+                use sqlx::migrate::Migrate;
+                let other = |e: sqlx::migrate::MigrateError| {
+                    camgate_core::error::StoreError::Other(e.to_string())
+                };
                 let _w = crate::sql::Waiting::on(&self.write_waiting);
-                self.migrator
-                    .run(&self.write)
-                    .await
-                    .map_err(|e| camgate_core::error::StoreError::Other(e.to_string()))
+                // Edited comments are adopted before sqlx compares checksums, under that same
+                // lock (`CommentEdit`).
+                let mut conn = self.write.acquire().await.map_err(crate::map_err)?;
+                conn.lock().await.map_err(other)?;
+                let adopted = async {
+                    conn.ensure_migrations_table().await.map_err(other)?;
+                    for edit in self.comment_edits {
+                        let Some(m) = self.migrator.iter().find(|m| m.version == edit.version)
+                        else {
+                            continue;
+                        };
+                        sqlx::query(crate::sql::ADOPT_COMMENT_EDIT)
+                            .bind(m.checksum.to_vec())
+                            .bind(edit.version)
+                            .bind(edit.old_checksum()?)
+                            .execute(&mut *conn)
+                            .await
+                            .map_err(crate::map_err)?;
+                    }
+                    Ok::<_, camgate_core::error::StoreError>(())
+                }
+                .await;
+                conn.unlock().await.map_err(other)?;
+                adopted?;
+                drop(conn);
+                self.migrator.run(&self.write).await.map_err(other)
             }
             fn pool_stats(&self) -> Vec<PoolStats> {
                 crate::sql::pool_stats(self)

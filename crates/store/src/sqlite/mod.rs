@@ -21,7 +21,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use camgate_core::error::StoreError;
 
 use crate::backend::Backend;
-use crate::sql::Pools;
+use crate::sql::{CommentEdit, Pools};
 use crate::{map_err, StoreOptions};
 use reader::Reader;
 use tokens::SqliteTokens;
@@ -31,6 +31,24 @@ use writer::{Writer, DEFAULT_MAX_BATCH};
 pub(crate) type SqliteStore = Backend<SqliteTokens, Pools<sqlx::Sqlite>>;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+
+/// Migrations whose first comment named the tracker entry it was written for (and 0004 a
+/// note in that tracker): labels that meant nothing in this repository, replaced by what each
+/// migration holds. The checksums are those of the texts databases applied.
+static COMMENT_EDITS: &[CommentEdit] = &[
+    CommentEdit {
+        version: 3,
+        old_sha384: "c6eb7860c4fcfc17e3da404dd44e64500a87db1983912d6730821c6cf089e50a0d4b1dccf1c0d3ac477d3e25c6907b1b",
+    },
+    CommentEdit {
+        version: 4,
+        old_sha384: "b0439605002eb44a0aa11b3c00c23b6bf5f874c6d4bd3077bafba4773ac56822e2ef8eef6a778b85ae05cfec0d12a3a7",
+    },
+    CommentEdit {
+        version: 6,
+        old_sha384: "abd240dff54be980a37d69d4be8905655305edc12c902a2e831c2d9da8ba756e95873b812cc0c032f2c0efd5fcb65255",
+    },
+];
 
 /// An in-memory database (`sqlite::memory:`) is a private temporary file instead: the writer
 /// thread, the readers and the pools are separate connections and must see one database.
@@ -116,6 +134,7 @@ impl SqliteStore {
                 read,
                 write,
                 migrator: &MIGRATOR,
+                comment_edits: COMMENT_EDITS,
                 shared: false,
                 write_waiting,
             },
@@ -158,5 +177,66 @@ mod tests {
         assert!(path.exists());
         drop(store);
         assert!(!path.exists(), "{} left behind", path.display());
+    }
+
+    async fn checksum(store: &SqliteStore, version: i64) -> Vec<u8> {
+        sqlx::query_scalar("SELECT checksum FROM _sqlx_migrations WHERE version = $1")
+            .bind(version)
+            .fetch_one(&store.sql.write)
+            .await
+            .unwrap()
+    }
+
+    async fn set_checksum(store: &SqliteStore, version: i64, sum: &[u8]) {
+        sqlx::query("UPDATE _sqlx_migrations SET checksum = $1 WHERE version = $2")
+            .bind(sum.to_vec())
+            .bind(version)
+            .execute(&store.sql.write)
+            .await
+            .unwrap();
+    }
+
+    /// A database that applied a migration before its comments were edited (it holds the old
+    /// text's checksum) starts and records the new one; any other recorded checksum still
+    /// stops the start, as sqlx always did.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn applied_migrations_adopt_their_comment_edits_only() {
+        let store = SqliteStore::connect("sqlite::memory:", &StoreOptions::default())
+            .await
+            .unwrap();
+        store.migrate().await.unwrap();
+        let new = |v: i64| {
+            MIGRATOR
+                .iter()
+                .find(|m| m.version == v)
+                .unwrap()
+                .checksum
+                .to_vec()
+        };
+        for e in COMMENT_EDITS {
+            let old = e.old_checksum().unwrap();
+            assert_ne!(
+                old,
+                new(e.version),
+                "migration {} did not change",
+                e.version
+            );
+            set_checksum(&store, e.version, &old).await;
+        }
+        store.migrate().await.unwrap();
+        for e in COMMENT_EDITS {
+            assert_eq!(checksum(&store, e.version).await, new(e.version));
+        }
+
+        // Not the old text of an edited migration: refused.
+        set_checksum(&store, 3, &[7u8; 48]).await;
+        assert!(store.migrate().await.is_err());
+        set_checksum(&store, 3, &new(3)).await;
+        // An old checksum on a migration that was not edited: refused.
+        let old3 = COMMENT_EDITS[0].old_checksum().unwrap();
+        set_checksum(&store, 5, &old3).await;
+        assert!(store.migrate().await.is_err());
+        set_checksum(&store, 5, &new(5)).await;
+        store.migrate().await.unwrap();
     }
 }
