@@ -9,6 +9,7 @@
 
 mod reader;
 mod tokens;
+mod wal_append;
 pub(crate) mod writer;
 
 use std::path::PathBuf;

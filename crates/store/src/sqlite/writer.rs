@@ -140,7 +140,7 @@ impl Checkpoints {
     /// Starts the checkpointer thread for the database at `path`. It ends when the writer
     /// thread does, after a last checkpoint.
     fn start(path: &std::path::Path) -> Result<Self, StoreError> {
-        let conn = open(path).map_err(map_err)?;
+        let conn = open(path, false).map_err(map_err)?;
         let (nudge, rx) = mpsc::sync_channel::<()>(1);
         let copied = Arc::new(AtomicBool::new(false));
         let flag = copied.clone();
@@ -224,7 +224,7 @@ impl Writer {
         turn: sqlx::SqlitePool,
         waiting: Arc<AtomicUsize>,
     ) -> Result<Self, StoreError> {
-        let conn = open(path).map_err(map_err)?;
+        let conn = open(path, wal_append()).map_err(map_err)?;
         let rt = tokio::runtime::Handle::try_current().map_err(|e| {
             StoreError::Other(format!("no Tokio runtime for the SQLite writer: {e}"))
         })?;
@@ -265,13 +265,25 @@ impl Writer {
     }
 }
 
-fn open(path: &std::path::Path) -> rusqlite::Result<Connection> {
-    let conn = Connection::open_with_flags(
-        path,
-        OpenFlags::SQLITE_OPEN_READ_WRITE
-            | OpenFlags::SQLITE_OPEN_CREATE
-            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )?;
+/// Whether the writer thread's connection coalesces its WAL writes (wal_append.rs). On unless
+/// `CAMGATE_SQLITE_WAL_APPEND=0`, which exists to measure the shim against SQLite's own
+/// writes in one build.
+fn wal_append() -> bool {
+    std::env::var("CAMGATE_SQLITE_WAL_APPEND").map_or(true, |v| v != "0")
+        && super::wal_append::register().is_ok()
+}
+
+/// `coalesce`: open through the WAL-append shim (only the connection that writes frames
+/// gains from it).
+fn open(path: &std::path::Path, coalesce: bool) -> rusqlite::Result<Connection> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+        | OpenFlags::SQLITE_OPEN_CREATE
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = if coalesce {
+        Connection::open_with_flags_and_vfs(path, flags, super::wal_append::VFS_NAME)?
+    } else {
+        Connection::open_with_flags(path, flags)?
+    };
     conn.busy_timeout(Duration::from_secs(5))?;
     // Per-connection settings, the same as the sqlx connections' (sqlite.rs).
     conn.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))?;
