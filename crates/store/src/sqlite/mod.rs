@@ -180,6 +180,47 @@ mod tests {
         assert!(!path.exists(), "{} left behind", path.display());
     }
 
+    /// Under sustained writes the WAL is never cut back (it would only be allocated again);
+    /// once writes pause, the checkpointer gives the disk back, and keeps every row.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_long_wal_is_truncated_once_writes_pause() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let url = format!("sqlite://{}", path.display());
+        let store = SqliteStore::connect(&url, &StoreOptions::default())
+            .await
+            .unwrap();
+        store.migrate().await.unwrap();
+        let wal = dir.path().join("t.db-wal");
+        // One long transaction of another connection (as an import through the CLI would be).
+        let c = rusqlite::Connection::open(&path).unwrap();
+        c.busy_timeout(Duration::from_secs(5)).unwrap();
+        c.execute_batch(
+            "CREATE TABLE scratch (b BLOB); \
+             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 18000) \
+             INSERT INTO scratch SELECT randomblob(4000) FROM n;",
+        )
+        .unwrap();
+        let len = std::fs::metadata(&wal).unwrap().len();
+        assert!(len > writer::WAL_KEEP, "the WAL is only {len} bytes");
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let len = std::fs::metadata(&wal).map_or(0, |m| m.len());
+            if len == 0 {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the WAL is still {len} bytes"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let rows: i64 = c
+            .query_row("SELECT count(*) FROM scratch", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(rows, 18000);
+    }
+
     async fn checksum(store: &SqliteStore, version: i64) -> Vec<u8> {
         sqlx::query_scalar("SELECT checksum FROM _sqlx_migrations WHERE version = $1")
             .bind(version)

@@ -145,6 +145,9 @@ impl Checkpoints {
     /// thread does, after a last checkpoint.
     fn start(path: &std::path::Path) -> Result<Self, StoreError> {
         let conn = open(path, false).map_err(map_err)?;
+        let mut wal = path.as_os_str().to_owned();
+        wal.push("-wal");
+        let wal = std::path::PathBuf::from(wal);
         let (nudge, rx) = mpsc::sync_channel::<()>(1);
         let copied = Arc::new(AtomicBool::new(false));
         let flag = copied.clone();
@@ -152,20 +155,24 @@ impl Checkpoints {
             .name("sqlite-checkpnt".into())
             .spawn(move || {
                 loop {
-                    match rx.recv_timeout(CHECKPOINT_IDLE) {
+                    let idle = match rx.recv_timeout(CHECKPOINT_IDLE) {
                         Ok(()) => {
                             std::thread::sleep(CHECKPOINT_DELAY);
                             while rx.try_recv().is_ok() {}
+                            false
                         }
                         // Commits of the sqlx writer (which does not nudge) are covered here;
                         // with nothing to copy a checkpoint only reads the WAL index.
-                        Err(mpsc::RecvTimeoutError::Timeout) => {}
+                        Err(mpsc::RecvTimeoutError::Timeout) => true,
                         Err(mpsc::RecvTimeoutError::Disconnected) => break,
-                    }
+                    };
                     // The second pass copies what was committed during the first, so
                     // that the writer's share (before_transaction) is small.
                     if checkpoint(&conn) && checkpoint(&conn) {
                         flag.store(true, Ordering::Release);
+                    }
+                    if idle {
+                        truncate_when_idle(&conn, &wal);
                     }
                 }
                 checkpoint(&conn);
@@ -185,14 +192,42 @@ impl Checkpoints {
     /// checkpointer never sees that moment: frames arrive while it copies. So once it has
     /// copied a stretch, the writer — the only one that can make the moment happen — copies
     /// the few frames committed since (a small passive checkpoint of its own, in its turn, so
-    /// nothing can be appended meanwhile) and its next transaction restarts the log. The WAL
-    /// stays a few megabytes that are overwritten in the page cache; without this it grew by
-    /// about 200 MB/s under rotating refresh, and every frame written was a new file block
-    /// (ext4 block allocation and page zeroing were half of this thread's time).
+    /// nothing can be appended meanwhile) and its next transaction restarts the log. Without
+    /// this the WAL grew by about 200 MB/s under rotating refresh, and every frame written was
+    /// a new file block (ext4 block allocation and page zeroing were half of this thread's
+    /// time). It is not always enough: a restart also needs every reader on the newest
+    /// snapshot, and under rotating refresh with busy readers the WAL still reached 200–500
+    /// MB between restarts (measured 2026-12-06), which is why a restarted log is no longer
+    /// cut back while writes go on (`journal_size_limit = -1`, see [`open`]).
     fn before_transaction(&self, conn: &Connection) {
         if self.copied.swap(false, Ordering::Acquire) {
             checkpoint(conn);
         }
+    }
+}
+
+/// A WAL longer than this is cut to nothing once writes pause.
+pub(crate) const WAL_KEEP: u64 = 64 * 1024 * 1024;
+/// How long the idle truncation may wait for a reader or writer (it holds new writers off
+/// while it waits).
+const TRUNCATE_WAIT: Duration = Duration::from_millis(20);
+
+/// With no commit for [`CHECKPOINT_IDLE`], gives the disk back: a WAL over [`WAL_KEEP`] is
+/// checkpointed and truncated to zero bytes (`wal_checkpoint(TRUNCATE)`). If a reader or
+/// writer is still busy after [`TRUNCATE_WAIT`], it is tried again at the next idle look.
+fn truncate_when_idle(conn: &Connection, wal: &std::path::Path) {
+    if std::fs::metadata(wal).map_or(true, |m| m.len() <= WAL_KEEP) {
+        return;
+    }
+    let r = conn.busy_timeout(TRUNCATE_WAIT).and_then(|()| {
+        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
+            r.get::<_, i64>(0)
+        })
+    });
+    let _ = conn.busy_timeout(Duration::from_secs(5));
+    match r {
+        Ok(busy) => tracing::debug!(busy, "idle WAL truncation"),
+        Err(e) => tracing::warn!(error = %e, "idle WAL truncation failed"),
     }
 }
 
@@ -297,8 +332,13 @@ fn open(path: &std::path::Path, coalesce: bool) -> rusqlite::Result<Connection> 
     conn.pragma_update(None, "cache_size", -16000)?;
     // The checkpointer thread checkpoints (see the module notes).
     conn.pragma_update(None, "wal_autocheckpoint", 0)?;
-    // After a burst, a restarted WAL is cut back to this size.
-    conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
+    // A restarted WAL keeps its length while writes go on: under a steady stream of commits
+    // SQLite often cannot restart the log (a reader still holds an older snapshot when the
+    // writer's transaction begins), so the WAL grows to hundreds of megabytes between
+    // restarts, and a limit cut it back at each restart only for the next stretch to
+    // allocate those blocks again (ext4 block allocation, truncation, more writeback). The
+    // checkpointer cuts it to nothing once writes pause ([`truncate_when_idle`]).
+    conn.pragma_update(None, "journal_size_limit", -1)?;
     conn.set_prepared_statement_cache_capacity(64);
     Ok(conn)
 }
