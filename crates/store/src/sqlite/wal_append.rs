@@ -503,6 +503,14 @@ mod tests {
         assert_eq!(integrity(&r), "ok");
     }
 
+    /// `count` rows with keys from `first` on, each with `n`.
+    fn insert(c: &Connection, first: i64, count: i64, n: i64) {
+        let mut st = c.prepare("INSERT INTO t VALUES (?1, ?2)").unwrap();
+        for i in first..first + count {
+            st.execute(params![secret_key(i), n]).unwrap();
+        }
+    }
+
     /// A 32-byte key in no particular order (as token hashes are).
     fn secret_key(i: i64) -> Vec<u8> {
         (1..=4u64)
@@ -532,13 +540,7 @@ mod tests {
         for round in 0..6i64 {
             // Spilled, then rolled back.
             let tx = w.unchecked_transaction().unwrap();
-            for i in 0..2000i64 {
-                tx.execute(
-                    "INSERT INTO t VALUES (?1, ?2)",
-                    params![secret_key(1_000_000 + round * 10_000 + i), 1000],
-                )
-                .unwrap();
-            }
+            insert(&tx, 1_000_000 + round * 10_000, 2000, 1000);
             tx.rollback().unwrap();
             // The other writer commits where the spilled frames were.
             let k = secret_key(round);
@@ -548,13 +550,7 @@ mod tests {
             expect = (expect.0 + 1, expect.1 + round);
             // The shim's connection writes again (its WAL position moved under it).
             let tx = w.unchecked_transaction().unwrap();
-            for i in 0..300i64 {
-                tx.execute(
-                    "INSERT INTO t VALUES (?1, ?2)",
-                    params![secret_key(2_000_000 + round * 10_000 + i), 2],
-                )
-                .unwrap();
-            }
+            insert(&tx, 2_000_000 + round * 10_000, 300, 2);
             tx.commit().unwrap();
             expect = (expect.0 + 300, expect.1 + 600);
             assert_eq!(sum(&other), expect, "round {round}");
