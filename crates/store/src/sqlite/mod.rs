@@ -184,6 +184,16 @@ mod tests {
     /// once writes pause, the checkpointer gives the disk back, and keeps every row.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_long_wal_is_truncated_once_writes_pause() {
+        long_wal_is_truncated(false).await;
+    }
+
+    /// The same while light writes go on (a commit every 100 ms: never a pause of a second).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_long_wal_is_truncated_once_writes_slow_down() {
+        long_wal_is_truncated(true).await;
+    }
+
+    async fn long_wal_is_truncated(keep_writing: bool) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.db");
         let url = format!("sqlite://{}", path.display());
@@ -204,6 +214,7 @@ mod tests {
         let len = std::fs::metadata(&wal).unwrap().len();
         assert!(len > writer::WAL_KEEP, "the WAL is only {len} bytes");
         let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        let mut written = 0;
         loop {
             let len = std::fs::metadata(&wal).map_or(0, |m| m.len());
             if len == 0 {
@@ -213,12 +224,32 @@ mod tests {
                 std::time::Instant::now() < deadline,
                 "the WAL is still {len} bytes"
             );
+            if keep_writing {
+                let e = camgate_core::model::AuditEvent {
+                    at: written,
+                    kind: camgate_core::model::AuditKind::TokenRefreshed,
+                    user_id: None,
+                    client_id: None,
+                    ip: None,
+                    detail: "light".into(),
+                };
+                store.audit(&e).await.unwrap();
+                written += 1;
+            }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         let rows: i64 = c
             .query_row("SELECT count(*) FROM scratch", [], |r| r.get(0))
             .unwrap();
         assert_eq!(rows, 18000);
+        let audited: i64 = c
+            .query_row(
+                "SELECT count(*) FROM audit_events WHERE detail = 'light'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(audited, written);
     }
 
     async fn checksum(store: &SqliteStore, version: i64) -> Vec<u8> {

@@ -33,8 +33,8 @@
 //! 3.6 k/s with the database on disk vs 5.6 k/s on tmpfs before the change (BENCHMARKS.md).
 //!
 //! WAL appends: SQLite writes each frame as two `pwrite`s (header, page); this connection
-//! opens through a VFS shim (wal_append.rs) that writes a transaction's frames in one call
-//! before the commit is published, which took a third of this thread's write-path CPU away.
+//! opens through a VFS shim (wal_append.rs) that writes a transaction's frames in a few large
+//! calls before the commit is published: a third less CPU spent appending frames.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
@@ -148,12 +148,18 @@ impl Checkpoints {
         let mut wal = path.as_os_str().to_owned();
         wal.push("-wal");
         let wal = std::path::PathBuf::from(wal);
+        let frame_bytes = 24
+            + conn
+                .query_row("PRAGMA page_size", [], |r| r.get::<_, i64>(0))
+                .map_err(map_err)?;
         let (nudge, rx) = mpsc::sync_channel::<()>(1);
         let copied = Arc::new(AtomicBool::new(false));
         let flag = copied.clone();
         std::thread::Builder::new()
             .name("sqlite-checkpnt".into())
             .spawn(move || {
+                // Consecutive passes that found little of the WAL in use.
+                let mut quiet = 0u32;
                 loop {
                     let idle = match rx.recv_timeout(CHECKPOINT_IDLE) {
                         Ok(()) => {
@@ -168,11 +174,19 @@ impl Checkpoints {
                     };
                     // The second pass copies what was committed during the first, so
                     // that the writer's share (before_transaction) is small.
-                    if checkpoint(&conn) && checkpoint(&conn) {
+                    let first = pass(&conn);
+                    let second = first.copied_all.then(|| pass(&conn));
+                    if second.is_some_and(|p| p.copied_all) {
                         flag.store(true, Ordering::Release);
                     }
-                    if idle {
-                        truncate_when_idle(&conn, &wal);
+                    let in_use = second.unwrap_or(first).frames.saturating_mul(frame_bytes);
+                    quiet = if (0..WAL_QUIET).contains(&in_use) {
+                        quiet.saturating_add(1)
+                    } else {
+                        0
+                    };
+                    if idle || quiet >= QUIET_PASSES {
+                        truncate_when_quiet(&conn, &wal);
                     }
                 }
                 checkpoint(&conn);
@@ -206,16 +220,22 @@ impl Checkpoints {
     }
 }
 
-/// A WAL longer than this is cut to nothing once writes pause.
+/// A WAL longer than this is cut to nothing once writes pause or slow down.
 pub(crate) const WAL_KEEP: u64 = 64 * 1024 * 1024;
+/// Writes have slowed down when this many passes in a row found less than [`WAL_QUIET`]
+/// bytes of the WAL in use (the log restarts again). Under rotating refresh the log grows by
+/// tens of megabytes between passes, so such a streak does not happen while it lasts.
+const QUIET_PASSES: u32 = 10;
+const WAL_QUIET: i64 = 8 * 1024 * 1024;
 /// How long the idle truncation may wait for a reader or writer (it holds new writers off
 /// while it waits).
 const TRUNCATE_WAIT: Duration = Duration::from_millis(20);
 
-/// With no commit for [`CHECKPOINT_IDLE`], gives the disk back: a WAL over [`WAL_KEEP`] is
-/// checkpointed and truncated to zero bytes (`wal_checkpoint(TRUNCATE)`). If a reader or
-/// writer is still busy after [`TRUNCATE_WAIT`], it is tried again at the next idle look.
-fn truncate_when_idle(conn: &Connection, wal: &std::path::Path) {
+/// With no commit for [`CHECKPOINT_IDLE`], or after [`QUIET_PASSES`] quiet passes, gives the
+/// disk back: a WAL over [`WAL_KEEP`] is checkpointed and truncated to zero bytes
+/// (`wal_checkpoint(TRUNCATE)`). If a reader or writer is still busy after
+/// [`TRUNCATE_WAIT`], it is tried again at the next look.
+fn truncate_when_quiet(conn: &Connection, wal: &std::path::Path) {
     if std::fs::metadata(wal).map_or(true, |m| m.len() <= WAL_KEEP) {
         return;
     }
@@ -231,9 +251,17 @@ fn truncate_when_idle(conn: &Connection, wal: &std::path::Path) {
     }
 }
 
-/// One passive checkpoint: copies what it can without waiting for readers or writers. True
-/// when it copied every frame it found (and found some).
-fn checkpoint(conn: &Connection) -> bool {
+/// What one checkpoint pass found.
+#[derive(Clone, Copy)]
+struct Pass {
+    /// It copied every frame it found (and found some).
+    copied_all: bool,
+    /// Frames in the WAL since its last restart (-1 if the pass failed).
+    frames: i64,
+}
+
+/// One passive checkpoint: copies what it can without waiting for readers or writers.
+fn pass(conn: &Connection) -> Pass {
     let r = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
         Ok((
             r.get::<_, i64>(0)?,
@@ -244,13 +272,24 @@ fn checkpoint(conn: &Connection) -> bool {
     match r {
         Ok((busy, log, done)) => {
             tracing::trace!(busy, log, done, "WAL checkpoint");
-            busy == 0 && log > 0 && done == log
+            Pass {
+                copied_all: busy == 0 && log > 0 && done == log,
+                frames: log,
+            }
         }
         Err(e) => {
             tracing::warn!(error = %e, "WAL checkpoint failed");
-            false
+            Pass {
+                copied_all: false,
+                frames: -1,
+            }
         }
     }
+}
+
+/// One passive checkpoint; true when it copied every frame it found (and found some).
+fn checkpoint(conn: &Connection) -> bool {
+    pass(conn).copied_all
 }
 
 impl Writer {
@@ -337,7 +376,7 @@ fn open(path: &std::path::Path, coalesce: bool) -> rusqlite::Result<Connection> 
     // writer's transaction begins), so the WAL grows to hundreds of megabytes between
     // restarts, and a limit cut it back at each restart only for the next stretch to
     // allocate those blocks again (ext4 block allocation, truncation, more writeback). The
-    // checkpointer cuts it to nothing once writes pause ([`truncate_when_idle`]).
+    // checkpointer cuts it to nothing once writes pause or slow down ([`truncate_when_quiet`]).
     conn.pragma_update(None, "journal_size_limit", -1)?;
     conn.set_prepared_statement_cache_capacity(64);
     Ok(conn)
