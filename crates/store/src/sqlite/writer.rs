@@ -347,8 +347,19 @@ impl Writer {
 /// `CAMGATE_SQLITE_WAL_APPEND=0`, which exists to measure the shim against SQLite's own
 /// writes in one build.
 fn wal_append() -> bool {
-    std::env::var("CAMGATE_SQLITE_WAL_APPEND").map_or(true, |v| v != "0")
-        && super::wal_append::register().is_ok()
+    if std::env::var("CAMGATE_SQLITE_WAL_APPEND").is_ok_and(|v| v == "0") {
+        return false;
+    }
+    match super::wal_append::register() {
+        Ok(()) => true,
+        Err(code) => {
+            tracing::warn!(
+                code,
+                "SQLite WAL-append VFS not registered; SQLite's own writes are used"
+            );
+            false
+        }
+    }
 }
 
 /// `coalesce`: open through the WAL-append shim (only the connection that writes frames
