@@ -268,14 +268,7 @@ unsafe extern "C" fn x_write(
 ) -> c_int {
     let f = file as *mut ShimFile;
     if !(*f).wal {
-        let rc = release(f);
-        if rc != ffi::SQLITE_OK {
-            return rc;
-        }
-        return match real!(f, xWrite) {
-            Some((r, write)) => write(r, buf, amt, off),
-            None => ffi::SQLITE_IOERR_WRITE,
-        };
+        return write_through(file, buf, amt, off);
     }
     count(1, 0);
     let Ok(n) = usize::try_from(amt) else {
@@ -300,9 +293,13 @@ unsafe extern "C" fn x_write(
     ffi::SQLITE_OK
 }
 
-/// Forwards `$m` after writing the held WAL bytes (their error instead, if that failed).
+/// Forwards `$m` after writing the held WAL bytes (their error instead, if that failed);
+/// `$none` if the default VFS's file lacks the method.
 macro_rules! after_release {
     ($name:ident, $m:ident, ($($a:ident: $t:ty),*)) => {
+        after_release!($name, $m, ($($a: $t),*), ffi::SQLITE_IOERR);
+    };
+    ($name:ident, $m:ident, ($($a:ident: $t:ty),*), $none:expr) => {
         unsafe extern "C" fn $name(file: *mut ffi::sqlite3_file $(, $a: $t)*) -> c_int {
             let f = file as *mut ShimFile;
             let rc = release(f);
@@ -311,7 +308,7 @@ macro_rules! after_release {
             }
             match real!(f, $m) {
                 Some((r, m)) => m(r $(, $a)*),
-                None => ffi::SQLITE_IOERR,
+                None => $none,
             }
         }
     };
@@ -331,21 +328,19 @@ after_release!(
     (region: c_int, size: c_int, extend: c_int, out: *mut *mut c_void)
 );
 
-unsafe extern "C" fn x_file_control(
-    file: *mut ffi::sqlite3_file,
-    op: c_int,
-    arg: *mut c_void,
-) -> c_int {
-    let f = file as *mut ShimFile;
-    let rc = release(f);
-    if rc != ffi::SQLITE_OK {
-        return rc;
-    }
-    match real!(f, xFileControl) {
-        Some((r, m)) => m(r, op, arg),
-        None => ffi::SQLITE_NOTFOUND,
-    }
-}
+// A write to the main database file (a checkpoint's), after the WAL's held bytes.
+after_release!(
+    write_through,
+    xWrite,
+    (buf: *const c_void, amt: c_int, off: ffi::sqlite3_int64),
+    ffi::SQLITE_IOERR_WRITE
+);
+after_release!(
+    x_file_control,
+    xFileControl,
+    (op: c_int, arg: *mut c_void),
+    ffi::SQLITE_NOTFOUND
+);
 
 unsafe extern "C" fn x_sector_size(file: *mut ffi::sqlite3_file) -> c_int {
     let f = file as *mut ShimFile;
