@@ -354,7 +354,12 @@ mod tests {
                     for _ in 0..1000 {
                         counter_add("camgate_test_threads_total", "A test.", &[("k", "x")], 1);
                     }
-                    observe("camgate_test_threads_seconds", "A test.", &[], 0.002 * i as f64);
+                    observe(
+                        "camgate_test_threads_seconds",
+                        "A test.",
+                        &[],
+                        0.002 * i as f64,
+                    );
                 })
             })
             .collect();
@@ -371,8 +376,16 @@ mod tests {
         });
         recorded_rx.recv().unwrap();
         let text = render();
-        assert_eq!(value(&text, "camgate_test_threads_total{k=\"x\"}"), 8005, "{text}");
-        assert_eq!(value(&text, "camgate_test_threads_seconds_count"), 8, "{text}");
+        assert_eq!(
+            value(&text, "camgate_test_threads_total{k=\"x\"}"),
+            8005,
+            "{text}"
+        );
+        assert_eq!(
+            value(&text, "camgate_test_threads_seconds_count"),
+            8,
+            "{text}"
+        );
         // 0, 0.002, 0.004, …, 0.014: two at or below 2.5 ms, three at or below 5 ms.
         assert_eq!(
             value(&text, "camgate_test_threads_seconds_bucket{le=\"0.0025\"}"),
@@ -390,6 +403,10 @@ mod tests {
         alive.join().unwrap();
         // The live thread has ended: its 5 moved to the retired registry, counted once.
         let text = render();
-        assert_eq!(value(&text, "camgate_test_threads_total{k=\"x\"}"), 8005, "{text}");
+        assert_eq!(
+            value(&text, "camgate_test_threads_total{k=\"x\"}"),
+            8005,
+            "{text}"
+        );
     }
 }

@@ -323,6 +323,9 @@ pub struct RefreshTokenInfo {
     pub revoked: bool,
     /// The family's sign-in facts (a grant with the openid scope).
     pub authn: Option<Authn>,
+    /// The family's user exists and is not disabled (true for a family without a user). Read
+    /// with the token, so a refresh needs no second read of the user.
+    pub user_active: bool,
 }
 
 #[derive(Debug, Clone)]

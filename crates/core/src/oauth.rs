@@ -491,11 +491,8 @@ impl Core {
         }
         // A disabled (or vanished) account gets no new tokens; the refresh token is left
         // unconsumed, so it works again if the account is re-enabled.
-        if let Some(uid) = rt.user_id {
-            match self.store.user_by_id(uid).await? {
-                Some(u) if !u.disabled => {}
-                _ => return Err(invalid()),
-            }
+        if !rt.user_active {
+            return Err(invalid());
         }
         // §6: the new scope must not include anything not originally granted.
         let scope = match params.get("scope") {

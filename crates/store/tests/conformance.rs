@@ -797,6 +797,20 @@ async fn check_family_and_access_token(store: Arc<dyn Store>) {
     assert_eq!(r.expires_at, Some(T0 + 86_400));
     assert_eq!(r.used_at, None);
     assert!(!r.revoked);
+    // The user's state is read with the token: disabling the user shows at once.
+    assert!(r.user_active);
+    assert!(store.set_user_disabled(u.id, true).await.unwrap());
+    let r = store.refresh_token(&h("f1-r")).await.unwrap().unwrap();
+    assert!(!r.user_active, "a disabled user's refresh token");
+    assert!(store.set_user_disabled(u.id, false).await.unwrap());
+    assert!(
+        store
+            .refresh_token(&h("f1-r"))
+            .await
+            .unwrap()
+            .unwrap()
+            .user_active
+    );
 
     // Client credentials: no user.
     let f2 = store

@@ -145,7 +145,9 @@ pub(crate) const PAT_SQL: &str = concat!(
 pub(crate) const REFRESH_TOKEN_SQL: &str =
     "SELECT r.family_id, r.scope, r.created_at, r.expires_at, r.used_at, \
      (r.revoked_at IS NOT NULL OR f.revoked_at IS NOT NULL) AS revoked, f.client_pk, f.user_id, \
-     f.auth_time, f.amr \
+     f.auth_time, f.amr, \
+     (f.user_id IS NULL OR EXISTS (SELECT 1 FROM users u WHERE u.id = f.user_id AND NOT u.disabled)) \
+     AS user_active \
      FROM refresh_tokens r JOIN token_families f ON f.id = r.family_id WHERE r.hash = $1";
 
 /// What a resource route needs about the holder of a JWT: its client, its user, and whether

@@ -348,6 +348,7 @@ pub(crate) struct RefreshRow {
     pub(crate) user_id: Option<i64>,
     pub(crate) auth_time: Option<i64>,
     pub(crate) amr: Option<String>,
+    pub(crate) user_active: bool,
 }
 
 /// The sign-in facts of a family or code row (both columns, or neither).
@@ -370,6 +371,7 @@ impl From<RefreshRow> for RefreshTokenInfo {
             used_at: r.used_at,
             revoked: r.revoked,
             authn: authn_of(r.auth_time, r.amr),
+            user_active: r.user_active,
         }
     }
 }

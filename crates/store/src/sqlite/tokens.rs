@@ -194,6 +194,7 @@ impl TokenStore for SqliteStore {
                         user_id: r.get(7)?,
                         auth_time: r.get(8)?,
                         amr: r.get(9)?,
+                        user_active: r.get(10)?,
                     }
                     .into())
                 })
