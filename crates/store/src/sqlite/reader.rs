@@ -285,7 +285,8 @@ mod tests {
                 "client_pk",
                 "user_id",
                 "auth_time",
-                "amr"
+                "amr",
+                "user_active"
             ]
         );
         let client = names(CLIENT_BY_ID_SQL);
