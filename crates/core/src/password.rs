@@ -67,6 +67,15 @@ fn argon2(params: HashParams) -> Result<Argon2<'static>, HashError> {
 /// and past 100 MB under load. At most one buffer per core is kept.
 static BLOCKS: std::sync::Mutex<Vec<Vec<argon2::Block>>> = std::sync::Mutex::new(Vec::new());
 
+/// How many argon2 buffers are kept, so how many hashes a batch (seeding, imports) runs side
+/// by side without allocating working memory it would then drop: one per core, at least two.
+pub fn parallel_hashes() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2)
+        .max(2)
+}
+
 fn with_blocks<T>(f: impl FnOnce(&mut Vec<argon2::Block>) -> T) -> T {
     let mut blocks = BLOCKS
         .lock()
@@ -74,10 +83,7 @@ fn with_blocks<T>(f: impl FnOnce(&mut Vec<argon2::Block>) -> T) -> T {
         .and_then(|mut p| p.pop())
         .unwrap_or_default();
     let out = f(&mut blocks);
-    let keep = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(2)
-        .max(2);
+    let keep = parallel_hashes();
     if let Ok(mut p) = BLOCKS.lock() {
         if p.len() < keep {
             p.push(blocks);
