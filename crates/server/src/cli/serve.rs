@@ -45,8 +45,9 @@ pub async fn run(args: ServeArgs, cfg: &Config) -> anyhow::Result<()> {
             Some(info) => println!("{}", demo::instructions(&format!("http://{local}"), &info)),
             None => println!("camgate demo: the database already has users; nothing seeded."),
         }
-        // Seeding hashed one password; the 19 MiB of argon2 memory it pooled would otherwise
-        // stay resident until the first login, and an idle server should stay small.
+        // Seeding hashed passwords and client secrets; the argon2 memory it pooled (19 MiB per
+        // buffer, one per core) would otherwise stay resident until the first login, and an
+        // idle server should stay small.
         core.hasher.release_memory();
     }
     let _sweeper = spawn_sweeper(core.clone(), cfg);
