@@ -82,6 +82,12 @@ struct Cli {
     /// --scaling-cpus 0,1`. Needs --server-cpus.
     #[arg(long, value_name = "LIST", value_parser = parse_server_cpus, requires = "server_cpus")]
     scaling_cpus: Option<sys::CpuList>,
+    /// Pin the load generator to these CPUs instead of the ones --server-cpus leaves over. On
+    /// a machine with many cores, keep it apart from both server sets so that the scaling
+    /// ratio measures the server alone: e.g. on 16 CPUs `--server-cpus 0-3 --scaling-cpus 0-7
+    /// --bench-cpus 8-15 --client-threads 8`.
+    #[arg(long, value_name = "LIST", value_parser = parse_server_cpus)]
+    bench_cpus: Option<sys::CpuList>,
     /// Run the server's threads at this nice value (0–19) once it is ready. A contention
     /// probe: where the server's CPU set includes the load generator's CPU, 19 lets the
     /// server use that CPU only while the generator waits, so a server thread preempted
@@ -259,6 +265,20 @@ async fn run(cli: Cli, bench_cpus: Option<sys::CpuList>) -> anyhow::Result<bool>
     };
     let machine = sys::MachineInfo::collect(&root);
     let mut cpus = cpu_settings(cli.server_cpus.as_ref(), bench_cpus.as_ref());
+    // Where the generator shares a CPU with a server set, a scaling ratio measures the two
+    // together (on two cores it must); say so beside the figures.
+    if let Some(b) = &bench_cpus {
+        for (what, set) in [
+            ("--server-cpus", cli.server_cpus.as_ref()),
+            ("--scaling-cpus", cli.scaling_cpus.as_ref()),
+        ] {
+            if let Some(shared) = set.and_then(|s| b.shared_with(s)) {
+                cpus.push_str(&format!(
+                    "; the load generator shares CPU {shared} with {what}"
+                ));
+            }
+        }
+    }
     if cli.server_nice > 0 {
         cpus.push_str(&format!("; server at nice {}", cli.server_nice));
     }
@@ -382,9 +402,11 @@ fn main() {
     let cli = Cli::parse();
     // Pin the load generator before its runtime starts, so that every thread it makes
     // inherits the mask; the server gets its CPUs where it is spawned (server.rs).
-    let bench_cpus = cli.server_cpus.as_ref().and_then(|server| {
-        let available = sys::available_cpus().unwrap_or_default();
-        server.rest(&available)
+    let bench_cpus = cli.bench_cpus.clone().or_else(|| {
+        cli.server_cpus.as_ref().and_then(|server| {
+            let available = sys::available_cpus().unwrap_or_default();
+            server.rest(&available)
+        })
     });
     if let Some(cpus) = &bench_cpus {
         if let Err(e) = sys::pin_current_thread(cpus) {

@@ -364,6 +364,17 @@ impl CpuList {
         (!rest.is_empty()).then_some(Self(rest))
     }
 
+    /// The CPUs in both lists, as a label (`None` if they share none).
+    pub fn shared_with(&self, other: &CpuList) -> Option<String> {
+        let shared: Vec<usize> = self
+            .0
+            .iter()
+            .copied()
+            .filter(|c| other.0.contains(c))
+            .collect();
+        (!shared.is_empty()).then(|| CpuList::label_of(&shared))
+    }
+
     /// `0-1,4`.
     pub fn label(&self) -> String {
         CpuList::label_of(&self.0)
@@ -553,6 +564,17 @@ mod tests {
         assert_eq!(server.rest(&avail).unwrap().cpus(), &[1]);
         let all = CpuList::parse("0-1", &avail).unwrap();
         assert!(all.rest(&avail).is_none());
+        // --bench-cpus against the server sets.
+        let avail: Vec<usize> = (0..16).collect();
+        let bench = CpuList::parse("6-15", &avail).unwrap();
+        assert_eq!(
+            bench.shared_with(&CpuList::parse("0-7", &avail).unwrap()),
+            Some("6-7".to_string())
+        );
+        assert_eq!(
+            bench.shared_with(&CpuList::parse("0-3", &avail).unwrap()),
+            None
+        );
     }
 
     #[test]
