@@ -37,28 +37,34 @@ struct Histogram {
 
 #[derive(Default, Clone)]
 struct Registry {
-    /// name -> (help, labels -> value)
-    counters: BTreeMap<&'static str, (&'static str, BTreeMap<Labels, u64>)>,
-    histograms: BTreeMap<&'static str, (&'static str, BTreeMap<Labels, Histogram>)>,
+    counters: Families<u64>,
+    histograms: Families<Histogram>,
+}
+
+/// name -> (help, labels -> value)
+type Families<V> = BTreeMap<&'static str, (&'static str, BTreeMap<Labels, V>)>;
+
+/// The series of metric `name` by their labels; registered with `help` if new.
+fn family<'a, V>(
+    families: &'a mut Families<V>,
+    name: &'static str,
+    help: &'static str,
+) -> &'a mut BTreeMap<Labels, V> {
+    &mut families
+        .entry(name)
+        .or_insert_with(|| (help, BTreeMap::new()))
+        .1
 }
 
 impl Registry {
     fn add(&mut self, name: &'static str, help: &'static str, key: &str, n: u64) {
-        let (_, m) = self
-            .counters
-            .entry(name)
-            .or_insert_with(|| (help, BTreeMap::new()));
-        if let Some(v) = series(m, key) {
+        if let Some(v) = series(family(&mut self.counters, name, help), key) {
             *v += n;
         }
     }
 
     fn observe(&mut self, name: &'static str, help: &'static str, key: &str, secs: f64) {
-        let (_, m) = self
-            .histograms
-            .entry(name)
-            .or_insert_with(|| (help, BTreeMap::new()));
-        if let Some(h) = series(m, key) {
+        if let Some(h) = series(family(&mut self.histograms, name, help), key) {
             for (i, b) in BUCKETS.iter().enumerate() {
                 if secs <= *b {
                     h.counts[i] += 1;
@@ -72,19 +78,13 @@ impl Registry {
     /// Adds every series of `other` to this one.
     fn merge(&mut self, other: &Registry) {
         for (name, (help, series)) in &other.counters {
-            let (_, m) = self
-                .counters
-                .entry(name)
-                .or_insert_with(|| (help, BTreeMap::new()));
+            let m = family(&mut self.counters, name, help);
             for (l, v) in series {
                 *m.entry(l.clone()).or_default() += v;
             }
         }
         for (name, (help, series)) in &other.histograms {
-            let (_, m) = self
-                .histograms
-                .entry(name)
-                .or_insert_with(|| (help, BTreeMap::new()));
+            let m = family(&mut self.histograms, name, help);
             for (l, h) in series {
                 let into = m.entry(l.clone()).or_default();
                 for (a, b) in into.counts.iter_mut().zip(h.counts) {
