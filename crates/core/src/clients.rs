@@ -173,17 +173,12 @@ impl Core {
         &self,
         inputs: Vec<ClientInput>,
     ) -> Result<Vec<RegisteredClient>, ApiError> {
-        use futures_util::{StreamExt as _, TryStreamExt as _};
-        let prepared: Vec<PreparedClient> =
-            futures_util::stream::iter(inputs.into_iter().map(|i| self.prepare_client(i)))
-                .buffered(crate::password::parallel_hashes())
-                .try_collect()
-                .await?;
-        let mut out = Vec::with_capacity(prepared.len());
-        for p in prepared {
-            out.push(self.insert_client(p).await?);
-        }
-        Ok(out)
+        crate::password::hash_then_store(
+            inputs,
+            |i| self.prepare_client(i),
+            |p| self.insert_client(p),
+        )
+        .await
     }
 
     /// Validates a new client and hashes an imported secret.

@@ -76,6 +76,31 @@ pub fn parallel_hashes() -> usize {
         .max(2)
 }
 
+/// Runs `prepare` (validation and a hash) on every input, [`parallel_hashes`] at a time, then
+/// `store` on each result in the inputs' order: a batch hashes side by side and its rows keep
+/// the order given. An input refused by `prepare` stores nothing; an error while storing keeps
+/// what was stored before it.
+pub(crate) async fn hash_then_store<I, P, T, E, FP, FS>(
+    inputs: Vec<I>,
+    prepare: impl FnMut(I) -> FP,
+    mut store: impl FnMut(P) -> FS,
+) -> Result<Vec<T>, E>
+where
+    FP: std::future::Future<Output = Result<P, E>>,
+    FS: std::future::Future<Output = Result<T, E>>,
+{
+    use futures_util::{StreamExt as _, TryStreamExt as _};
+    let prepared: Vec<P> = futures_util::stream::iter(inputs.into_iter().map(prepare))
+        .buffered(parallel_hashes())
+        .try_collect()
+        .await?;
+    let mut out = Vec::with_capacity(prepared.len());
+    for p in prepared {
+        out.push(store(p).await?);
+    }
+    Ok(out)
+}
+
 fn with_blocks<T>(f: impl FnOnce(&mut Vec<argon2::Block>) -> T) -> T {
     let mut blocks = BLOCKS
         .lock()

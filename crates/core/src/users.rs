@@ -48,28 +48,23 @@ pub fn validate_password(pw: &str) -> Result<(), ApiError> {
 impl Core {
     pub async fn create_user(&self, input: UserInput) -> Result<User, ApiError> {
         let new = self.prepare_user(input).await?;
-        self.insert_user(&new).await
+        self.insert_user(new).await
     }
 
     /// Creates several accounts, hashing their passwords side by side (one per core at most)
     /// and storing them in the given order, so their ids keep that order. An input refused by
     /// validation stores none of them; a conflict while storing keeps those stored before it.
     pub async fn create_users(&self, inputs: Vec<UserInput>) -> Result<Vec<User>, ApiError> {
-        use futures_util::{StreamExt as _, TryStreamExt as _};
-        let prepared: Vec<NewUser> =
-            futures_util::stream::iter(inputs.into_iter().map(|i| self.prepare_user(i)))
-                .buffered(crate::password::parallel_hashes())
-                .try_collect()
-                .await?;
-        let mut out = Vec::with_capacity(prepared.len());
-        for new in prepared {
-            out.push(self.insert_user(&new).await?);
-        }
-        Ok(out)
+        crate::password::hash_then_store(
+            inputs,
+            |i| self.prepare_user(i),
+            |new| self.insert_user(new),
+        )
+        .await
     }
 
-    async fn insert_user(&self, new: &NewUser) -> Result<User, ApiError> {
-        self.store.create_user(new).await.map_err(|e| match e {
+    async fn insert_user(&self, new: NewUser) -> Result<User, ApiError> {
+        self.store.create_user(&new).await.map_err(|e| match e {
             crate::error::StoreError::Conflict(_) => {
                 ApiError::Conflict("A user with this email already exists.".into())
             }
