@@ -35,6 +35,15 @@ async fn pat_get(app: &TestApp, pat: &str) -> u16 {
         .as_u16()
 }
 
+/// Uses an access token on `app` a few times, so that its threads remember it (on SQLite a
+/// node answers a lookup from memory while the database is unchanged: what the other node
+/// changes next must end that).
+async fn remembered(app: &TestApp, at: &str) {
+    for _ in 0..4 {
+        assert_eq!(app.get_bearer("/v1/me/", at).await.status(), 200);
+    }
+}
+
 #[tokio::test]
 async fn token_from_a_works_on_b_and_revocation_on_b_reaches_a() {
     let a = spawn_app().await;
@@ -44,6 +53,7 @@ async fn token_from_a_works_on_b_and_revocation_on_b_reaches_a() {
     let t = a.password_token(&client, "u@example.com", PASSWORD).await;
     let at = s(&t, "access_token");
     assert_eq!(b.get_bearer("/v1/me/", &at).await.status(), 200);
+    remembered(&a, &at).await;
     let r = b
         .http
         .post(b.url("/oauth/revoke"))
@@ -68,6 +78,7 @@ async fn logout_password_change_pat_revocation_and_disabling_cross_nodes() {
 
     // Logout on B.
     let t = a.password_token(&client, "u@example.com", PASSWORD).await;
+    remembered(&a, &s(&t, "access_token")).await;
     let r = b
         .http
         .delete(b.url("/rest/v2.0/users/self/tokens/current"))
@@ -107,6 +118,7 @@ async fn logout_password_change_pat_revocation_and_disabling_cross_nodes() {
         .create_pat(user.id, "q", ScopeSet::READ_WRITE, None)
         .await
         .unwrap();
+    remembered(&a, &s(&t, "access_token")).await;
     b.core.set_user_disabled(user.id, true).await.unwrap();
     assert_eq!(
         a.get_bearer("/v1/me/", &s(&t, "access_token"))
@@ -133,6 +145,7 @@ async fn logout_password_change_pat_revocation_and_disabling_cross_nodes() {
     );
 
     // Password change on B revokes everything on A.
+    remembered(&a, &s(&t, "access_token")).await;
     b.core
         .change_password(user.id, "another password".into())
         .await

@@ -7,6 +7,7 @@
 //! run through sqlx (`crate::sql`): a read pool and a one-connection write pool, which the
 //! writer thread borrows for each of its transactions so that the two writers take turns.
 
+mod memo;
 mod reader;
 mod tokens;
 mod wal_append;
@@ -253,6 +254,106 @@ mod tests {
             )
             .unwrap();
         assert_eq!(audited, written);
+    }
+
+    /// A token lookup is answered from the thread's memo while nothing commits, and read
+    /// again after any commit: one of this store's own writes, or another connection's (as
+    /// another node or the CLI would make, through the same file).
+    #[tokio::test(flavor = "current_thread")]
+    async fn remembered_lookups_follow_every_commit() {
+        use camgate_core::model::*;
+        use camgate_core::scope::ScopeSet;
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let store =
+            SqliteStore::connect(&format!("sqlite://{}", path.display()), &Default::default())
+                .await
+                .unwrap();
+        store.migrate().await.unwrap();
+        let user = store
+            .create_user(&NewUser {
+                email: "m@example.com".into(),
+                password_hash: "x".into(),
+                first_name: "M".into(),
+                last_name: "E".into(),
+                phone: String::new(),
+                is_admin: false,
+                created_at: 1,
+                email_verified: false,
+            })
+            .await
+            .unwrap();
+        let client = store
+            .create_client(&NewClient {
+                client_id: "memo".into(),
+                secret: SecretHash::Sha256(vec![0xab; 32]),
+                name: "memo".into(),
+                owner_id: None,
+                kind: ClientKind::Confidential,
+                redirect_uris: vec![],
+                grants: GrantType::ALL.to_vec(),
+                scopes: ScopeSet::READ_WRITE,
+                profile: "default".into(),
+                created_at: 1,
+                oidc: Default::default(),
+                allow_password_without_mfa: false,
+            })
+            .await
+            .unwrap();
+        let hash = vec![7u8; 32];
+        store
+            .create_family(
+                &NewFamily {
+                    actor_id: None,
+                    user_id: Some(user.id),
+                    client_pk: client.pk,
+                    grant_type: GrantType::Password,
+                    created_at: 1,
+                    authn: None,
+                },
+                &NewAccessToken {
+                    hash: hash.clone(),
+                    scope: ScopeSet::READ_WRITE,
+                    created_at: 1,
+                    expires_at: i64::MAX,
+                },
+                None,
+            )
+            .await
+            .unwrap();
+        let disabled = || async {
+            let info = store.access_token(&hash).await.unwrap().unwrap();
+            info.user.unwrap().disabled
+        };
+        // The first lookups fill the memo (the connection's first read keeps nothing).
+        assert!(!disabled().await);
+        assert!(!disabled().await);
+        let before = memo::hits();
+        assert!(!disabled().await);
+        assert_eq!(memo::hits(), before + 1, "not answered from the memo");
+        assert!(store.access_token(&[9u8; 32]).await.unwrap().is_none());
+
+        // Another connection commits: the next lookup reads again and sees it.
+        let other = rusqlite::Connection::open(&path).unwrap();
+        other
+            .execute("UPDATE users SET disabled = 1 WHERE id = ?1", [user.id])
+            .unwrap();
+        let before = memo::hits();
+        assert!(
+            disabled().await,
+            "a stale answer after another connection's commit"
+        );
+        assert_eq!(memo::hits(), before);
+        assert!(disabled().await);
+        assert_eq!(memo::hits(), before + 1);
+
+        // This store's own write, through its sqlx writer.
+        store.set_user_disabled(user.id, false).await.unwrap();
+        assert!(
+            !disabled().await,
+            "a stale answer after this store's commit"
+        );
     }
 
     async fn checksum(store: &SqliteStore, version: i64) -> Vec<u8> {

@@ -8,7 +8,7 @@
 use std::cell::RefCell;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags, Row};
@@ -16,6 +16,7 @@ use rusqlite::{Connection, OpenFlags, Row};
 use camgate_core::error::StoreError;
 use camgate_core::store::StoreResult;
 
+use super::memo::{Memo, WalIndex};
 use crate::sql::rows::{CameraRow, ClientRefRow, OptUser, PatRow, UserRow};
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
@@ -25,12 +26,17 @@ pub(crate) struct Reader {
     id: u64,
     path: PathBuf,
     alive: Arc<()>,
+    /// The database's `-shm` file, for [`Reader::with_memo`]; `None`: not memoised.
+    wal_index: OnceLock<Option<WalIndex>>,
 }
 
 struct Slot {
     id: u64,
     alive: Weak<()>,
     conn: Connection,
+    /// Set once the connection has finished a read: it then holds the shared memory open.
+    has_read: bool,
+    memo: Memo,
 }
 
 thread_local! {
@@ -43,6 +49,7 @@ impl Reader {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             path,
             alive: Arc::new(()),
+            wal_index: OnceLock::new(),
         }
     }
 
@@ -62,6 +69,40 @@ impl Reader {
         &self,
         f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
     ) -> StoreResult<T> {
+        self.slot(|s| f(&s.conn))
+    }
+
+    /// Runs `f` on this thread's connection with the thread's memo for this store, emptied
+    /// if anything committed since its entries were looked up (`memo.rs`); `None` when the
+    /// database cannot tell (then `f` reads, and keeps nothing).
+    pub(crate) fn with_memo<T>(
+        &self,
+        f: impl FnOnce(&Connection, Option<&mut Memo>) -> rusqlite::Result<T>,
+    ) -> StoreResult<T> {
+        self.slot(|s| {
+            let header = if s.has_read {
+                self.wal_index
+                    .get_or_init(|| {
+                        if wal_mode(&s.conn) {
+                            WalIndex::open(&self.path)
+                        } else {
+                            None
+                        }
+                    })
+                    .as_ref()
+                    .and_then(WalIndex::header)
+            } else {
+                None
+            };
+            let memo = header.map(|h| {
+                s.memo.align(h);
+                &mut s.memo
+            });
+            f(&s.conn, memo)
+        })
+    }
+
+    fn slot<T>(&self, f: impl FnOnce(&mut Slot) -> rusqlite::Result<T>) -> StoreResult<T> {
         SLOTS.with(|slots| {
             let mut slots = slots
                 .try_borrow_mut()
@@ -75,13 +116,24 @@ impl Reader {
                         id: self.id,
                         alive: Arc::downgrade(&self.alive),
                         conn,
+                        has_read: false,
+                        memo: Memo::new(),
                     });
                     slots.len() - 1
                 }
             };
-            f(&slots[idx].conn).map_err(super::writer::map_err)
+            let slot = &mut slots[idx];
+            let out = f(slot).map_err(super::writer::map_err)?;
+            slot.has_read = true;
+            Ok(out)
         })
     }
+}
+
+/// Whether the database is in WAL mode (the only mode whose commits the memo can see).
+fn wal_mode(c: &Connection) -> bool {
+    c.query_row("PRAGMA journal_mode", [], |r| r.get::<_, String>(0))
+        .is_ok_and(|m| m.eq_ignore_ascii_case("wal"))
 }
 
 /// Where the `u_*` columns start in ACCESS_TOKEN_SQL and PAT_SQL (the user queries: 0), and

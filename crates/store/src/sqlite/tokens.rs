@@ -159,8 +159,12 @@ impl TokenStore for SqliteStore {
     }
 
     async fn access_token(&self, hash: &[u8]) -> StoreResult<Option<AccessTokenInfo>> {
-        self.tokens.reader.with(|c| {
-            c.prepare_cached(ACCESS_TOKEN_SQL)?
+        self.tokens.reader.with_memo(|c, memo| {
+            if let Some(hit) = memo.as_ref().and_then(|m| m.access.get(hash)) {
+                return Ok(Some(hit));
+            }
+            let found: Option<AccessTokenInfo> = c
+                .prepare_cached(ACCESS_TOKEN_SQL)?
                 .query_row([hash], |r| {
                     Ok(AccessRow {
                         family_id: r.get(0)?,
@@ -175,7 +179,11 @@ impl TokenStore for SqliteStore {
                     }
                     .into())
                 })
-                .optional()
+                .optional()?;
+            if let (Some(m), Some(info)) = (memo, &found) {
+                m.access.put(hash.to_vec(), info.clone());
+            }
+            Ok(found)
         })
     }
 
@@ -485,16 +493,32 @@ impl crate::sql::cameras::CameraReads<Pools<sqlx::Sqlite>> for SqliteTokens {
         _sql: &Pools<sqlx::Sqlite>,
         user: UserId,
     ) -> StoreResult<i64> {
-        self.reader.with(|c| {
-            c.prepare_cached(CAMERA_LISTING_VERSION_SQL)?
-                .query_row([user], |r| r.get(0))
+        self.reader.with_memo(|c, memo| {
+            if let Some(v) = memo.as_ref().and_then(|m| m.listing_version.get(&user)) {
+                return Ok(v);
+            }
+            let v = c
+                .prepare_cached(CAMERA_LISTING_VERSION_SQL)?
+                .query_row([user], |r| r.get(0))?;
+            if let Some(m) = memo {
+                m.listing_version.put(user, v);
+            }
+            Ok(v)
         })
     }
 
     async fn camera_search_version(&self, _sql: &Pools<sqlx::Sqlite>) -> StoreResult<i64> {
-        self.reader.with(|c| {
-            c.prepare_cached(CAMERA_SEARCH_VERSION_SQL)?
-                .query_row([], |r| r.get(0))
+        self.reader.with_memo(|c, memo| {
+            if let Some(v) = memo.as_ref().and_then(|m| m.search_version) {
+                return Ok(v);
+            }
+            let v = c
+                .prepare_cached(CAMERA_SEARCH_VERSION_SQL)?
+                .query_row([], |r| r.get(0))?;
+            if let Some(m) = memo {
+                m.search_version = Some(v);
+            }
+            Ok(v)
         })
     }
 }
