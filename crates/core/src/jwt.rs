@@ -248,6 +248,9 @@ pub struct CachedKey {
     pub alg: JwtAlg,
     pub purpose: KeyPurpose,
     material: KeyMaterial,
+    /// The public key's RFC 7638 thumbprint, computed once: what a remembered verification
+    /// is tied to (`signature_ok`).
+    thumbprint: String,
     pub retired_at: Option<i64>,
     pub verify_until: Option<i64>,
 }
@@ -256,11 +259,13 @@ impl CachedKey {
     /// The usable key of a stored record (`None`: unknown algorithm or bad key bytes).
     pub fn from_record(r: &SigningKeyRecord) -> Option<Self> {
         let alg = JwtAlg::parse_any(&r.alg)?;
+        let material = KeyMaterial::from_bytes(alg, &r.private_key)?;
         Some(Self {
             kid: r.kid.clone(),
             alg,
             purpose: KeyPurpose::parse(&r.purpose)?,
-            material: KeyMaterial::from_bytes(alg, &r.private_key)?,
+            thumbprint: material.thumbprint(),
+            material,
             retired_at: r.retired_at,
             verify_until: r.verify_until,
         })
@@ -505,9 +510,8 @@ pub fn check_jwt(
     else {
         return Err(JwtError::Malformed);
     };
-    let sig = B64.decode(s).map_err(|_| JwtError::Malformed)?;
     let signing_input = &token[..h.len() + 1 + p.len()];
-    if !key.material.verify(signing_input.as_bytes(), &sig) {
+    if !signature_ok(key, token, signing_input, s)? {
         return Err(JwtError::Signature);
     }
     let claims: AccessClaims = B64
@@ -523,6 +527,57 @@ pub fn check_jwt(
         return Err(JwtError::Expired);
     }
     Ok(claims)
+}
+
+/// Signature checks that succeeded on this thread, by digest of the key's thumbprint and the
+/// whole token (signature included). Verifying an Ed25519 signature costs tens of microseconds,
+/// the digest about one, and a client presents the same access token at every request until it
+/// expires. What is remembered is only the outcome of a pure function of the key and the
+/// token's bytes: every other check (algorithm, the key's `verify_until`, issuer, audience,
+/// expiry, and the holder's state in the store) still runs at each request. Failures are not
+/// kept. Per thread, so no lock is shared between worker threads.
+const VERIFIED_MAX: usize = 4096;
+
+thread_local! {
+    static VERIFIED: std::cell::RefCell<std::collections::HashSet<[u8; 32]>> =
+        std::cell::RefCell::new(std::collections::HashSet::new());
+}
+
+#[cfg(test)]
+thread_local! {
+    /// Signature checks this thread answered from `VERIFIED`.
+    static REMEMBERED: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// Whether `sig_b64` is `key`'s signature over `signing_input` (the start of `token`).
+fn signature_ok(
+    key: &CachedKey,
+    token: &str,
+    signing_input: &str,
+    sig_b64: &str,
+) -> Result<bool, JwtError> {
+    let mut d = Sha256::new();
+    d.update((key.thumbprint.len() as u64).to_be_bytes());
+    d.update(key.thumbprint.as_bytes());
+    d.update(token.as_bytes());
+    let d: [u8; 32] = d.finalize().into();
+    if VERIFIED.with(|v| v.borrow().contains(&d)) {
+        #[cfg(test)]
+        REMEMBERED.with(|r| r.set(r.get() + 1));
+        return Ok(true);
+    }
+    let sig = B64.decode(sig_b64).map_err(|_| JwtError::Malformed)?;
+    if !key.material.verify(signing_input.as_bytes(), &sig) {
+        return Ok(false);
+    }
+    VERIFIED.with(|v| {
+        let mut v = v.borrow_mut();
+        if v.len() >= VERIFIED_MAX {
+            v.clear();
+        }
+        v.insert(d);
+    });
+    Ok(true)
 }
 
 /// A new signing key as the store keeps it.
@@ -1126,6 +1181,89 @@ mod tests {
         assert_eq!(k.thumbprint(), B64.encode(Sha256::digest(canon.as_bytes())));
         // A corrupted PKCS#8 document is not a key.
         assert!(KeyMaterial::from_bytes(JwtAlg::Rs256, &k.secret_bytes()[..100]).is_none());
+    }
+
+    /// An access token signed by `key` for issuer `iss`.
+    fn signed(key: &CachedKey, iss: &str, exp: i64) -> String {
+        let header = b64_json(&json!({"alg": key.alg.as_str(), "kid": key.kid, "typ": "at+jwt"}));
+        let claims = b64_json(&json!({
+            "iss": iss, "sub": "7", "aud": iss, "exp": exp, "iat": 1, "jti": "j1",
+            "client_id": "c", "scope": "read", "orig_iat": 1, "gty": "password",
+        }));
+        let input = format!("{header}.{claims}");
+        let sig = B64.encode(key.sign(input.as_bytes()));
+        format!("{input}.{sig}")
+    }
+
+    fn remembered() -> u64 {
+        REMEMBERED.with(|r| r.get())
+    }
+
+    /// A signature verified once is not verified again on the same thread, and what is
+    /// remembered is tied to the exact token and key: a changed signature, another key under
+    /// the same kid, an expired token or a retired key are still refused.
+    #[test]
+    fn a_verified_signature_is_remembered_for_that_token_and_key_only() {
+        let record = new_key_record(JwtAlg::EdDsa, KeyPurpose::Access, 100).unwrap();
+        let key = CachedKey::from_record(&record).unwrap();
+        let iss = "https://cg.example";
+        let token = signed(&key, iss, 1_000);
+        let header = parse_jwt_header(&token).unwrap();
+        let check = |t: &str, k: &CachedKey, now: i64| {
+            check_jwt(
+                t,
+                &parse_jwt_header(t).unwrap(),
+                k,
+                now,
+                Some(iss),
+                Exp::Check,
+            )
+        };
+        let before = remembered();
+        assert_eq!(check(&token, &key, 500).unwrap().jti, "j1");
+        assert_eq!(remembered(), before, "the first check verifies");
+        assert_eq!(check(&token, &key, 500).unwrap().sub, "7");
+        assert_eq!(remembered(), before + 1, "the second is remembered");
+
+        // One character of the signature changed: verified, and refused.
+        let mut forged = token.clone();
+        let last = forged.pop().unwrap();
+        forged.push(if last == 'A' { 'B' } else { 'A' });
+        assert!(matches!(
+            check(&forged, &key, 500),
+            Err(JwtError::Signature)
+        ));
+
+        // Another key given the same kid: the remembered check does not carry over.
+        let mut other = new_key_record(JwtAlg::EdDsa, KeyPurpose::Access, 100).unwrap();
+        other.kid = record.kid.clone();
+        let other = CachedKey::from_record(&other).unwrap();
+        assert!(matches!(
+            check(&token, &other, 500),
+            Err(JwtError::Signature)
+        ));
+
+        // Expiry and the key's end of verification are checked every time.
+        assert!(matches!(check(&token, &key, 1_000), Err(JwtError::Expired)));
+        let mut retiring = record.clone();
+        retiring.verify_until = Some(400);
+        let retiring = CachedKey::from_record(&retiring).unwrap();
+        assert!(matches!(
+            check_jwt(&token, &header, &retiring, 500, Some(iss), Exp::Check),
+            Err(JwtError::Signature)
+        ));
+        // A different issuer for the same token: refused although its signature is known.
+        assert!(matches!(
+            check_jwt(
+                &token,
+                &header,
+                &key,
+                500,
+                Some("https://other.example"),
+                Exp::Check
+            ),
+            Err(JwtError::Issuer)
+        ));
     }
 
     #[test]

@@ -18,7 +18,7 @@ pub type StoreResult<T> = Result<T, StoreError>;
 /// The hot path: everything a token request or an authenticated resource request touches —
 /// token families, access and refresh tokens, personal access tokens, authorization-code
 /// claims, audit rows — and the credential lookups those requests make (user, client,
-/// login-throttle window, active signing key). Each backend implements it in its own plain
+/// login-throttle window, active signing key, a JWT's holder). Each backend implements it in its own plain
 /// code (SQLite: rusqlite on a writer thread and per-thread readers; PostgreSQL: sqlx).
 #[async_trait]
 pub trait TokenStore: Send + Sync + 'static {
@@ -149,6 +149,15 @@ pub trait TokenStore: Send + Sync + 'static {
     async fn throttle_failures(&self, key: &[u8], since: Timestamp) -> StoreResult<Option<Window>>;
     /// The kid of the newest active (unretired) key, if any.
     async fn active_signing_kid(&self) -> StoreResult<Option<String>>;
+    /// One query for a JWT's holder, at every request a JWT authenticates: the client by
+    /// `client_id` (`None` if it is gone), the user if `user_id` is given and exists, and
+    /// whether `jti` is denylisted.
+    async fn jwt_subject(
+        &self,
+        client_id: &str,
+        user_id: Option<UserId>,
+        jti: &str,
+    ) -> StoreResult<Option<JwtSubject>>;
 }
 
 /// The browser flow: authorization codes, consents, parked authorization requests, browser
@@ -412,14 +421,6 @@ pub trait AdminStore: Send + Sync + 'static {
     ) -> StoreResult<()>;
     /// Puts `jti` on the denylist until `until` (idempotent; the later time wins).
     async fn deny_jwt(&self, jti: &str, until: Timestamp) -> StoreResult<()>;
-    /// One query for a JWT's holder: the client by `client_id` (`None` if it is gone), the
-    /// user if `user_id` is given and exists, and whether `jti` is denylisted.
-    async fn jwt_subject(
-        &self,
-        client_id: &str,
-        user_id: Option<UserId>,
-        jti: &str,
-    ) -> StoreResult<Option<JwtSubject>>;
     /// Deletes at most `batch` denylist entries and at most `batch` signing keys that stopped
     /// mattering before `cutoff`. Returns how many rows went.
     async fn purge_jwt_state(&self, cutoff: Timestamp, batch: i64) -> StoreResult<u64>;

@@ -6,13 +6,10 @@ use async_trait::async_trait;
 use camgate_core::clock::Timestamp;
 use camgate_core::error::StoreError;
 use camgate_core::model::*;
-use camgate_core::store::{
-    AdminStore, JwtSubject, PoolStats, PurgeCounts, SigningKeyRecord, StoreResult,
-};
+use camgate_core::store::{AdminStore, PoolStats, PurgeCounts, SigningKeyRecord, StoreResult};
 
 use super::authz::{bounded_delete, purge};
-use super::queries::JWT_SUBJECT_SQL;
-use super::rows::{self, AuditRow, JwtSubjectRow, SigningKeyRow};
+use super::rows::{self, AuditRow, SigningKeyRow};
 use super::{args, Exec, Sql};
 use crate::backend::Backend;
 
@@ -144,17 +141,6 @@ impl<T: Send + Sync + 'static, Q: Sql> AdminStore for Backend<T, Q> {
              WHERE jwt_denylist.expires_at < excluded.expires_at";
         self.sql.run(sql, args![jti, until]).await?;
         Ok(())
-    }
-
-    async fn jwt_subject(
-        &self,
-        client_id: &str,
-        user_id: Option<UserId>,
-        jti: &str,
-    ) -> StoreResult<Option<JwtSubject>> {
-        let args = args![jti, user_id, client_id];
-        let row: Option<JwtSubjectRow> = self.sql.one(JWT_SUBJECT_SQL, args).await?;
-        Ok(row.map(Into::into))
     }
 
     async fn purge_jwt_state(&self, cutoff: Timestamp, batch: i64) -> StoreResult<u64> {

@@ -7,11 +7,11 @@ use async_trait::async_trait;
 use camgate_core::clock::Timestamp;
 use camgate_core::model::*;
 use camgate_core::store::{
-    write_audits, AddAccess, NewGrant, Rotation, StoreResult, TokenStore, Window,
+    write_audits, AddAccess, JwtSubject, NewGrant, Rotation, StoreResult, TokenStore, Window,
 };
 
 use super::queries::*;
-use super::rows::{AccessRow, ClientRow, PatUserRow, RefreshRow, UserRow};
+use super::rows::{AccessRow, ClientRow, JwtSubjectRow, PatUserRow, RefreshRow, UserRow};
 use super::{args, Exec, Sql};
 use crate::backend::Backend;
 
@@ -262,5 +262,16 @@ impl<Q: Sql> TokenStore for Backend<SqlTokens, Q> {
     async fn active_signing_kid(&self) -> StoreResult<Option<String>> {
         let kid: Option<(String,)> = self.sql.one(ACTIVE_KID_SQL, vec![]).await?;
         Ok(kid.map(|(k,)| k))
+    }
+
+    async fn jwt_subject(
+        &self,
+        client_id: &str,
+        user_id: Option<UserId>,
+        jti: &str,
+    ) -> StoreResult<Option<JwtSubject>> {
+        let args = args![jti, user_id, client_id];
+        let row: Option<JwtSubjectRow> = self.sql.one(JWT_SUBJECT_SQL, args).await?;
+        Ok(row.map(Into::into))
     }
 }

@@ -38,7 +38,8 @@ use std::hash::Hash;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 
-use camgate_core::model::AccessTokenInfo;
+use camgate_core::model::{AccessTokenInfo, UserId};
+use camgate_core::store::JwtSubject;
 
 /// The WAL index header (`WalIndexHdr`): 48 bytes, written twice from offset 0.
 const HEADER: usize = 48;
@@ -133,6 +134,8 @@ pub(crate) struct Memo {
     header: Option<[u8; HEADER]>,
     /// Access tokens by digest (found ones only: an unknown digest is not kept).
     pub(crate) access: Bounded<Vec<u8>, AccessTokenInfo>,
+    /// A JWT's holder by `jti`, beside the `client_id` and user it was asked for.
+    jwt_subjects: Bounded<String, (String, Option<UserId>, JwtSubject)>,
     /// `camera_listing_version` by user.
     pub(crate) listing_version: Bounded<i64, i64>,
     /// `camera_search_version`.
@@ -144,9 +147,37 @@ impl Memo {
         Self {
             header: None,
             access: Bounded::new(),
+            jwt_subjects: Bounded::new(),
             listing_version: Bounded::new(),
             search_version: None,
         }
+    }
+
+    /// The holder kept for `jti`, if it was asked for with the same client and user.
+    pub(crate) fn jwt_subject(
+        &self,
+        jti: &str,
+        client_id: &str,
+        user_id: Option<UserId>,
+    ) -> Option<JwtSubject> {
+        let (c, u, s) = self.jwt_subjects.0.get(jti)?;
+        if c != client_id || *u != user_id {
+            return None;
+        }
+        #[cfg(test)]
+        HITS.with(|h| h.set(h.get() + 1));
+        Some(s.clone())
+    }
+
+    pub(crate) fn keep_jwt_subject(
+        &mut self,
+        jti: &str,
+        client_id: &str,
+        user_id: Option<UserId>,
+        s: JwtSubject,
+    ) {
+        self.jwt_subjects
+            .put(jti.to_string(), (client_id.to_string(), user_id, s));
     }
 
     /// Keeps the entries if `header` is the one they were looked up under; else forgets them
@@ -154,6 +185,7 @@ impl Memo {
     pub(crate) fn align(&mut self, header: [u8; HEADER]) {
         if self.header != Some(header) {
             self.access.clear();
+            self.jwt_subjects.clear();
             self.listing_version.clear();
             self.search_version = None;
             self.header = Some(header);

@@ -354,6 +354,33 @@ mod tests {
             !disabled().await,
             "a stale answer after this store's commit"
         );
+
+        // A JWT's holder: remembered, asked for the same client and user only, and denied at
+        // the next lookup once its jti is denylisted.
+        let denied = || async {
+            let s = store
+                .jwt_subject("memo", Some(user.id), "j-1")
+                .await
+                .unwrap();
+            s.unwrap().denied
+        };
+        assert!(!denied().await);
+        let before = memo::hits();
+        assert!(!denied().await);
+        assert_eq!(memo::hits(), before + 1, "not answered from the memo");
+        assert!(store
+            .jwt_subject("other", Some(user.id), "j-1")
+            .await
+            .unwrap()
+            .is_none());
+        let s = store
+            .jwt_subject("memo", None, "j-1")
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(s.user.is_none());
+        store.deny_jwt("j-1", i64::MAX).await.unwrap();
+        assert!(denied().await, "a denylisted jti answered from the memo");
     }
 
     async fn checksum(store: &SqliteStore, version: i64) -> Vec<u8> {

@@ -145,6 +145,8 @@ pub(crate) const AT_USER: usize = 9;
 /// family's actor (a token-exchange token's dealer).
 pub(crate) const AT_CAMERA: usize = AT_USER + 12;
 pub(crate) const PAT_USER: usize = 9;
+/// `denied` in JWT_SUBJECT_SQL, after the four `c_*` columns; the user's columns follow.
+pub(crate) const JWT_DENIED: usize = 4;
 
 /// The user columns `u_id … u_password_changed_at`, in that order, from position `at`.
 pub(crate) fn user_at(r: &Row<'_>, at: usize) -> rusqlite::Result<UserRow> {
@@ -321,6 +323,12 @@ mod tests {
             ]
         );
         assert_eq!(&pat[PAT_USER..], USER);
+        let jwt = names(JWT_SUBJECT_SQL);
+        assert_eq!(
+            &jwt[..=JWT_DENIED],
+            ["c_pk", "c_client_id", "c_owner_id", "c_profile", "denied"]
+        );
+        assert_eq!(&jwt[JWT_DENIED + 1..], USER);
         assert_eq!(names(USER_BY_ID_SQL), USER);
         assert_eq!(names(USER_BY_EMAIL_SQL), USER);
         assert_eq!(names(THROTTLE_SQL), ["window_start", "failures"]);

@@ -9,12 +9,12 @@ use rusqlite::{params, Connection, OptionalExtension};
 use camgate_core::clock::Timestamp;
 use camgate_core::model::*;
 use camgate_core::store::{
-    AddAccess, GeoCell, NewGrant, Rotation, StoreResult, TokenStore, Window,
+    AddAccess, GeoCell, JwtSubject, NewGrant, Rotation, StoreResult, TokenStore, Window,
 };
 
 use super::reader::{
     camera_at, client_ref_at, opt_user_at, pat_at, user_at, Reader, AT_CAMERA, AT_CLIENT, AT_USER,
-    PAT_USER,
+    JWT_DENIED, PAT_USER,
 };
 use super::writer::{audit, insert_audit, Writer};
 use super::{SqliteStore, TempFile};
@@ -381,6 +381,37 @@ impl TokenStore for SqliteStore {
             c.prepare_cached(THROTTLE_SQL)?
                 .query_row(params![key, since], |r| Ok((r.get(0)?, r.get(1)?)))
                 .optional()
+        })
+    }
+
+    /// Every request a JWT authenticates asks for it.
+    async fn jwt_subject(
+        &self,
+        client_id: &str,
+        user_id: Option<UserId>,
+        jti: &str,
+    ) -> StoreResult<Option<JwtSubject>> {
+        self.tokens.reader.with_memo(|c, memo| {
+            if let Some(hit) = memo
+                .as_ref()
+                .and_then(|m| m.jwt_subject(jti, client_id, user_id))
+            {
+                return Ok(Some(hit));
+            }
+            let found: Option<JwtSubject> = c
+                .prepare_cached(JWT_SUBJECT_SQL)?
+                .query_row(params![jti, user_id, client_id], |r| {
+                    Ok(JwtSubject {
+                        client: client_ref_at(r, 0)?.into(),
+                        denied: r.get(JWT_DENIED)?,
+                        user: opt_user_at(r, JWT_DENIED + 1)?.0.map(Into::into),
+                    })
+                })
+                .optional()?;
+            if let (Some(m), Some(s)) = (memo, &found) {
+                m.keep_jwt_subject(jti, client_id, user_id, s.clone());
+            }
+            Ok(found)
         })
     }
 
