@@ -6,7 +6,7 @@
 //! start; a short busy timeout bounds the rare wait (a checkpoint restarting the log).
 
 use std::cell::RefCell;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
@@ -83,8 +83,11 @@ impl Reader {
             let header = if s.has_read {
                 self.wal_index
                     .get_or_init(|| {
+                        // The file name as SQLite resolved it (symbolic links followed), so
+                        // the `-shm` file beside it is the one SQLite maps.
+                        let db = s.conn.path().filter(|p| !p.is_empty())?;
                         if wal_mode(&s.conn) {
-                            WalIndex::open(&self.path)
+                            WalIndex::open(Path::new(db))
                         } else {
                             None
                         }
