@@ -151,6 +151,19 @@ mod tests {
 
     use super::*;
 
+    fn new_user(email: &str) -> NewUser {
+        NewUser {
+            email: email.into(),
+            password_hash: "x".into(),
+            first_name: "M".into(),
+            last_name: "E".into(),
+            phone: String::new(),
+            is_admin: false,
+            created_at: 1,
+            email_verified: false,
+        }
+    }
+
     /// `sqlite::memory:` is one database for every connection — a user written through the
     /// sqlx pools is read back through the token role's rusqlite reader — and its file is gone
     /// once the store is dropped.
@@ -161,16 +174,7 @@ mod tests {
             .unwrap();
         store.migrate().await.unwrap();
         let u = store
-            .create_user(&NewUser {
-                email: "Mem@Example.com".into(),
-                password_hash: "x".into(),
-                first_name: "M".into(),
-                last_name: "E".into(),
-                phone: String::new(),
-                is_admin: false,
-                created_at: 1,
-                email_verified: false,
-            })
+            .create_user(&new_user("Mem@Example.com"))
             .await
             .unwrap();
         let read = store.user_by_email("mem@example.com").await.unwrap();
@@ -271,19 +275,7 @@ mod tests {
                 .await
                 .unwrap();
         store.migrate().await.unwrap();
-        let user = store
-            .create_user(&NewUser {
-                email: "m@example.com".into(),
-                password_hash: "x".into(),
-                first_name: "M".into(),
-                last_name: "E".into(),
-                phone: String::new(),
-                is_admin: false,
-                created_at: 1,
-                email_verified: false,
-            })
-            .await
-            .unwrap();
+        let user = store.create_user(&new_user("m@example.com")).await.unwrap();
         let client = store
             .create_client(&NewClient {
                 client_id: "memo".into(),
