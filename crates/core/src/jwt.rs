@@ -529,16 +529,17 @@ pub fn check_jwt(
     Ok(claims)
 }
 
-/// Signature checks that succeeded on this thread, by digest of the key's thumbprint and the
-/// whole token (signature included). Verifying an Ed25519 signature costs tens of microseconds,
-/// the digest about one, and a client presents the same access token at every request until it
-/// expires. What is remembered is only the outcome of a pure function of the key and the
-/// token's bytes: every other check (algorithm, the key's `verify_until`, issuer, audience,
-/// expiry, and the holder's state in the store) still runs at each request. Failures are not
-/// kept. Per thread, so no lock is shared between worker threads.
+/// Digests a thread keeps in `VERIFIED` before it starts over.
 const VERIFIED_MAX: usize = 4096;
 
 thread_local! {
+    /// Signature checks that succeeded on this thread, by digest of the key's thumbprint and
+    /// the whole token (signature included). Verifying an Ed25519 signature costs tens of
+    /// microseconds, the digest about one, and a client presents the same access token at every
+    /// request until it expires. What is remembered is only the outcome of a pure function of
+    /// the key and the token's bytes: every other check (algorithm, the key's `verify_until`,
+    /// issuer, audience, expiry, and the holder's state in the store) still runs at each
+    /// request. Failures are not kept. Per thread, so no lock is shared between worker threads.
     static VERIFIED: std::cell::RefCell<std::collections::HashSet<[u8; 32]>> =
         std::cell::RefCell::new(std::collections::HashSet::new());
 }
@@ -1225,10 +1226,16 @@ mod tests {
         assert_eq!(check(&token, &key, 500).unwrap().sub, "7");
         assert_eq!(remembered(), before + 1, "the second is remembered");
 
-        // One character of the signature changed: verified, and refused.
-        let mut forged = token.clone();
-        let last = forged.pop().unwrap();
-        forged.push(if last == 'A' { 'B' } else { 'A' });
+        // The signature's first character changed (all six of its bits are signature bits;
+        // the last character's low bits are padding): verified, and refused.
+        let at = token.rfind('.').unwrap() + 1;
+        let first = &token[at..=at];
+        let forged = format!(
+            "{}{}{}",
+            &token[..at],
+            if first == "A" { "B" } else { "A" },
+            &token[at + 1..]
+        );
         assert!(matches!(
             check(&forged, &key, 500),
             Err(JwtError::Signature)
