@@ -108,7 +108,16 @@ impl<K: Hash + Eq, V: Clone> Bounded<K, V> {
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        let hit = self.0.get(k).cloned();
+        self.get_where(k, |_| true).cloned()
+    }
+
+    /// The entry under `k`, if `fits` it.
+    fn get_where<Q>(&self, k: &Q, fits: impl FnOnce(&V) -> bool) -> Option<&V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let hit = self.0.get(k).filter(|v| fits(v));
         #[cfg(test)]
         if hit.is_some() {
             HITS.with(|h| h.set(h.get() + 1));
@@ -160,13 +169,9 @@ impl Memo {
         client_id: &str,
         user_id: Option<UserId>,
     ) -> Option<JwtSubject> {
-        let (c, u, s) = self.jwt_subjects.0.get(jti)?;
-        if c != client_id || *u != user_id {
-            return None;
-        }
-        #[cfg(test)]
-        HITS.with(|h| h.set(h.get() + 1));
-        Some(s.clone())
+        self.jwt_subjects
+            .get_where(jti, |(c, u, _)| c == client_id && *u == user_id)
+            .map(|(_, _, s)| s.clone())
     }
 
     pub(crate) fn keep_jwt_subject(
