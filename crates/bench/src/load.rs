@@ -184,6 +184,9 @@ pub struct LoadResult {
     pub groups: Vec<GroupStats>,
     /// CPU used during the measured window.
     pub cpu: CpuUse,
+    /// Bytes the server's SQLite token writer wrote during the measured window (its WAL
+    /// appends); `None` on PostgreSQL.
+    pub wal_bytes: Option<u64>,
     /// The server's peak RSS (kB) during warm-up and measurement.
     pub peak_rss_kb: u64,
     /// The server's peak RSS (kB) before this run: start-up and fixtures. `None` if the
@@ -281,6 +284,9 @@ async fn drive(
     Ok(stats)
 }
 
+/// The name of the server's SQLite token writer thread.
+const SQLITE_WRITER: &str = "sqlite-writer";
+
 /// Opens every connection, runs the warm-up and the measured window, and returns the
 /// per-group statistics. `server_pid` is sampled for CPU use.
 pub async fn run(
@@ -333,8 +339,12 @@ pub async fn run(
 
     tokio::time::sleep_until(measure_start.into()).await;
     let cpu_start = CpuSnapshot::take(server_pid);
+    let wal_start = sys::thread_bytes_written(server_pid, SQLITE_WRITER);
     tokio::time::sleep_until(end.into()).await;
     let cpu = CpuSnapshot::take(server_pid).since(&cpu_start);
+    let wal_bytes = wal_start
+        .zip(sys::thread_bytes_written(server_pid, SQLITE_WRITER))
+        .map(|(a, b)| b.saturating_sub(a));
     let peak_rss_kb = rss.finish().await;
 
     while let Some(r) = tasks.join_next().await {
@@ -346,6 +356,7 @@ pub async fn run(
     Ok(LoadResult {
         groups: totals,
         cpu,
+        wal_bytes,
         peak_rss_kb,
         peak_before_kb,
     })

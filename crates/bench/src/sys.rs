@@ -28,6 +28,32 @@ pub fn cpu_ticks(pid: &str) -> Option<u64> {
     Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
 }
 
+/// Bytes written so far (`wchar` of `/proc/<pid>/task/<tid>/io`: every `write`-family call,
+/// cached or not) by the threads of `pid` named `name`; `None` if it has no such thread.
+/// The SQLite token writer's thread (`sqlite-writer`) writes nothing but the WAL.
+pub fn thread_bytes_written(pid: u32, name: &str) -> Option<u64> {
+    let mut total = None;
+    for task in std::fs::read_dir(format!("/proc/{pid}/task"))
+        .ok()?
+        .flatten()
+    {
+        let path = task.path();
+        let comm = std::fs::read_to_string(path.join("comm")).unwrap_or_default();
+        if comm.trim_end() != name {
+            continue;
+        }
+        let io = std::fs::read_to_string(path.join("io")).ok()?;
+        let wchar = io
+            .lines()
+            .find_map(|l| l.strip_prefix("wchar:"))?
+            .trim()
+            .parse::<u64>()
+            .ok()?;
+        total = Some(total.unwrap_or(0) + wchar);
+    }
+    total
+}
+
 /// (busy, total) ticks of all CPUs from `/proc/stat`.
 fn machine_ticks() -> Option<(u64, u64)> {
     let text = std::fs::read_to_string("/proc/stat").ok()?;
@@ -493,6 +519,32 @@ pub fn on_cpus<T>(cpus: Option<&CpuList>, f: impl FnOnce() -> T) -> anyhow::Resu
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bytes_written_are_counted_for_the_named_threads_only() {
+        use std::io::Write;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out");
+        let (done, wait) = std::sync::mpsc::channel::<()>();
+        let (wrote, written) = std::sync::mpsc::channel::<()>();
+        let t = std::thread::Builder::new()
+            .name("bench-io-test".into())
+            .spawn(move || {
+                let mut f = std::fs::File::create(path).unwrap();
+                f.write_all(&[7u8; 100_000]).unwrap();
+                wrote.send(()).unwrap();
+                // Alive until measured: a finished thread leaves /proc/<pid>/task.
+                wait.recv().unwrap();
+            })
+            .unwrap();
+        written.recv().unwrap();
+        let pid = std::process::id();
+        let n = thread_bytes_written(pid, "bench-io-test").unwrap();
+        assert!(n >= 100_000, "{n}");
+        assert_eq!(thread_bytes_written(pid, "no-such-thread"), None);
+        done.send(()).unwrap();
+        t.join().unwrap();
+    }
 
     #[test]
     fn renices_every_thread_of_a_child_and_never_lowers() {

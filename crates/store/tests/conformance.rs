@@ -969,12 +969,41 @@ async fn check_rotate_refresh(store: Arc<dyn Store>) {
     assert!(is_access_revoked(&store, "g1-a").await);
     assert!(!is_access_revoked(&store, "g4-a").await);
 
-    // After revoke_family the live refresh token cannot be claimed.
-    store.revoke_family(f, later + 1).await.unwrap();
-    assert!(!store
+    // A token added after a rotation is as live as the rotation's own, until the next one.
+    assert!(store
+        .add_access_token(f, &h("g4-r"), &live_access("g4-a2"))
+        .await
+        .unwrap());
+    assert!(!is_access_revoked(&store, "g4-a2").await);
+    assert!(store
         .rotate_refresh(
             f,
             &h("g4-r"),
+            later,
+            &live_access("g6-a"),
+            &refresh("g6-r", None)
+        )
+        .await
+        .unwrap());
+    for gone in ["g4-a", "g4-a2", "g1-a", "g0-a"] {
+        assert!(
+            is_access_revoked(&store, gone).await,
+            "{gone} after two rotations"
+        );
+    }
+    assert!(!is_access_revoked(&store, "g6-a").await);
+    assert!(
+        !is_access_revoked(&store, "other-a").await,
+        "another family's access token is still untouched"
+    );
+
+    // After revoke_family the live refresh token cannot be claimed.
+    store.revoke_family(f, later + 1).await.unwrap();
+    assert!(is_access_revoked(&store, "g6-a").await);
+    assert!(!store
+        .rotate_refresh(
+            f,
+            &h("g6-r"),
             later + 2,
             &live_access("g5-a"),
             &refresh("g5-r", None)

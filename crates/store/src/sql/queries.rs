@@ -119,10 +119,12 @@ pub(crate) const PAT_COLS: &str = "id AS p_id, user_id AS p_user_id, name AS p_n
      expires_at AS p_expires_at, last_used_at AS p_last_used_at, revoked_at AS p_revoked_at";
 
 /// The hot lookup of a resource request: an access token with its family, client and user.
-/// SQLite's reader decodes it by position (`AT_USER`), the order below.
+/// SQLite's reader decodes it by position (`AT_USER`), the order below. A token issued before
+/// its family's latest rotation (a lower generation) is revoked ([`NEXT_ACCESS_GENERATION`]).
 pub(crate) const ACCESS_TOKEN_SQL: &str = concat!(
     "SELECT a.family_id, a.scope, a.created_at AS a_created_at, a.expires_at, \
-     (a.revoked_at IS NOT NULL OR f.revoked_at IS NOT NULL) AS revoked, \
+     (a.revoked_at IS NOT NULL OR f.revoked_at IS NOT NULL \
+      OR a.generation < f.access_generation) AS revoked, \
      c.id AS c_pk, c.client_id AS c_client_id, c.owner_id AS c_owner_id, c.profile AS c_profile, ",
     user_u_cols!("u."),
     ", f.camera_id AS f_camera_id, f.actor_id AS f_actor_id FROM access_tokens a \
@@ -186,8 +188,10 @@ pub(crate) const INSERT_FAMILY: &str = "INSERT INTO token_families \
      (user_id, client_pk, grant_type, created_at, expires_at, auth_time, amr, actor_id) \
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id";
 
+/// A new access token belongs to its family's current generation.
 pub(crate) const INSERT_ACCESS: &str = "INSERT INTO access_tokens \
-     (hash, family_id, scope, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)";
+     (hash, family_id, scope, created_at, expires_at, generation) VALUES ($1, $2, $3, $4, $5, \
+     (SELECT access_generation FROM token_families WHERE id = $2))";
 
 pub(crate) const INSERT_REFRESH: &str = "INSERT INTO refresh_tokens \
      (hash, family_id, scope, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)";
@@ -207,21 +211,27 @@ pub(crate) const CLAIM_REFRESH: &str = "UPDATE refresh_tokens SET used_at = $1 \
      AND NOT EXISTS (SELECT 1 FROM token_families f \
        WHERE f.id = refresh_tokens.family_id AND f.revoked_at IS NOT NULL)";
 
-/// "causes all previous tokens to become invalid" (the Angelcam refresh rule).
-pub(crate) const REVOKE_FAMILY_ACCESS: &str = "UPDATE access_tokens SET revoked_at = $1 \
-     WHERE family_id = $2 AND revoked_at IS NULL";
+/// "causes all previous tokens to become invalid" (the Angelcam refresh rule): a rotation
+/// starts a new generation of its family's access tokens, and every token of an older one
+/// reads as revoked ([`ACCESS_TOKEN_SQL`]). One change to the family row, which the rotation
+/// updates anyway, instead of a write to each old token's row and index entries.
+pub(crate) const NEXT_ACCESS_GENERATION: &str =
+    "UPDATE token_families SET access_generation = access_generation + 1 WHERE id = $1";
 
-/// Revoking a family: the family row, then its tokens (both `$1` = now, `$2` = family).
+/// Revoking a family: the family row, then its tokens (both `$1` = now, `$2` = family), so
+/// that the sweeper purges them with their `revoked_at`.
 pub(crate) const REVOKE_FAMILY: [&str; 3] = [
     "UPDATE token_families SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
-    REVOKE_FAMILY_ACCESS,
+    "UPDATE access_tokens SET revoked_at = $1 WHERE family_id = $2 AND revoked_at IS NULL",
     "UPDATE refresh_tokens SET revoked_at = $1 WHERE family_id = $2 AND revoked_at IS NULL",
 ];
 
-/// An access token added to the family of a reusable refresh token that is still live.
+/// An access token added to the family of a reusable refresh token that is still live (in the
+/// family's current generation, as [`INSERT_ACCESS`]).
 pub(crate) const ADD_ACCESS: &str = "INSERT INTO access_tokens \
-     (hash, family_id, scope, created_at, expires_at) \
-     SELECT $1, $2, $3, $4, $5 WHERE EXISTS (\
+     (hash, family_id, scope, created_at, expires_at, generation) \
+     SELECT $1, $2, $3, $4, $5, \
+     (SELECT access_generation FROM token_families WHERE id = $2) WHERE EXISTS (\
        SELECT 1 FROM refresh_tokens r JOIN token_families f ON f.id = r.family_id \
        WHERE r.hash = $6 AND r.revoked_at IS NULL AND f.revoked_at IS NULL)";
 

@@ -132,7 +132,7 @@ impl<Q: Sql> TokenStore for Backend<SqlTokens, Q> {
             return Ok(false);
         }
         extend_family(&mut tx, family_id, family_expiry(access, Some(refresh))).await?;
-        tx.run(REVOKE_FAMILY_ACCESS, args![now, family_id]).await?;
+        tx.run(NEXT_ACCESS_GENERATION, args![family_id]).await?;
         insert_tokens(&mut tx, family_id, access, Some(refresh)).await?;
         tx.commit().await?;
         write_audits(self, audit.map(std::slice::from_ref).unwrap_or(&[])).await;

@@ -185,6 +185,100 @@ mod tests {
         assert!(!path.exists(), "{} left behind", path.display());
     }
 
+    /// Migration 0018 rebuilds the token tables with rowids and starts access generations:
+    /// tokens written before it keep their state (live, revoked, used), and the first rotation
+    /// after it supersedes the access tokens issued before it.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn tokens_written_before_the_rowid_rebuild_keep_their_state() {
+        use camgate_core::model::{NewAccessToken, NewRefreshToken};
+        use camgate_core::scope::ScopeSet;
+        let store = SqliteStore::connect("sqlite::memory:", &StoreOptions::default())
+            .await
+            .unwrap();
+        let before = sqlx::migrate::Migrator {
+            migrations: std::borrow::Cow::Owned(
+                MIGRATOR
+                    .iter()
+                    .filter(|m| m.version < 18)
+                    .cloned()
+                    .collect(),
+            ),
+            ..sqlx::migrate::Migrator::DEFAULT
+        };
+        before.run(&store.sql.write).await.unwrap();
+        let h = |tag: &str| camgate_core::secret::digest(tag);
+        let setup = [
+            "INSERT INTO users (id, email, email_norm, password_hash, created_at, \
+             password_changed_at) VALUES (1, 'a@example.com', 'a@example.com', 'x', 0, 0)",
+            "INSERT INTO clients (id, client_id, name, kind, redirect_uris, grants, scopes, \
+             profile, created_at) VALUES (1, 'c', 'c', 'public', '[]', '[]', 'read', \
+             'angelcam', 0)",
+            "INSERT INTO token_families (id, user_id, client_pk, grant_type, created_at, \
+             expires_at) VALUES (1, 1, 1, 'password', 0, 9000000000)",
+        ];
+        for sql in setup {
+            sqlx::query(sql).execute(&store.sql.write).await.unwrap();
+        }
+        let access = [("live", None), ("revoked", Some(5_i64))];
+        for (tag, revoked) in access {
+            sqlx::query(
+                "INSERT INTO access_tokens (hash, family_id, scope, created_at, expires_at, \
+                 revoked_at) VALUES ($1, 1, 'read', 1, 9000000000, $2)",
+            )
+            .bind(h(tag))
+            .bind(revoked)
+            .execute(&store.sql.write)
+            .await
+            .unwrap();
+        }
+        let refresh = [("used", Some(7_i64)), ("next", None)];
+        for (tag, used) in refresh {
+            sqlx::query(
+                "INSERT INTO refresh_tokens (hash, family_id, scope, created_at, used_at) \
+                 VALUES ($1, 1, 'read', 1, $2)",
+            )
+            .bind(h(tag))
+            .bind(used)
+            .execute(&store.sql.write)
+            .await
+            .unwrap();
+        }
+
+        store.migrate().await.unwrap();
+        let revoked = |tag: &'static str| {
+            let store = &store;
+            async move { store.access_token(&h(tag)).await.unwrap().unwrap().revoked }
+        };
+        assert!(!revoked("live").await);
+        assert!(revoked("revoked").await);
+        let used = store.refresh_token(&h("used")).await.unwrap().unwrap();
+        assert_eq!(used.used_at, Some(7));
+        let next = store.refresh_token(&h("next")).await.unwrap().unwrap();
+        assert_eq!((next.used_at, next.revoked), (None, false));
+
+        let a = NewAccessToken {
+            hash: h("after"),
+            scope: ScopeSet::READ,
+            created_at: 10,
+            expires_at: 9_000_000_000,
+        };
+        let r = NewRefreshToken {
+            hash: h("after-r"),
+            scope: ScopeSet::READ,
+            created_at: 10,
+            expires_at: None,
+        };
+        assert!(store
+            .rotate_refresh(1, &h("next"), 10, &a, &r)
+            .await
+            .unwrap());
+        assert!(revoked("live").await, "issued before the rotation");
+        assert!(!revoked("after").await);
+        // The digest stays unique in the rebuilt table.
+        let again = store.rotate_refresh(1, &h("after-r"), 11, &a, &r).await;
+        assert!(matches!(again, Err(StoreError::Conflict(_))), "{again:?}");
+    }
+
     /// Under sustained writes the WAL is never cut back (it would only be allocated again);
     /// once writes pause, the checkpointer gives the disk back, and keeps every row.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -146,8 +146,8 @@ impl TokenStore for SqliteStore {
                     return Ok(false);
                 }
                 extend_family(c, family_id, family_expiry(&access, Some(&refresh)))?;
-                c.prepare_cached(REVOKE_FAMILY_ACCESS)?
-                    .execute([now, family_id])?;
+                c.prepare_cached(NEXT_ACCESS_GENERATION)?
+                    .execute([family_id])?;
                 insert_access(c, family_id, &access)?;
                 insert_refresh(c, family_id, &refresh)?;
                 if let Some(e) = &audit_event {

@@ -8,7 +8,9 @@
 //! back alone and the others still commit. Answers are sent only after `COMMIT` returned, so a
 //! caller never sees a result that a crash could still take back (with WAL and
 //! `synchronous = NORMAL`, a committed transaction survives a process kill) and a job that lost
-//! a race can immediately read the winner's rows from any connection.
+//! a race can immediately read the winner's rows from any connection. While writes are
+//! concurrent, a transaction also waits for the jobs that arrive within 0.5 ms of the previous
+//! one's beginning ([`gather`]): fewer, larger transactions write fewer pages per job.
 //!
 //! This connection and sqlx's writer connection (which keeps every other write) are two SQLite
 //! writers of the same file. So that they neither deadlock nor starve each other, the thread
@@ -407,6 +409,12 @@ fn run(
     // The write turn, kept across back-to-back transactions (see TURN_HOLD).
     let mut slot: Option<(Result<PoolConnection<Sqlite>, sqlx::Error>, Instant)> = None;
     let mut next: Option<Box<dyn Job>> = None;
+    let gather_for = gather_window();
+    // When the last transaction began (none yet: long ago).
+    let mut last_begin = Instant::now()
+        .checked_sub(gather_for)
+        .unwrap_or_else(Instant::now);
+    let mut last_jobs = 0;
     loop {
         let first = match next.take() {
             Some(j) => j,
@@ -426,6 +434,13 @@ fn run(
                 Err(_) => break,
             }
         }
+        // Gathering waits only when writes are evidently concurrent (more than one job in this
+        // transaction or the last): one client writing in sequence never waits.
+        if batch.len() > 1 || last_jobs > 1 {
+            gather(&rx, &mut batch, max_batch, last_begin, gather_for);
+        }
+        last_jobs = batch.len();
+        last_begin = Instant::now();
         let outcome = match turn_conn {
             Ok(_) => {
                 checkpoints.before_transaction(&conn);
@@ -462,6 +477,41 @@ fn run(
         }
         next = more;
     }
+}
+
+/// Under load, one transaction per [`GATHER`] at most: when the previous transaction began less
+/// than `window` ago, the jobs that arrive until `window` has passed join this one (up to
+/// `max_batch`). A transaction rewrites the pages every job of it shares (the tails of the
+/// audit table, of the expiry indexes, the families' rows) and pays SQLite's fixed cost of a
+/// commit, so fewer, larger transactions write fewer pages per job. A write after a pause
+/// waits for nothing.
+fn gather(
+    rx: &mpsc::Receiver<Box<dyn Job>>,
+    batch: &mut Vec<Box<dyn Job>>,
+    max_batch: usize,
+    last_begin: Instant,
+    window: Duration,
+) {
+    let until = last_begin + window;
+    while batch.len() < max_batch {
+        let Some(left) = until.checked_duration_since(Instant::now()) else {
+            break;
+        };
+        match rx.recv_timeout(left) {
+            Ok(j) => batch.push(j),
+            Err(_) => break,
+        }
+    }
+}
+
+/// Shortest time between the beginnings of two write transactions while jobs keep coming.
+const GATHER: Duration = Duration::from_micros(500);
+
+fn gather_window() -> Duration {
+    std::env::var("CAMGATE_SQLITE_GATHER_US")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .map_or(GATHER, Duration::from_micros)
 }
 
 /// The write turn: the sqlx writer pool's one connection, and how many sqlx writes want it.
@@ -578,6 +628,49 @@ pub(crate) fn insert_audit(conn: &Connection, e: &AuditEvent) -> rusqlite::Resul
 mod tests {
     use super::*;
     use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
+
+    fn job() -> Box<dyn Job> {
+        let (reply, _answer) = oneshot::channel::<StoreResult<()>>();
+        Box::new(Typed {
+            f: |_: &Connection| Ok(()),
+            out: None,
+            reply,
+        })
+    }
+
+    /// Within the window, jobs sent meanwhile join the transaction until the batch is full
+    /// (it does not wait out the window then); past it, none is waited for.
+    #[test]
+    fn gathering_takes_what_arrives_within_the_window_only() {
+        let (tx, rx) = mpsc::channel::<Box<dyn Job>>();
+        let sender = std::thread::spawn(move || {
+            for _ in 0..3 {
+                std::thread::sleep(Duration::from_millis(5));
+                tx.send(job()).unwrap();
+            }
+            tx
+        });
+        let mut batch = vec![job()];
+        // A window far longer than the sends take: the batch limit ends the wait.
+        gather(&rx, &mut batch, 4, Instant::now(), Duration::from_secs(600));
+        assert_eq!(batch.len(), 4);
+        let tx = sender.join().unwrap();
+
+        // The window is over: nothing is waited for, even with a job on its way.
+        let mut batch = vec![job()];
+        let past = Instant::now().checked_sub(Duration::from_secs(1)).unwrap();
+        let late = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(50));
+            tx.send(job()).unwrap();
+        });
+        gather(&rx, &mut batch, 4, past, Duration::from_millis(1));
+        assert_eq!(batch.len(), 1);
+        late.join().unwrap();
+        assert!(
+            rx.try_recv().is_ok(),
+            "the late job is left for the next transaction"
+        );
+    }
 
     async fn setup(dir: &std::path::Path) -> (Writer, sqlx::SqlitePool) {
         let path = dir.join("w.db");
