@@ -8,6 +8,12 @@
 //! a mutex and a copy; the flusher wakes ten times a second. A line reaches stderr at most
 //! ~100 ms after it was logged; [`FlushGuard`] writes what is left when `main` returns, and
 //! after it every line is written at once.
+//!
+//! The `write(2)` of a full buffer happens outside the buffer's lock: the writing thread swaps
+//! the full buffer for an empty one under the lock and writes it under a second lock, which it
+//! takes before letting go of the first, so pieces still reach stderr in the order they
+//! filled. Every worker logs every request, so on a machine with many cores a write under the
+//! buffer's lock would stop all of their next lines until the system call returned.
 
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -27,6 +33,9 @@ type Out = Box<dyn Fn(&[u8]) + Send + Sync>;
 /// The shared buffer.
 pub struct LogBuffer {
     buf: Mutex<Vec<u8>>,
+    /// The buffer being written out (empty otherwise), locked for the length of the write.
+    /// Lock order: `buf`, then `writing`.
+    writing: Mutex<Vec<u8>>,
     out: Out,
     /// Set when the guard is dropped: later lines (background threads, tasks still running
     /// while the runtime shuts down) are written straight through.
@@ -37,33 +46,64 @@ impl LogBuffer {
     fn new(out: Out) -> Self {
         Self {
             buf: Mutex::new(Vec::with_capacity(FLUSH_AT)),
+            writing: Mutex::new(Vec::with_capacity(FLUSH_AT)),
             out,
             direct: AtomicBool::new(false),
         }
     }
 
-    /// Writes out whatever is buffered (under the lock, so lines keep their order).
+    /// Writes out whatever is buffered, after a write in progress.
     pub fn flush_now(&self) {
-        let mut b = match self.buf.lock() {
-            Ok(b) => b,
-            Err(p) => p.into_inner(),
-        };
+        let b = lock(&self.buf);
         if !b.is_empty() {
-            (self.out)(&b);
-            b.clear();
+            let w = lock(&self.writing);
+            Self::write_out(&self.out, b, w);
         }
     }
 
-    fn append(&self, line: &[u8]) {
-        let mut b = match self.buf.lock() {
-            Ok(b) => b,
-            Err(p) => p.into_inner(),
+    /// The flusher's look: as [`Self::flush_now`], but while another thread is writing it
+    /// leaves the lines for the next look instead of holding the buffer while it waits.
+    fn flush_unless_writing(&self) {
+        let b = lock(&self.buf);
+        if b.is_empty() {
+            return;
+        }
+        let w = match self.writing.try_lock() {
+            Ok(w) => w,
+            Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => return,
         };
+        Self::write_out(&self.out, b, w);
+    }
+
+    fn append(&self, line: &[u8]) {
+        let mut b = lock(&self.buf);
         b.extend_from_slice(line);
         if b.len() >= FLUSH_AT || self.direct.load(Ordering::Relaxed) {
-            (self.out)(&b);
-            b.clear();
+            let w = lock(&self.writing);
+            Self::write_out(&self.out, b, w);
         }
+    }
+
+    /// Writes the buffer `b` out: swapped for the empty spare `w`, whose lock was taken before
+    /// `b`'s is released (so pieces keep their order) and is held for the write (so the next
+    /// piece waits for this one), while other threads append again.
+    fn write_out(out: &Out, mut b: Guard<'_>, mut w: Guard<'_>) {
+        std::mem::swap(&mut *b, &mut *w);
+        drop(b);
+        out(&w);
+        w.clear();
+    }
+}
+
+type Guard<'a> = std::sync::MutexGuard<'a, Vec<u8>>;
+
+/// A poisoned lock still guards a valid byte buffer (a panic mid-append leaves at most a
+/// partial line): logging carries on.
+fn lock(m: &Mutex<Vec<u8>>) -> Guard<'_> {
+    match m.lock() {
+        Ok(g) => g,
+        Err(p) => p.into_inner(),
     }
 }
 
@@ -128,7 +168,7 @@ fn start(out: Out) -> (Buffered, FlushGuard) {
         .spawn(move || {
             while !s.load(Ordering::Relaxed) {
                 std::thread::sleep(FLUSH_EVERY);
-                b.flush_now();
+                b.flush_unless_writing();
             }
         });
     (Buffered(buffer.clone()), FlushGuard { buffer, stop })
@@ -156,6 +196,46 @@ mod tests {
         assert!(!colour(true, Some(OsStr::new("1"))));
         assert!(!colour(true, Some(OsStr::new(""))));
         assert!(!colour(false, Some(OsStr::new("1"))));
+    }
+
+    /// While a full buffer is being written, other threads' lines go into the buffer instead
+    /// of waiting for the write; they are written after it, in order.
+    #[test]
+    fn lines_are_appended_while_a_full_buffer_is_written() {
+        let (started, writing) = std::sync::mpsc::channel::<()>();
+        let (release, released) = std::sync::mpsc::channel::<()>();
+        let released = Mutex::new(released);
+        let writes = Arc::new(Mutex::new(Vec::<Vec<u8>>::new()));
+        let w = writes.clone();
+        let (sink, guard) = start(Box::new(move |b: &[u8]| {
+            let first = w.lock().unwrap().is_empty();
+            w.lock().unwrap().push(b.to_vec());
+            if first {
+                // The first write blocks until the test lets it go.
+                started.send(()).unwrap();
+                released.lock().unwrap().recv().unwrap();
+            }
+        }));
+        let full = vec![b'a'; FLUSH_AT];
+        let s2 = sink.clone();
+        let filler = std::thread::spawn(move || s2.make_writer().write_all(&full).unwrap());
+        writing.recv().unwrap();
+        // The write is in progress: a line from another thread must not wait for it.
+        let (appended, done) = std::sync::mpsc::channel::<()>();
+        let s3 = sink.clone();
+        let liner = std::thread::spawn(move || {
+            s3.make_writer().write_all(b"b\n").unwrap();
+            appended.send(()).unwrap();
+        });
+        let waited = done.recv_timeout(Duration::from_secs(30));
+        release.send(()).unwrap();
+        filler.join().unwrap();
+        liner.join().unwrap();
+        assert!(waited.is_ok(), "a line waited for another thread's write");
+        drop(guard);
+        let mut expected = vec![b'a'; FLUSH_AT];
+        expected.extend_from_slice(b"b\n");
+        assert_eq!(writes.lock().unwrap().concat(), expected);
     }
 
     /// Lines are gathered into few writes, in order, and nothing is lost: the flusher writes
