@@ -184,9 +184,9 @@ pub struct LoadResult {
     pub groups: Vec<GroupStats>,
     /// CPU used during the measured window.
     pub cpu: CpuUse,
-    /// Bytes the server's SQLite token writer wrote during the measured window (its WAL
-    /// appends); `None` on PostgreSQL.
-    pub wal_bytes: Option<u64>,
+    /// Bytes the server's SQLite token writer thread wrote during the measured window (its WAL
+    /// appends and its own small checkpoints); `None` on PostgreSQL.
+    pub writer_bytes: Option<u64>,
     /// The server's peak RSS (kB) during warm-up and measurement.
     pub peak_rss_kb: u64,
     /// The server's peak RSS (kB) before this run: start-up and fixtures. `None` if the
@@ -339,10 +339,10 @@ pub async fn run(
 
     tokio::time::sleep_until(measure_start.into()).await;
     let cpu_start = CpuSnapshot::take(server_pid);
-    let wal_start = sys::thread_bytes_written(server_pid, SQLITE_WRITER);
+    let writer_start = sys::thread_bytes_written(server_pid, SQLITE_WRITER);
     tokio::time::sleep_until(end.into()).await;
     let cpu = CpuSnapshot::take(server_pid).since(&cpu_start);
-    let wal_bytes = wal_start
+    let writer_bytes = writer_start
         .zip(sys::thread_bytes_written(server_pid, SQLITE_WRITER))
         .map(|(a, b)| b.saturating_sub(a));
     let peak_rss_kb = rss.finish().await;
@@ -356,7 +356,7 @@ pub async fn run(
     Ok(LoadResult {
         groups: totals,
         cpu,
-        wal_bytes,
+        writer_bytes,
         peak_rss_kb,
         peak_before_kb,
     })

@@ -30,7 +30,8 @@ pub fn cpu_ticks(pid: &str) -> Option<u64> {
 
 /// Bytes written so far (`wchar` of `/proc/<pid>/task/<tid>/io`: every `write`-family call,
 /// cached or not) by the threads of `pid` named `name`; `None` if it has no such thread.
-/// The SQLite token writer's thread (`sqlite-writer`) writes nothing but the WAL.
+/// The SQLite token writer's thread (`sqlite-writer`) writes its WAL appends and, in its own
+/// small checkpoints, pages copied back into the database file.
 pub fn thread_bytes_written(pid: u32, name: &str) -> Option<u64> {
     let mut total = None;
     for task in std::fs::read_dir(format!("/proc/{pid}/task"))
