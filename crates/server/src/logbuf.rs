@@ -54,24 +54,24 @@ impl LogBuffer {
 
     /// Writes out whatever is buffered, after a write in progress.
     pub fn flush_now(&self) {
-        let b = lock(&self.buf);
-        if !b.is_empty() {
-            let w = lock(&self.writing);
-            Self::write_out(&self.out, b, w);
-        }
+        self.write_buffered(true);
     }
 
-    /// The flusher's look: as [`Self::flush_now`], but while another thread is writing it
-    /// leaves the lines for the next look instead of holding the buffer while it waits.
-    fn flush_unless_writing(&self) {
+    /// Writes out whatever is buffered. `wait`: after a write in progress; else (the flusher's
+    /// look) the lines are left for the next look rather than the buffer held while it waits.
+    fn write_buffered(&self, wait: bool) {
         let b = lock(&self.buf);
         if b.is_empty() {
             return;
         }
-        let w = match self.writing.try_lock() {
-            Ok(w) => w,
-            Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
-            Err(std::sync::TryLockError::WouldBlock) => return,
+        let w = if wait {
+            lock(&self.writing)
+        } else {
+            match self.writing.try_lock() {
+                Ok(w) => w,
+                Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
+                Err(std::sync::TryLockError::WouldBlock) => return,
+            }
         };
         Self::write_out(&self.out, b, w);
     }
@@ -168,7 +168,7 @@ fn start(out: Out) -> (Buffered, FlushGuard) {
         .spawn(move || {
             while !s.load(Ordering::Relaxed) {
                 std::thread::sleep(FLUSH_EVERY);
-                b.flush_unless_writing();
+                b.write_buffered(false);
             }
         });
     (Buffered(buffer.clone()), FlushGuard { buffer, stop })
