@@ -18,8 +18,9 @@ pub type StoreResult<T> = Result<T, StoreError>;
 /// The hot path: everything a token request or an authenticated resource request touches —
 /// token families, access and refresh tokens, personal access tokens, authorization-code
 /// claims, audit rows — and the credential lookups those requests make (user, client,
-/// login-throttle window, active signing key, a JWT's holder). Each backend implements it in its own plain
-/// code (SQLite: rusqlite on a writer thread and per-thread readers; PostgreSQL: sqlx).
+/// login-throttle window, active signing key, a JWT's holder). Each backend implements it in
+/// its own plain code (SQLite: rusqlite on a writer thread and per-thread readers; PostgreSQL:
+/// sqlx).
 #[async_trait]
 pub trait TokenStore: Send + Sync + 'static {
     /// Creates a token family with its first access token and optional refresh token, atomically.
